@@ -1,0 +1,5 @@
+import sys
+
+from gelfingest.cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""Reassembly of chunked GELF messages, with no I/O and no clock: time enters as ``now``.
+
+A chunk is a 12-byte header and a slice of the (usually compressed) message::
+
+    1e 0f | message id (8 bytes) | sequence number (1 byte) | sequence count (1 byte) | data
+
+The message is complete when every sequence number 0..count-1 has been seen, in any order. State is
+bounded: a message expires ``timeout`` seconds after its first chunk (swept by ``sweep(now)``), and when
+the pending messages or their bytes exceed their caps the oldest message is evicted. Both are counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+from gelfingest.errors import ChunkError, Reason
+from gelfingest.payload import CHUNK_MAGIC
+
+HEADER_SIZE: Final = 12
+# The GELF specification's limit; go-gelf refuses to send more.
+MAX_CHUNKS: Final = 128
+# The GELF specification: all chunks within 5 s (Graylog keeps 5 s, Logstash 20 s).
+DEFAULT_CHUNK_TIMEOUT: Final = 5.0
+# Bounds on what a flood of first chunks with random ids can make us hold. 128 chunks of 8 KiB is the
+# largest sane message (1 MiB); 64 MiB holds 64 of those or hundreds of thousands of small ones.
+DEFAULT_MAX_PENDING_MESSAGES: Final = 100_000
+DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
+# What a pending message costs besides its data (dict entries, list, object): counted against the byte
+# cap so that a flood of tiny chunks is bounded too.
+_PENDING_OVERHEAD: Final = 200
+
+
+class ChunkHeader(NamedTuple):
+    message_id: bytes
+    sequence: int
+    count: int
+
+
+def parse_chunk_header(chunk: bytes) -> ChunkHeader:
+    """Validate and return the header of one chunk datagram."""
+    if len(chunk) < HEADER_SIZE or chunk[:2] != CHUNK_MAGIC:
+        raise ChunkError(Reason.CHUNK_TOO_SHORT, f"{len(chunk)} bytes, a chunk header is {HEADER_SIZE}")
+    message_id = chunk[2:10]
+    sequence, count = chunk[10], chunk[11]
+    if not 1 <= count <= MAX_CHUNKS:
+        raise ChunkError(Reason.CHUNK_COUNT_INVALID, f"count {count} not in 1..{MAX_CHUNKS}",
+                         message_id=message_id, sequence=sequence, count=count)
+    if sequence >= count:
+        raise ChunkError(Reason.CHUNK_SEQUENCE_INVALID, f"sequence {sequence} >= count {count}",
+                         message_id=message_id, sequence=sequence, count=count)
+    return ChunkHeader(message_id, sequence, count)
+
+
+@dataclass(slots=True)
+class _Pending:
+    first_seen: float
+    count: int
+    parts: list[bytes | None]
+    received: int = 0
+    size: int = _PENDING_OVERHEAD
+
+
+@dataclass(slots=True)
+class ChunkStats:
+    completed: int = 0
+    duplicates: int = 0
+    expired: int = 0
+    evicted: int = 0
+    # Bytes of data dropped with expired or evicted messages.
+    dropped_bytes: int = 0
+
+
+@dataclass
+class ChunkReassembler:
+    timeout: float = DEFAULT_CHUNK_TIMEOUT
+    max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES
+    max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
+    stats: ChunkStats = field(default_factory=ChunkStats)
+    # Insertion order is first-chunk order, so the oldest message is always first: expiry and eviction
+    # look only at the front.
+    _pending: dict[bytes, _Pending] = field(default_factory=dict)
+    _pending_bytes: int = 0
+
+    @property
+    def pending_messages(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def maybe_complete(self, chunk: bytes, now: float) -> bytes | None:
+        """Take one chunk datagram; return the whole message's payload when this chunk completes it."""
+        message_id, sequence, count = parse_chunk_header(chunk)
+        data = chunk[HEADER_SIZE:]
+        if count == 1:
+            # graypy sends a message of exactly one datagram's size as a chunked message of one.
+            self.stats.completed += 1
+            return data
+        pending = self._pending.get(message_id)
+        if pending is None:
+            pending = _Pending(now, count, [None] * count)
+            self._pending[message_id] = pending
+            self._pending_bytes += pending.size
+        elif pending.count != count:
+            raise ChunkError(Reason.CHUNK_COUNT_MISMATCH, f"count {count}, earlier chunks said {pending.count}",
+                             message_id=message_id, sequence=sequence, count=count)
+        if pending.parts[sequence] is not None:
+            self.stats.duplicates += 1
+            return None
+        pending.parts[sequence] = data
+        pending.received += 1
+        pending.size += len(data)
+        self._pending_bytes += len(data)
+        if pending.received == count:
+            del self._pending[message_id]
+            self._pending_bytes -= pending.size
+            self.stats.completed += 1
+            return b"".join(pending.parts)  # type: ignore[arg-type]  # all parts are bytes now
+        self._evict_over_caps(keep=message_id)
+        return None
+
+    def _drop(self, message_id: bytes) -> None:
+        pending = self._pending.pop(message_id)
+        self._pending_bytes -= pending.size
+        self.stats.dropped_bytes += pending.size - _PENDING_OVERHEAD
+
+    def _evict_over_caps(self, keep: bytes) -> None:
+        """Evict the oldest messages while over a cap, sparing the one that just grew if it can."""
+        while (len(self._pending) > self.max_pending_messages
+               or self._pending_bytes > self.max_pending_bytes):
+            ids = iter(self._pending)
+            victim = next(ids)
+            if victim == keep:
+                # Only when it is alone over the cap does the message being built go.
+                victim = next(ids, keep)
+            self._drop(victim)
+            self.stats.evicted += 1
+
+    def sweep(self, now: float) -> int:
+        """Expire messages whose first chunk is older than the timeout; return how many."""
+        expired = 0
+        deadline = now - self.timeout
+        while self._pending:
+            oldest_id, oldest = next(iter(self._pending.items()))
+            if oldest.first_seen > deadline:
+                break
+            self._drop(oldest_id)
+            expired += 1
+        self.stats.expired += expired
+        return expired

@@ -1,0 +1,263 @@
+"""One configuration object, built from command-line flags and environment variables.
+
+Every setting is a flag and an environment variable (``--flag-name`` / ``GELFINGEST_FLAG_NAME``, except
+the few names users of the original stack already rely on: ``SEQUENCE_SEED``, ``SEQUENCE_ITERATOR``,
+``ELASTICSEARCH_HOSTS``). A flag wins over the variable, the variable over the default. A bad value
+stops the start with one line that names the flag and the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from gelfingest import batch, bulk, chunks, payload, sequence
+from gelfingest.ingest import IngestSettings
+
+OutputKind = Literal["elasticsearch", "stdout", "null"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class ConfigError(ValueError):
+    """A setting with a value we cannot use; the message names the flag and the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(text: str) -> Address | None:
+    """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` (all interfaces) or ``off``."""
+    text = text.strip()
+    if text.lower() in ("off", "none", "false", ""):
+        return None
+    m = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p1>\d+)|(?P<host>[^:\[\]]*):(?P<p2>\d+)", text)
+    if not m:
+        raise ValueError(f"expected HOST:PORT or off, got {text!r}")
+    host = m["v6"] or m["host"] or "0.0.0.0"
+    port = int(m["p1"] or m["p2"])
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    return Address(host, port)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+               "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes: ``8388608``, ``8MiB``, ``64M``."""
+    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    if not m or m[2].lower() not in _SIZE_UNITS:
+        raise ValueError(f"expected a size such as 8MiB, got {text!r}")
+    return int(m[1]) * _SIZE_UNITS[m[2].lower()]
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+
+
+def parse_float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise ValueError(f"expected a number of 0 or more, got {text!r}")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip() for h in text.split(",") if h.strip())
+    if not hosts:
+        raise ValueError("expected at least one URL")
+    for h in hosts:
+        if not re.match(r"https?://", h):
+            raise ValueError(f"expected http:// or https:// URLs, got {h!r}")
+    return hosts
+
+
+def _choice(kind: Any) -> Callable[[str], str]:
+    choices = get_args(kind)
+
+    def parse(text: str) -> str:
+        if text.strip().lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text.strip().lower()
+
+    return parse
+
+
+def _opt(default: Any, parse: Callable[[str], Any], help: str, env: str | None = None,
+         metavar: str | None = None) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help, "env": env, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Config:
+    udp: Address | None = _opt(Address("0.0.0.0", 12201), parse_address,
+                               "GELF UDP listener (HOST:PORT, or off)", metavar="ADDR")
+    elasticsearch: tuple[str, ...] = _opt(("http://127.0.0.1:9200",), parse_hosts,
+                                          "Elasticsearch URLs, comma-separated", env="ELASTICSEARCH_HOSTS",
+                                          metavar="URLS")
+    elasticsearch_username: str = _opt("", str, "user for HTTP basic authentication")
+    elasticsearch_password: str = _opt("", str, "password for HTTP basic authentication")
+    elasticsearch_api_key: str = _opt("", str, "API key (the base64 'id:key' form) instead of a password")
+    elasticsearch_ca_certs: str = _opt("", str, "CA bundle to verify Elasticsearch's TLS certificate",
+                                       metavar="FILE")
+    elasticsearch_verify_certs: bool = _opt(True, parse_bool, "verify Elasticsearch's TLS certificate")
+    elasticsearch_timeout: float = _opt(60.0, parse_float, "seconds to wait for one bulk request")
+    elasticsearch_concurrency: int = _opt(2, parse_int, "bulk requests in flight at once (2 feeds a "
+                                          "single node on 2 cores best)")
+    index: str = _opt(bulk.DEFAULT_INDEX_PATTERN, str,
+                      "index name, a strftime pattern applied to each event's @timestamp (UTC)")
+    install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start")
+    template_name: str = _opt("gelfingest", str, "name of the composable index template")
+    output: OutputKind = _opt("elasticsearch", _choice(OutputKind),
+                              "elasticsearch, stdout (one JSON document a line) or null (encode, send nothing)")
+    data_dir: Path = _opt(Path("gelfingest-data"), Path, "directory for the daemon's state", metavar="DIR")
+    sequence_seed: int = _opt(sequence.DEFAULT_SEED, parse_int, "first sequence number (seed + n*iterator)",
+                              env="SEQUENCE_SEED", metavar="N")
+    sequence_iterator: int = _opt(sequence.DEFAULT_ITERATOR, parse_int,
+                                  "step between sequence numbers: the number of instances",
+                                  env="SEQUENCE_ITERATOR", metavar="N")
+    batch_max_docs: int = _opt(batch.DEFAULT_BATCH_MAX_DOCS, parse_int, "documents per bulk request",
+                               metavar="N")
+    batch_max_bytes: int = _opt(batch.DEFAULT_BATCH_MAX_BYTES, parse_size, "bytes per bulk request",
+                                metavar="SIZE")
+    batch_max_age: float = _opt(batch.DEFAULT_BATCH_MAX_AGE, parse_float,
+                                "seconds an event may wait for its batch to fill", metavar="SECONDS")
+    queue_batches: int = _opt(16, parse_int, "batches held in memory while Elasticsearch is busy; beyond "
+                              "that new batches are dropped and counted", metavar="N")
+    max_message_size: int = _opt(payload.DEFAULT_MAX_MESSAGE_SIZE, parse_size,
+                                 "largest message once decompressed; larger ones are rejected", metavar="SIZE")
+    chunk_timeout: float = _opt(chunks.DEFAULT_CHUNK_TIMEOUT, parse_float,
+                                "seconds a chunked message may take to arrive whole", metavar="SECONDS")
+    max_pending_chunked: int = _opt(chunks.DEFAULT_MAX_PENDING_MESSAGES, parse_int,
+                                    "incomplete chunked messages held at once (oldest evicted)", metavar="N")
+    max_pending_chunk_bytes: int = _opt(chunks.DEFAULT_MAX_PENDING_BYTES, parse_size,
+                                        "bytes of incomplete chunked messages held at once", metavar="SIZE")
+    udp_receive_buffer: int = _opt(32 * 1024 * 1024, parse_size,
+                                   "UDP socket receive buffer asked for", metavar="SIZE")
+    retry_initial: float = _opt(0.5, parse_float, "first wait before resending to Elasticsearch",
+                                metavar="SECONDS")
+    retry_max: float = _opt(30.0, parse_float, "longest wait between resends", metavar="SECONDS")
+    shutdown_timeout: float = _opt(30.0, parse_float,
+                                   "seconds to flush to Elasticsearch at shutdown", metavar="SECONDS")
+    log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error")
+
+    def ingest_settings(self) -> IngestSettings:
+        return IngestSettings(
+            sequence_seed=self.sequence_seed,
+            sequence_iterator=self.sequence_iterator,
+            index_pattern=self.index,
+            max_message_size=self.max_message_size,
+            chunk_timeout=self.chunk_timeout,
+            max_pending_messages=self.max_pending_chunked,
+            max_pending_bytes=self.max_pending_chunk_bytes,
+            batch_max_docs=self.batch_max_docs,
+            batch_max_bytes=self.batch_max_bytes,
+            batch_max_age=self.batch_max_age,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    name: str
+    flag: str
+    env: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str | None
+
+
+def options() -> list[OptionSpec]:
+    specs = []
+    for f in fields(Config):
+        env = f.metadata["env"] or f"GELFINGEST_{f.name.upper()}"
+        specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), env, f.default, f.metadata["parse"],
+                                f.metadata["help"], f.metadata["metavar"]))
+    return specs
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Receive GELF (Docker's gelf log driver, graypy, pygelf ...) and index it into "
+                    "Elasticsearch, every event stamped with a fleet-unique sequence number.",
+        epilog="Every flag can also be set by the environment variable shown; a flag wins.",
+    )
+    for spec in options():
+        parser.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
+                            help=f"{spec.help} [env {spec.env}; default {_show_default(spec.default)}]".replace("%", "%%"))
+    return parser
+
+
+def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration; raise ConfigError naming the flag and variable of a bad value."""
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    values: dict[str, Any] = {}
+    for spec in options():
+        raw = getattr(args, spec.name)
+        source = spec.flag
+        if raw is None:
+            raw = environ.get(spec.env)
+            source = spec.env
+        if raw is None:
+            continue
+        try:
+            values[spec.name] = spec.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source} ({spec.flag} / {spec.env}): {exc}") from None
+    config = Config(**values)
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    try:
+        sequence.check_sequence_settings(config.sequence_seed, config.sequence_iterator)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    positive = ("batch_max_docs", "batch_max_bytes", "queue_batches", "max_message_size",
+                "max_pending_chunked", "max_pending_chunk_bytes", "elasticsearch_concurrency")
+    for spec in options():
+        if spec.name in positive and getattr(config, spec.name) < 1:
+            raise ConfigError(f"{spec.flag} / {spec.env} must be 1 or more")
+    literal = re.sub(r"%.", "", config.index)
+    if not config.index or literal != literal.lower():
+        raise ConfigError("--index / GELFINGEST_INDEX must be a non-empty, lower-case index name pattern")

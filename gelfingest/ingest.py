@@ -1,0 +1,82 @@
+"""The pure data path for one datagram: reassemble -> decompress -> decode -> sequence -> encode -> batch.
+
+This is where the pure modules are joined; the UDP input hands it bytes, the sender's address and
+``now`` (epoch seconds), and gets back a batch to send when one is ready. Bad input raises a GelfError
+for the caller to count; nothing else is expected to come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gelfingest.batch import (
+    DEFAULT_BATCH_MAX_AGE,
+    DEFAULT_BATCH_MAX_BYTES,
+    DEFAULT_BATCH_MAX_DOCS,
+    Batch,
+    Batcher,
+)
+from gelfingest.bulk import DEFAULT_INDEX_PATTERN, BulkEncoder, OpType
+from gelfingest.chunks import (
+    DEFAULT_CHUNK_TIMEOUT,
+    DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_MESSAGES,
+    ChunkReassembler,
+)
+from gelfingest.errors import GelfError, Reason
+from gelfingest.gelf import GelfDecoder
+from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
+from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, Sequencer
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    sequence_seed: int = DEFAULT_SEED
+    sequence_iterator: int = DEFAULT_ITERATOR
+    index_pattern: str = DEFAULT_INDEX_PATTERN
+    op_type: OpType = "index"
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
+    max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES
+    max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
+    batch_max_docs: int = DEFAULT_BATCH_MAX_DOCS
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
+    batch_max_age: float = DEFAULT_BATCH_MAX_AGE
+
+
+class Ingest:
+    def __init__(self, settings: IngestSettings | None = None) -> None:
+        s = settings or IngestSettings()
+        self.settings = s
+        self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_messages, s.max_pending_bytes)
+        self.decoder = GelfDecoder()
+        self.sequencer = Sequencer(s.sequence_seed, s.sequence_iterator)
+        self.encoder = BulkEncoder(s.index_pattern, s.op_type)
+        self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
+        self.datagrams = 0
+        self.bytes = 0
+        self.decoded = 0
+
+    def datagram(self, data: bytes, source_host: str, now: float) -> Batch | None:
+        """Take one datagram; return a batch when this datagram's event fills one."""
+        self.datagrams += 1
+        self.bytes += len(data)
+        if not data:
+            raise GelfError(Reason.EMPTY, "empty datagram")
+        if data[:2] == CHUNK_MAGIC:
+            whole = self.reassembler.maybe_complete(data, now)
+            if whole is None:
+                return None
+            data = whole
+        doc, seconds = self.decoder.decode(decompress(data, self.settings.max_message_size), source_host, now)
+        self.decoded += 1
+        self.sequencer.stamp(doc)
+        return self.batcher.add(self.encoder.encode(doc, seconds), now)
+
+    def tick(self, now: float) -> Batch | None:
+        """Periodic work: expire stale chunked messages, return a batch that is old enough."""
+        self.reassembler.sweep(now)
+        return self.batcher.maybe_flush(now)
+
+    def flush(self) -> Batch | None:
+        return self.batcher.flush()

@@ -1,0 +1,83 @@
+"""Payload kinds by magic bytes, and decompression that never exceeds its bound.
+
+GELF payloads say what they are by their first bytes: gzip ``1f 8b``, zlib ``78 xx`` (a zlib header is a
+CMF byte with method 8 and a window of at most 32 KiB, and ``(CMF*256 + FLG) % 31 == 0``: Docker's
+level-1 zlib starts ``78 01``, the default level ``78 9c``, level 9 ``78 da``), a chunk ``1e 0f``; anything
+else is taken as plain JSON.
+"""
+
+from __future__ import annotations
+
+import zlib
+from enum import Enum
+from typing import Final
+
+from gelfingest.errors import PayloadError, Reason
+
+# Graylog's cap on a decompressed message; over it we reject (Graylog silently truncates, which then
+# fails to parse or, worse, parses). A Docker log line is a few hundred bytes.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 8 * 1024 * 1024
+
+GZIP_MAGIC: Final = b"\x1f\x8b"
+CHUNK_MAGIC: Final = b"\x1e\x0f"
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
+_ZLIB_WBITS: Final = zlib.MAX_WBITS
+
+
+class PayloadKind(Enum):
+    GZIP = "gzip"
+    ZLIB = "zlib"
+    CHUNKED = "chunked"
+    PLAIN = "plain"
+
+
+def _is_zlib_header(b0: int, b1: int) -> bool:
+    return (b0 & 0x0F) == 8 and (b0 >> 4) <= 7 and (b0 * 256 + b1) % 31 == 0
+
+
+def payload_kind(data: bytes) -> PayloadKind:
+    if len(data) >= 2:
+        head = data[:2]
+        if head == GZIP_MAGIC:
+            return PayloadKind.GZIP
+        if head == CHUNK_MAGIC:
+            return PayloadKind.CHUNKED
+        if _is_zlib_header(data[0], data[1]):
+            return PayloadKind.ZLIB
+    return PayloadKind.PLAIN
+
+
+def _inflate(data: bytes, wbits: int, max_size: int, kind: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        # max_length bounds the memory we spend on a bomb: we stop one byte past the cap.
+        out = inflater.decompress(data, max_size + 1)
+    except zlib.error as exc:
+        raise PayloadError(Reason.COMPRESSED_CORRUPT, f"{kind}: {exc}") from None
+    if len(out) > max_size or inflater.unconsumed_tail:
+        raise PayloadError(Reason.DECOMPRESSED_TOO_LARGE, f"{kind} expands beyond {max_size} bytes")
+    if not inflater.eof:
+        raise PayloadError(Reason.COMPRESSED_TRUNCATED, f"{kind} stream ends early")
+    if inflater.unused_data:
+        raise PayloadError(
+            Reason.COMPRESSED_TRAILING_DATA, f"{len(inflater.unused_data)} bytes after the {kind} stream"
+        )
+    return out
+
+
+def decompress(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> bytes:
+    """Return the plain payload of a complete (non-chunked) GELF message.
+
+    Raises PayloadError when it is corrupt, truncated, followed by other bytes, or larger than max_size
+    once decompressed. Chunked data is the reassembler's business and is rejected here.
+    """
+    kind = payload_kind(data)
+    if kind is PayloadKind.GZIP:
+        return _inflate(data, _GZIP_WBITS, max_size, "gzip")
+    if kind is PayloadKind.ZLIB:
+        return _inflate(data, _ZLIB_WBITS, max_size, "zlib")
+    if kind is PayloadKind.CHUNKED:
+        raise PayloadError(Reason.CHUNK_NESTED, "a chunk inside a chunked message")
+    if len(data) > max_size:
+        raise PayloadError(Reason.TOO_LARGE, f"{len(data)} bytes, more than {max_size}")
+    return data

@@ -1,0 +1,154 @@
+"""The daemon's lifecycle: start the output and the inputs, run, and shut down in order.
+
+Signal handlers only set flags (after uvicorn): the first SIGINT/SIGTERM asks for a clean stop (stop
+listening, flush what is in memory to the output within ``shutdown_timeout``), a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Final
+
+from gelfingest.batch import Batch
+from gelfingest.config import Config
+from gelfingest.errors import GelfError
+from gelfingest.ingest import Ingest
+from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
+from gelfingest.rejects import RejectLog
+from gelfingest.udp import UdpInput
+
+logger = logging.getLogger(__name__)
+
+# How often timers run: batch age, chunk expiry, the rejection summary.
+TICK_INTERVAL: Final = 0.1
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ingest = Ingest(config.ingest_settings())
+        self.rejects = RejectLog()
+        self.output = make_output(config)
+        self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
+        self.udp: UdpInput | None = None
+        self.should_exit = False
+        self.force_exit = False
+        self.started = asyncio.Event()
+        self._blocked: list[Batch] = []
+        self._unblock: asyncio.Task[None] | None = None
+
+    # -- the data path -----------------------------------------------------------------------------
+
+    def on_datagram(self, data: bytes, source: str, now: float) -> None:
+        try:
+            batch = self.ingest.datagram(data, source, now)
+        except GelfError as err:
+            line = self.rejects.record(err, source, now)
+            if line:
+                logger.warning("%s", line)
+            return
+        if batch is not None:
+            self._hand_over(batch)
+
+    def _hand_over(self, batch: Batch) -> None:
+        """Queue a batch for the output; when the queue is full, stop reading until it has room."""
+        if not self._blocked and self.shipper.try_submit(batch):
+            return
+        self._blocked.append(batch)
+        if self.udp is not None:
+            self.udp.pause()
+        if self._unblock is None:
+            self._unblock = asyncio.get_running_loop().create_task(self._wait_for_room())
+
+    async def _wait_for_room(self) -> None:
+        while self._blocked:
+            await self.shipper.submit(self._blocked.pop(0))
+        self._unblock = None
+        if self.udp is not None and not self.should_exit:
+            self.udp.resume()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._handle_exit, sig)
+
+    def _handle_exit(self, sig: int) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+    def describe(self) -> str:
+        c = self.config
+        inputs = f"udp={self.udp.bound}" if self.udp else "udp=off"
+        if self.udp:
+            inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
+        output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
+        return (f"gelfingest listening on {inputs}; output {output}; index {c.index}; "
+                f"sequence {self.ingest.sequencer.describe()}")
+
+    async def serve(self) -> None:
+        self._install_signal_handlers()
+        await self.output.start()
+        self.shipper.start()
+        if self.config.udp is not None:
+            self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram)
+            self.udp.start(asyncio.get_running_loop())
+        logger.info("%s", self.describe())
+        self.started.set()
+        try:
+            while not self.should_exit:
+                await asyncio.sleep(TICK_INTERVAL)
+                self.tick(time.time())
+        finally:
+            await self.shutdown()
+
+    def tick(self, now: float) -> None:
+        batch = self.ingest.tick(now)
+        if batch is not None:
+            self._hand_over(batch)
+        line = self.rejects.maybe_summary(now)
+        if line:
+            logger.warning("%s", line)
+
+    async def shutdown(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+        last = self.ingest.flush()
+        if last is not None:
+            self._blocked.append(last)
+        deadline = 0.0 if self.force_exit else self.config.shutdown_timeout
+        start = time.monotonic()
+        while self._blocked and not self.force_exit and time.monotonic() - start < deadline:
+            try:
+                await asyncio.wait_for(self.shipper.submit(self._blocked[0]), 0.2)
+                self._blocked.pop(0)
+            except TimeoutError:
+                continue
+        if self._unblock is not None:
+            self._unblock.cancel()
+        remaining = max(0.0, deadline - (time.monotonic() - start))
+        unsent = await self.shipper.drain(remaining) + sum(len(b) for b in self._blocked)
+        await self.output.close()
+        self.log_totals(unsent)
+
+    def log_totals(self, unsent: int) -> None:
+        i, chunks = self.ingest, self.ingest.reassembler.stats
+        rejected = ", ".join(f"{r}={n}" for r, n in self.rejects.total.most_common()) or "none"
+        dropped = ", ".join(f"{r}={n}" for r, n in i.decoder.dropped_fields.most_common()) or "none"
+        extra = ""
+        if isinstance(self.output, ElasticsearchOutput):
+            extra = f", {self.output.retried} items retried, {self.output.requests} bulk requests"
+        logger.info(
+            "stopped: %d datagrams (%d bytes), %d events decoded, %d delivered to %s, %d failed%s; "
+            "rejected: %s; dropped fields: %s; chunked messages: %d completed, %d expired, %d evicted, "
+            "%d duplicate chunks", i.datagrams, i.bytes, i.decoded, self.output.indexed, self.output.name,
+            self.output.failed, extra, rejected, dropped, chunks.completed, chunks.expired, chunks.evicted,
+            chunks.duplicates)
+        if unsent:
+            logger.error("%d events were not delivered: %s did not take them within the %.0f s shutdown "
+                         "deadline", unsent, self.output.name, self.config.shutdown_timeout)
