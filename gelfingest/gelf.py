@@ -51,7 +51,8 @@ def _json_reason(exc: orjson.JSONDecodeError) -> str:
     text = str(exc)
     if "UTF-8" in text or "utf-8" in text:
         return Reason.INVALID_UTF8
-    if "trailing" in text:
+    # orjson 3.9 says "trailing characters", 3.10+ "unexpected content after document".
+    if "trailing" in text or "after document" in text:
         return Reason.TRAILING_DATA
     return Reason.INVALID_JSON
 

@@ -1,0 +1,118 @@
+// gogelf_send sends GELF messages shaped like Docker's gelf log driver's, through Docker's own GELF
+// library (github.com/Graylog2/go-gelf at the commit Docker pins), so our tests meet the real encoder,
+// compressor and chunker rather than our idea of them.
+//
+//	gogelf_send -addr 127.0.0.1:12201 -compress gzip|zlib|none -level 1 -n 10 -prefix run1
+//	gogelf_send ... -size 200000 -random      (large, incompressible: many chunks)
+//	gogelf_send ... -compress none -exact 3   (JSON exactly 3*1408 bytes: a header-only last chunk)
+//
+// Built offline in GOPATH mode: GO111MODULE=off GOPATH=/usr/share/gocode go build
+package main
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Graylog2/go-gelf/gelf"
+)
+
+// The data of one chunk in go-gelf: 1420-byte datagrams less the 12-byte header.
+const chunkData = 1408
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:12201", "GELF UDP address")
+	compress := flag.String("compress", "gzip", "gzip, zlib or none")
+	level := flag.Int("level", flate.BestSpeed, "compression level (Docker's default is 1)")
+	n := flag.Int("n", 1, "messages to send")
+	prefix := flag.String("prefix", "line", "message text prefix")
+	size := flag.Int("size", 0, "pad each message to this many characters")
+	random := flag.Bool("random", false, "pad with pseudo-random letters (compresses badly: many chunks)")
+	exact := flag.Int("exact", 0, "make the uncompressed JSON exactly this many chunks long (with -compress none)")
+	stderr := flag.Bool("stderr", false, "level 3 as Docker gives stderr lines (default 6, stdout)")
+	flag.Parse()
+
+	w, err := gelf.NewUDPWriter(*addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer w.Close()
+	switch *compress {
+	case "gzip":
+		w.CompressionType = gelf.CompressGzip
+	case "zlib":
+		w.CompressionType = gelf.CompressZlib
+	case "none":
+		w.CompressionType = gelf.CompressNone
+	default:
+		fmt.Fprintln(os.Stderr, "unknown -compress", *compress)
+		os.Exit(2)
+	}
+	w.CompressionLevel = *level
+
+	// What Docker's driver puts in every message (daemon/logger/gelf): the container's facts.
+	extra := map[string]interface{}{
+		"_container_id":   "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e",
+		"_container_name": "web-1",
+		"_image_id":       "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"_image_name":     "nginx:1.25",
+		"_command":        "nginx -g daemon off;",
+		"_tag":            "3f4e5d6c7b8a",
+		"_created":        "2026-11-23T08:00:00.123456789Z",
+	}
+	rawExtra, _ := json.Marshal(extra)
+	gelfLevel := int32(6)
+	if *stderr {
+		gelfLevel = 3
+	}
+	rng := rand.New(rand.NewSource(42))
+	letters := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	for i := 0; i < *n; i++ {
+		text := fmt.Sprintf("%s %d", *prefix, i)
+		if len(text) < *size {
+			pad := make([]byte, *size-len(text)-1)
+			for j := range pad {
+				if *random {
+					pad[j] = letters[rng.Intn(len(letters))]
+				} else {
+					pad[j] = 'x'
+				}
+			}
+			text = text + " " + string(pad)
+		}
+		now := time.Now()
+		m := gelf.Message{
+			Version:  "1.1",
+			Host:     "docker-host",
+			Short:    text,
+			TimeUnix: float64(now.UnixNano()/int64(time.Millisecond)) / 1000.0,
+			Level:    gelfLevel,
+			RawExtra: rawExtra,
+		}
+		if *exact > 0 {
+			var buf bytes.Buffer
+			_ = m.MarshalJSONBuf(&buf)
+			missing := *exact*chunkData - buf.Len()
+			if missing < 0 {
+				fmt.Fprintln(os.Stderr, "-exact too small for this message")
+				os.Exit(2)
+			}
+			m.Short = m.Short + strings.Repeat("y", missing)
+		}
+		if err := w.WriteMessage(&m); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if (i+1)%200 == 0 {
+			// Loopback drops nothing at this pace, but a burst of thousands can overrun small buffers.
+			time.Sleep(time.Millisecond)
+		}
+	}
+}

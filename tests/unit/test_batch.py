@@ -1,0 +1,67 @@
+import pytest
+
+from gelfingest.batch import Batcher
+
+
+def test_cut_by_count() -> None:
+    b = Batcher(max_docs=3, max_bytes=1 << 20, max_age=60)
+    assert b.add(b"a", 0) is None
+    assert b.add(b"b", 0) is None
+    batch = b.add(b"c", 0)
+    assert batch is not None and batch.items == [b"a", b"b", b"c"]
+    assert b.pending == 0
+
+
+def test_cut_by_bytes_never_exceeds_the_cap() -> None:
+    b = Batcher(max_docs=1000, max_bytes=10, max_age=60)
+    out = [x for item in [b"aaaa", b"bbbb", b"cccc", b"dd"] if (x := b.add(item, 0))]
+    assert [x.items for x in out] == [[b"aaaa", b"bbbb"]]
+    rest = b.flush()
+    assert rest is not None and rest.items == [b"cccc", b"dd"] and rest.size == 6
+
+
+def test_exactly_at_the_byte_cap_goes_at_once() -> None:
+    b = Batcher(max_docs=1000, max_bytes=8, max_age=60)
+    assert b.add(b"aaaa", 0) is None
+    batch = b.add(b"bbbb", 0)
+    assert batch is not None and batch.size == 8
+
+
+def test_an_item_larger_than_the_cap_travels_alone() -> None:
+    b = Batcher(max_docs=1000, max_bytes=10, max_age=60)
+    assert b.add(b"aa", 0) is None
+    first = b.add(b"x" * 50, 0)
+    assert first is not None and first.items == [b"aa"]
+    second = b.add(b"bb", 0)
+    assert second is not None and second.items == [b"x" * 50]
+    tail = b.flush()
+    assert tail is not None and tail.items == [b"bb"]
+
+
+def test_cut_by_age_from_the_first_item() -> None:
+    b = Batcher(max_docs=1000, max_bytes=1 << 20, max_age=1.0)
+    b.add(b"a", 10.0)
+    b.add(b"b", 10.9)
+    assert b.maybe_flush(10.99) is None
+    batch = b.maybe_flush(11.0)
+    assert batch is not None and batch.items == [b"a", b"b"] and batch.body() == b"ab"
+    assert b.maybe_flush(20.0) is None
+    assert b.flush() is None
+
+
+def test_no_item_is_lost_or_reordered() -> None:
+    b = Batcher(max_docs=7, max_bytes=100, max_age=60)
+    items = [bytes([65 + i % 26]) * (1 + i % 13) for i in range(1000)]
+    out: list[bytes] = []
+    for item in items:
+        if (x := b.add(item, 0)) is not None:
+            assert len(x) <= 7 and (x.size <= 100 or len(x) == 1)
+            out.extend(x.items)
+    if (x := b.flush()) is not None:
+        out.extend(x.items)
+    assert out == items
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Batcher(max_docs=0)

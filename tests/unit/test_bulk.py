@@ -1,0 +1,47 @@
+import orjson
+
+from gelfingest.bulk import BulkEncoder, BulkResponse, decode_item
+
+
+def test_encode_names_the_index_from_the_event_time_in_utc() -> None:
+    e = BulkEncoder("logstash-%Y.%m.%d")
+    item = e.encode({"message": "x", "sequence": 1}, 1700000000)  # 2023-11-14T22:13:20Z
+    assert item == b'{"index":{"_index":"logstash-2023.11.14"}}\n{"message":"x","sequence":1}\n'
+    # One second before midnight UTC, and just after.
+    assert b"2023.11.14" in e.encode({}, 1700006399)
+    assert b"2023.11.15" in e.encode({}, 1700006400)
+
+
+def test_create_op_type() -> None:
+    action, doc = decode_item(BulkEncoder("logs", "create").encode({"a": 1}, 0))
+    assert action == {"create": {"_index": "logs"}}
+    assert doc == {"a": 1}
+
+
+def test_clean_response() -> None:
+    r = BulkResponse.classify({"errors": False}, 10)
+    assert r.ok == 10 and not r.retry and not r.failed
+
+
+def test_item_by_item() -> None:
+    body = orjson.loads(orjson.dumps({"errors": True, "items": [
+        {"index": {"status": 201}},
+        {"index": {"status": 429, "error": {"type": "es_rejected_execution_exception"}}},
+        {"index": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad"}}},
+        {"create": {"status": 409, "error": {"type": "version_conflict_engine_exception"}}},
+        {"index": {"status": 503, "error": {"type": "unavailable_shards_exception"}}},
+        {"index": {"status": 404, "error": {"type": "index_not_found_exception"}}},
+        {"index": {"status": 409, "error": {"type": "version_conflict_engine_exception"}}},
+        {"index": {"status": 200}},
+    ]}))
+    r = BulkResponse.classify(body, 8)
+    assert r.ok == 2
+    assert r.duplicates == 1
+    assert r.retry == [1, 4]
+    assert [(f.position, f.status) for f in r.failed] == [(2, 400), (5, 404), (6, 409)]
+    assert r.failed[0].error["type"] == "mapper_parsing_exception"
+
+
+def test_a_response_that_does_not_match_is_retried_whole() -> None:
+    assert BulkResponse.classify({"errors": True, "items": [{"index": {"status": 201}}]}, 3).retry == [0, 1, 2]
+    assert BulkResponse.classify(None, 2).retry == [0, 1]
