@@ -81,6 +81,9 @@ class ChunkReassembler:
     # look only at the front.
     _pending: dict[bytes, _Pending] = field(default_factory=dict)
     _pending_bytes: int = 0
+    # Ids of messages completed within the timeout, with their first-chunk time: a duplicate chunk that
+    # arrives after its message completed is a duplicate, not the start of a message that never ends.
+    _completed: dict[bytes, float] = field(default_factory=dict)
 
     @property
     def pending_messages(self) -> int:
@@ -94,12 +97,15 @@ class ChunkReassembler:
         """Take one chunk datagram; return the whole message's payload when this chunk completes it."""
         message_id, sequence, count = parse_chunk_header(chunk)
         data = chunk[HEADER_SIZE:]
-        if count == 1:
-            # graypy sends a message of exactly one datagram's size as a chunked message of one.
-            self.stats.completed += 1
-            return data
         pending = self._pending.get(message_id)
         if pending is None:
+            if message_id in self._completed:
+                self.stats.duplicates += 1
+                return None
+            if count == 1:
+                # graypy sends a message of exactly one datagram's size as a chunked message of one.
+                self._remember_completed(message_id, now)
+                return data
             pending = _Pending(now, count, [None] * count)
             self._pending[message_id] = pending
             self._pending_bytes += pending.size
@@ -116,10 +122,16 @@ class ChunkReassembler:
         if pending.received == count:
             del self._pending[message_id]
             self._pending_bytes -= pending.size
-            self.stats.completed += 1
+            self._remember_completed(message_id, pending.first_seen)
             return b"".join(pending.parts)  # type: ignore[arg-type]  # all parts are bytes now
         self._evict_over_caps(keep=message_id)
         return None
+
+    def _remember_completed(self, message_id: bytes, first_seen: float) -> None:
+        self.stats.completed += 1
+        self._completed[message_id] = first_seen
+        if len(self._completed) > self.max_pending_messages:
+            del self._completed[next(iter(self._completed))]
 
     def _drop(self, message_id: bytes) -> None:
         pending = self._pending.pop(message_id)
@@ -149,4 +161,10 @@ class ChunkReassembler:
             self._drop(oldest_id)
             expired += 1
         self.stats.expired += expired
+        # Completed ids are kept in completion order, first-chunk times almost sorted: sweep the front.
+        while self._completed:
+            oldest_id, first_seen = next(iter(self._completed.items()))
+            if first_seen > deadline:
+                break
+            del self._completed[oldest_id]
         return expired

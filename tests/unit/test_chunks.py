@@ -34,8 +34,12 @@ def test_duplicates_are_ignored_and_counted() -> None:
     r = ChunkReassembler()
     assert feed(r, parts[:3] + parts[:3] + parts[3:]) == [PAYLOAD]
     assert r.stats.duplicates == 3
-    # A duplicate after completion starts a new (never completed) message: it expires later.
+    # A duplicate after completion is recognised as one, not the start of a message that never ends.
     assert feed(r, parts[:1]) == []
+    assert r.stats.duplicates == 4 and r.pending_messages == 0
+    # Once the timeout has passed, the id may be used again (ids are random; reuse is a new message).
+    r.sweep(10.0)
+    assert feed(r, parts, now=10.0) == [PAYLOAD]
 
 
 def test_one_missing_never_completes_and_expires() -> None:
@@ -172,8 +176,7 @@ def test_any_order_with_duplicates_completes_exactly_once(payload: bytes, size: 
     rng = random.Random(seed)
     stream = parts + [p for p in parts if rng.random() < dup_rate]
     rng.shuffle(stream)
-    # Duplicates arriving after completion would start a new message: only the ones before count.
     r = ChunkReassembler()
-    done = feed(r, stream)
-    assert done[0] == payload
-    assert all(d == payload for d in done)
+    assert feed(r, stream) == [payload]
+    assert r.stats.duplicates == len(stream) - len(parts)
+    assert r.pending_messages == 0

@@ -1,0 +1,180 @@
+"""GELF over UDP into the real Elasticsearch: every payload kind, chunking cases, sequences, the template."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ES
+from tests.helpers import chunk, compress, gelf
+
+pytestmark = pytest.mark.integration
+
+
+def send(port: int, datagrams: list[bytes], pause_every: int = 200) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i, d in enumerate(datagrams):
+            s.sendto(d, ("127.0.0.1", port))
+            if i % pause_every == pause_every - 1:
+                time.sleep(0.002)
+
+
+def noise(n: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
+
+
+def test_every_payload_kind_lands_with_its_fields_and_sequence(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"SEQUENCE_SEED": "5", "SEQUENCE_ITERATOR": "3", "GELFINGEST_INDEX": "e2e-kinds-%Y.%m.%d",
+                "GELFINGEST_CHUNK_TIMEOUT": "1", "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    ts = 1763900000.0
+    expected: dict[str, dict] = {}
+    datagrams: list[bytes] = []
+
+    def message(name: str, short: str | None = None, **extra: object) -> bytes:
+        nonlocal ts
+        ts += 0.001
+        expected[name] = {"message": short or name, "ts": ts, **extra}
+        return gelf(short or name, timestamp=round(ts, 3), level=6, _case=name, _container_name="web-1",
+                    _flag=True, _nested={"k": [1, 2]}, **extra)
+
+    datagrams.append(message("plain"))
+    datagrams.append(compress(message("gzip-1"), "gzip", 1))
+    for level in (1, 6, 9):
+        datagrams.append(compress(message(f"zlib-{level}"), "zlib", level))
+    datagrams.append(compress(message("full", full_message="line1\nline2", facility="app"), "gzip"))
+    big = noise(12_000, 1)
+    in_order = chunk(compress(message("chunked-in-order", "in-order " + big), "gzip"))
+    shuffled = chunk(compress(message("chunked-shuffled", "shuffled " + big), "zlib"))
+    random.Random(2).shuffle(shuffled)
+    dups = chunk(compress(message("chunked-duplicates", "dups " + big), "gzip"))
+    dups = dups[:4] + dups[:4] + dups[4:] + dups[-1:]
+    # Uncompressed, padded with JSON whitespace to exactly 2 * 1408 bytes: go-gelf's empty third chunk.
+    exact = message("chunked-header-only", "h" * 2000)
+    header_only = chunk(exact + b" " * (2 * 1408 - len(exact)))
+    assert len(header_only) == 3 and len(header_only[-1]) == 12
+    # The set with a missing chunk must never produce a document; it expires after 1 s.
+    incomplete = chunk(compress(gelf("incomplete " + big, _case="incomplete"), "gzip"))[:-1]
+    garbage = [b"", b"x", b"{not json", b"\x1e\x0f\x00", b"\x1e\x0f" + bytes(8) + b"\x05\x02", b"[1]",
+               compress(b'{"short_message": ""}', "gzip")]
+    datagrams += in_order + shuffled + dups + header_only + incomplete
+    mixed: list[bytes] = []
+    for i, dgram in enumerate(datagrams):
+        mixed.append(dgram)
+        if i < len(garbage):
+            mixed.append(garbage[i])
+    send(d.udp_port, mixed)
+    time.sleep(2.5)  # past the chunk timeout, so the sweep runs
+    assert d.stop() == 0
+    log = d.text()
+
+    docs = elasticsearch.search_all("e2e-kinds-*")
+    by_case = {doc["case"]: doc for doc in docs}
+    assert set(by_case) == set(expected)
+    assert "incomplete" not in by_case
+    for name, want in expected.items():
+        doc = by_case[name]
+        assert doc["message"].strip() == want["message"].strip(), name
+        assert doc["host"] == "test-host"
+        assert doc["level"] == 6
+        assert doc["version"] == "1.1"
+        assert doc["source_host"] == "127.0.0.1"
+        assert doc["container_name"] == "web-1"
+        assert doc["flag"] is True
+        assert doc["nested"] == {"k": [1, 2]}
+        ms = round(want["ts"] * 1000)
+        iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+        assert doc["@timestamp"] == iso, name
+        assert doc["_index"] == time.strftime("e2e-kinds-%Y.%m.%d", time.gmtime(ms // 1000))
+    assert by_case["full"]["full_message"] == "line1\nline2"
+    assert by_case["full"]["facility"] == "app"
+
+    sequences = sorted(doc["sequence"] for doc in docs)
+    assert sequences == [5 + 3 * n for n in range(len(expected))]
+    # The garbage was counted by reason and did not stop anything.
+    assert "rejected:" in log
+    for reason in ("empty", "invalid_json", "chunk_too_short", "not_an_object", "missing_short_message"):
+        assert f"{reason}=" in log, reason
+    assert "1 expired" in log
+    assert "duplicate chunks" in log and "5 duplicate chunks" in log  # one after completion
+
+
+def test_template_maps_sequence_as_long(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_INDEX": "e2e-tpl-%Y.%m", "GELFINGEST_TEMPLATE_NAME": "e2e-tpl",
+                "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    send(d.udp_port, [gelf("templated", _container_id="abc", _created="2026-11-23T08:00:00.123456789Z")])
+    time.sleep(1)
+    assert d.stop() == 0
+    template = elasticsearch.call("GET", "/_index_template/e2e-tpl")["index_templates"][0]["index_template"]
+    assert template["index_patterns"] == ["e2e-tpl-*"]
+    mapping = elasticsearch.call("GET", "/e2e-tpl-*/_mapping")
+    (props,) = [m["mappings"]["properties"] for m in mapping.values()]
+    assert props["sequence"]["type"] == "long"
+    assert props["@timestamp"]["type"] == "date"
+    assert props["message"]["type"] == "text"
+    assert props["container_id"]["type"] == "keyword"
+    assert props["host"]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_shutdown_flushes_what_is_in_memory(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_INDEX": "e2e-flush", "GELFINGEST_BATCH_MAX_AGE": "3600",
+                "GELFINGEST_BATCH_MAX_DOCS": "700", "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    send(d.udp_port, [compress(gelf(f"flush {i}", _i=i), "gzip") for i in range(2000)])
+    time.sleep(1.0)
+    assert d.stop(timeout=60) == 0
+    docs = elasticsearch.search_all("e2e-flush")
+    assert sorted(doc["i"] for doc in docs) == list(range(2000))
+    assert sorted(doc["sequence"] for doc in docs) == list(range(1, 2001))
+    assert "2000 delivered to elasticsearch" in d.text()
+
+
+def test_events_go_to_the_index_of_their_own_day(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_INDEX": "e2e-days-%Y.%m.%d", "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    send(d.udp_port, [gelf("before midnight", timestamp=1700006399.999), gelf("after", timestamp=1700006400.0)])
+    time.sleep(1)
+    assert d.stop() == 0
+    docs = elasticsearch.search_all("e2e-days-*")
+    assert {doc["_index"]: doc["message"] for doc in docs} == {
+        "e2e-days-2023.11.14": "before midnight", "e2e-days-2023.11.15": "after"}
+
+
+def test_unreachable_elasticsearch_at_shutdown_is_reported_not_silent(daemon) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    d = daemon({"ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{dead}", "GELFINGEST_SHUTDOWN_TIMEOUT": "2",
+                "GELFINGEST_RETRY_INITIAL": "0.1"})
+    send(d.udp_port, [gelf(f"lost {i}") for i in range(10)])
+    time.sleep(1)
+    assert d.stop() == 0
+    log = d.text()
+    assert "Elasticsearch unavailable" in log
+    assert "10 events were not delivered" in log
+
+
+@pytest.mark.parametrize(("env", "needle"), [({"SEQUENCE_SEED": "abc"}, "SEQUENCE_SEED"),
+                                             ({"SEQUENCE_ITERATOR": "0"}, "SEQUENCE_ITERATOR"),
+                                             ({"SEQUENCE_SEED": "-3"}, "SEQUENCE_SEED")])
+def test_bad_sequence_settings_stop_the_start_with_one_line(env: dict[str, str], needle: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gelfingest"], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+
+
+def test_stdout_output_writes_one_document_a_line(daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_OUTPUT": "stdout"})
+    send(d.udp_port, [gelf("to stdout", _x=1), compress(gelf("second"), "zlib")])
+    time.sleep(1)
+    assert d.stop() == 0
+    time.sleep(0.2)
+    docs = [json.loads(line) for line in d.stdout]
+    assert [(doc["message"], doc["sequence"]) for doc in docs] == [("to stdout", 1), ("second", 2)]
