@@ -34,7 +34,7 @@ _PENDING_OVERHEAD: Final = 200
 class ChunkHeader(NamedTuple):
     message_id: bytes
     sequence: int
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count
 
 
 def parse_chunk_header(chunk: bytes) -> ChunkHeader:

@@ -221,8 +221,9 @@ def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
         epilog="Every flag can also be set by the environment variable shown; a flag wins.",
     )
     for spec in options():
+        text = f"{spec.help} [env {spec.env}; default {_show_default(spec.default)}]"
         parser.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
-                            help=f"{spec.help} [env {spec.env}; default {_show_default(spec.default)}]".replace("%", "%%"))
+                            help=text.replace("%", "%%"))
     return parser
 
 

@@ -130,11 +130,11 @@ class GelfDecoder:
         for key, value in msg.items():
             if key[:1] != "_":
                 continue
-            name = _extra_name(key)
-            if name is None:
+            extra = _extra_name(key)
+            if extra is None:
                 self.dropped_fields[DroppedField.INVALID_NAME] += 1
-            elif name in RESERVED_FIELDS or name[0] == "_":
+            elif extra in RESERVED_FIELDS or extra[0] == "_":
                 self.dropped_fields[DroppedField.RESERVED] += 1
             else:
-                doc[name] = value
+                doc[extra] = value
         return doc, seconds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import random
 import sys
@@ -88,7 +89,7 @@ class StdoutOutput:
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with full jitter over the upper half, capped."""
-    ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
+    ceiling: float = min(maximum, initial * (2 ** min(attempt, 30)))
     return ceiling / 2 + random.random() * ceiling / 2
 
 
@@ -199,7 +200,7 @@ class ElasticsearchOutput:
             if result.failed:
                 self.failed += len(result.failed)
                 first = result.failed[0]
-                action, doc = decode_item(items[first.position])
+                action, _ = decode_item(items[first.position])
                 logger.error("Elasticsearch rejected %d of %d events; first: HTTP %d %s for %s",
                              len(result.failed), len(items), first.status,
                              orjson.dumps(first.error).decode()[:500], orjson.dumps(action).decode())
@@ -231,7 +232,8 @@ class Shipper:
 
     @property
     def waiting_events(self) -> int:
-        return sum(len(b) for b in self.queue._queue) + sum(self._in_flight.values())  # type: ignore[attr-defined]
+        queued: list[Batch] = list(self.queue._queue)  # type: ignore[attr-defined]
+        return sum(len(b) for b in queued) + sum(self._in_flight.values())
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(i), name=f"shipper-{i}") for i in range(self.concurrency)]
@@ -261,10 +263,8 @@ class Shipper:
 
     async def drain(self, timeout: float) -> int:
         """Wait until everything queued is sent, at most ``timeout`` s; return the events left unsent."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.queue.join(), timeout)
-        except TimeoutError:
-            pass
         left = self.waiting_events
         for task in self._tasks:
             task.cancel()

