@@ -266,14 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("fetch", help="download and unpack the server into the cache, then exit")
     run = sub.add_parser("run", help="start Elasticsearch, run COMMAND against it, stop it afterwards")
     run.add_argument("--port", type=int, default=9200, help="HTTP port (default 9200; 0 picks a free one)")
-    run.add_argument("--data", type=Path, default=None, help="keep the server's data here between runs")
+    run.add_argument("--data", type=Path, default=None,
+                     help="the server's data folder, kept between runs (default: run-data in the cache)")
     run.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.cmd == "fetch":
         print(ensure_distribution())
         return 0
     command = [c for c in args.command if c != "--"] or ["sleep", "infinity"]
-    es = LocalElasticsearch(workdir=args.data.resolve() if args.data else None, http_port=args.port or None)
+    data = (args.data or cache_dir() / "run-data").resolve()
+    if args.port:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", args.port)) == 0:
+                _log(f"port {args.port} is taken (another Elasticsearch?); use --port 0 or stop it")
+                return 1
+    es = LocalElasticsearch(workdir=data, http_port=args.port or None)
     _log(f"starting Elasticsearch {ES_VERSION} on {es.url} (data in {es.workdir})")
     es.start()
     _log(f"ready at {es.url}; running: {' '.join(command)}")
@@ -286,10 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         code = child.wait()
     finally:
         _log("stopping Elasticsearch")
-        if args.data:
-            es.stop()
-        else:
-            es.cleanup()
+        es.stop()
     return code
 
 

@@ -1,0 +1,194 @@
+"""UDP throughput of gelfingest, into the null output or a real Elasticsearch.
+
+    .venv/bin/python benchmarks/udp_throughput.py [--output null|elasticsearch] [--events N] [--rate R]
+
+Traffic is pre-encoded once (Docker-shaped GELF: the driver's `_container_*` fields, 80-400 byte lines,
+gzip level 1 as Docker's default, about 5 % of messages large enough to be chunked) and replayed from a
+separate process, so the generator is not what is measured. Figures: events sent, delivered, lost;
+events per CPU-second of gelfingest (its own utime+stime from /proc, so the figure holds on a shared
+2-core machine); wall-clock events/s; peak RSS. Printed as a table and as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gelfingest.local_es import LocalElasticsearch  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WORDS = [
+    "GET", "POST", "/api/v1/users", "/health", "200", "404", "500", "upstream", "timeout", "connection",
+    "reset", "request", "id", "took", "ms", "user", "session", "cache", "miss", "hit", "retry", "worker",
+    "started", "finished",
+]
+
+
+def docker_message(rng: random.Random, i: int, big: bool) -> bytes:
+    n = rng.randrange(80, 400) if not big else rng.randrange(6000, 12000)
+    text = f"{i} " + " ".join(rng.choice(WORDS) for _ in range(n // 5))
+    if big:
+        text += " " + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
+    msg = {
+        "version": "1.1", "host": "docker-host", "short_message": text[:n] if not big else text,
+        "timestamp": round(time.time(), 3), "level": 6,
+        "_container_id": "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e",
+        "_container_name": f"web-{i % 7}", "_image_id": "sha256:0123456789abcdef0123456789abcdef",
+        "_image_name": "nginx:1.25", "_command": "nginx -g daemon off;", "_tag": "3f4e5d6c7b8a",
+        "_created": "2026-11-23T08:00:00.123456789Z",
+    }
+    return gzip.compress(json.dumps(msg).encode(), 1)
+
+
+def chunks_of(payload: bytes, rng: random.Random, size: int = 1408) -> list[bytes]:
+    mid = rng.randbytes(8)
+    parts = [payload[i : i + size] for i in range(0, len(payload), size)]
+    return [b"\x1e\x0f" + mid + struct.pack("BB", k, len(parts)) + p for k, p in enumerate(parts)]
+
+
+def build_traffic(events: int, chunked_share: float = 0.05) -> tuple[list[bytes], int]:
+    rng = random.Random(1)
+    datagrams: list[bytes] = []
+    for i in range(events):
+        payload = docker_message(rng, i, rng.random() < chunked_share)
+        datagrams.extend(chunks_of(payload, rng) if len(payload) > 1420 else [payload])
+    return datagrams, sum(len(d) for d in datagrams)
+
+
+def sender(port: int, datagrams: list[bytes], rate: float, done: Any) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        addr = ("127.0.0.1", port)
+        start = time.perf_counter()
+        burst = 100
+        for i in range(0, len(datagrams), burst):
+            for d in datagrams[i : i + burst]:
+                s.sendto(d, addr)
+            if rate:
+                ahead = (i + burst) / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+        done.value = time.perf_counter() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mib(pid: int) -> float:
+    m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m[1]) / 1024 if m else 0.0
+
+
+def udp_drops() -> int:
+    total = 0
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        total += sum(int(line.split()[-1]) for line in lines if line.split())
+    return total
+
+
+def run(output: str, events: int, rate: float, es_url: str | None) -> dict[str, Any]:
+    datagrams, nbytes = build_traffic(events)
+    index = f"bench-{int(time.time())}"
+    env = {**os.environ, "GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_OUTPUT": output,
+           "GELFINGEST_INDEX": index, "GELFINGEST_DATA_DIR": tempfile.mkdtemp(prefix="bench-"),
+           "GELFINGEST_BATCH_MAX_AGE": "0.5"}
+    if es_url:
+        env["ELASTICSEARCH_HOSTS"] = es_url
+    proc = subprocess.Popen([sys.executable, "-m", "gelfingest"], env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    port = 0
+    while not port:
+        line = proc.stderr.readline()
+        if not line:
+            raise SystemExit("gelfingest did not start")
+        if m := re.search(r"listening on udp=\S+:(\d+)", line):
+            port = int(m[1])
+    time.sleep(0.5)
+    cpu0, drops0 = cpu_seconds(proc.pid), udp_drops()
+    done = multiprocessing.Value("d", 0.0)
+    t0 = time.perf_counter()
+    p = multiprocessing.Process(target=sender, args=(port, datagrams, rate, done))
+    p.start()
+    p.join()
+    # Let it finish what is in its socket buffer and batches.
+    last = -1.0
+    while True:
+        time.sleep(1.0)
+        cpu = cpu_seconds(proc.pid)
+        if cpu - last < 0.02:
+            break
+        last = cpu
+    wall = time.perf_counter() - t0 - 1.0
+    rss = peak_rss_mib(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    cpu_used = last - cpu0
+    m = re.search(r"(\d+) events decoded, (\d+) delivered", err)
+    delivered = int(m[2]) if m else 0
+    if es_url:
+        urllib.request.urlopen(urllib.request.Request(f"{es_url}/{index}/_refresh", method="POST")).read()
+        with urllib.request.urlopen(f"{es_url}/{index}/_count") as r:
+            delivered = json.loads(r.read())["count"]
+    return {
+        "output": output, "offered_rate": rate or "max", "events_sent": events, "datagrams_sent": len(datagrams),
+        "mib_sent": round(nbytes / 2**20, 1), "send_seconds": round(done.value, 2),
+        "events_delivered": delivered, "events_lost": events - delivered,
+        "kernel_udp_drops": udp_drops() - drops0,
+        "gelfingest_cpu_seconds": round(cpu_used, 2),
+        "events_per_cpu_second": round(delivered / cpu_used) if cpu_used else None,
+        "wall_events_per_second": round(delivered / wall) if wall > 0 else None,
+        "peak_rss_mib": round(rss, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", choices=["null", "elasticsearch", "both"], default="both")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rate", type=float, default=0, help="datagrams/s offered (0: as fast as possible)")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "udp_throughput.json")
+    args = parser.parse_args()
+    results = []
+    if args.output in ("null", "both"):
+        results.append(run("null", args.events, args.rate, None))
+    if args.output in ("elasticsearch", "both"):
+        es = LocalElasticsearch(heap="1g")
+        es.start()
+        try:
+            results.append(run("elasticsearch", args.events, args.rate, es.url))
+        finally:
+            es.cleanup()
+    keys = list(results[0])
+    width = max(len(k) for k in keys)
+    for k in keys:
+        print(f"{k:<{width}}  " + "  ".join(f"{r[k]!s:>16}" for r in results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
