@@ -117,6 +117,8 @@ class Server:
 
     async def shutdown(self) -> None:
         if self.udp is not None:
+            if not self.force_exit:
+                self.udp.drain()
             self.udp.close()
         last = self.ingest.flush()
         if last is not None:

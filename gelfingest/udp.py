@@ -97,6 +97,22 @@ class UdpInput:
             if self._paused:
                 return
 
+    def drain(self) -> None:
+        """Read what the kernel already holds for us (at shutdown: it reached us, so it is ours)."""
+        self._paused = False
+        sock = self.sock
+        if sock is None:
+            return
+        # Bounded by the receive buffer's size: nothing new arrives faster than we read at shutdown.
+        for _ in range(max(1, self.effective_buffer // 64)):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.on_datagram(data, addr[0], time.time())
+
     def close(self) -> None:
         if self.sock is not None:
             if self._loop is not None and not self._paused:
