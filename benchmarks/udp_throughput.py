@@ -143,6 +143,8 @@ def run(output: str, events: int, rate: float, es_url: str | None) -> dict[str, 
         last = cpu
     wall = time.perf_counter() - t0 - 1.0
     rss = peak_rss_mib(proc.pid)
+    # Before the socket closes: its row, and its drop counter, leave /proc/net/udp with it.
+    drops = udp_drops() - drops0
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     cpu_used = last - cpu0
@@ -156,7 +158,7 @@ def run(output: str, events: int, rate: float, es_url: str | None) -> dict[str, 
         "output": output, "offered_rate": rate or "max", "events_sent": events, "datagrams_sent": len(datagrams),
         "mib_sent": round(nbytes / 2**20, 1), "send_seconds": round(done.value, 2),
         "events_delivered": delivered, "events_lost": events - delivered,
-        "kernel_udp_drops": udp_drops() - drops0,
+        "kernel_udp_drops": drops,
         "gelfingest_cpu_seconds": round(cpu_used, 2),
         "events_per_cpu_second": round(delivered / cpu_used) if cpu_used else None,
         "wall_events_per_second": round(delivered / wall) if wall > 0 else None,

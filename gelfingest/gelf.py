@@ -57,11 +57,22 @@ def _json_reason(exc: orjson.JSONDecodeError) -> str:
     return Reason.INVALID_JSON
 
 
+# Distinct additional-field names remembered with their verdict. Senders repeat the same few names
+# (Docker: seven), so nearly every lookup hits; a flood of random names only refills the cache.
+_NAME_CACHE_SIZE: Final = 4096
+
+
 def _extra_name(key: str) -> str | None:
-    """The document field name for additional field ``key`` (which starts with ``_``), or None."""
+    """The document field name for additional field ``key`` (which starts with ``_``), or None.
+
+    None when the name breaks GELF's rule or cannot be mapped; the name itself when it would overwrite
+    a field of ours or an Elasticsearch metadata field is returned as ``""`` (dropped as reserved).
+    """
     name = key[1:]
     if not _FIELD_NAME.fullmatch(name) or name[0] == "." or name[-1] == "." or ".." in name:
         return None
+    if name in RESERVED_FIELDS or name[0] == "_":
+        return ""
     return name
 
 
@@ -80,6 +91,7 @@ class GelfDecoder:
 
     def __init__(self) -> None:
         self.dropped_fields: Counter[str] = Counter()
+        self._names: dict[str, str | None] = {}
         self._last_second = -1
         self._last_prefix = ""
 
@@ -127,14 +139,20 @@ class GelfDecoder:
             else:
                 doc["level"] = level
         doc["source_host"] = source_host
+        names = self._names
         for key, value in msg.items():
             if key[:1] != "_":
                 continue
-            extra = _extra_name(key)
-            if extra is None:
-                self.dropped_fields[DroppedField.INVALID_NAME] += 1
-            elif extra in RESERVED_FIELDS or extra[0] == "_":
-                self.dropped_fields[DroppedField.RESERVED] += 1
-            else:
+            try:
+                extra = names[key]
+            except KeyError:
+                if len(names) >= _NAME_CACHE_SIZE:
+                    names.clear()
+                extra = names[key] = _extra_name(key)
+            if extra:
                 doc[extra] = value
+            elif extra is None:
+                self.dropped_fields[DroppedField.INVALID_NAME] += 1
+            else:
+                self.dropped_fields[DroppedField.RESERVED] += 1
         return doc, seconds
