@@ -88,7 +88,7 @@ class StdoutOutput:
 
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff with full jitter over the upper half, capped."""
+    """Exponential backoff, capped, with "equal jitter": a random wait in the upper half of the step."""
     ceiling: float = min(maximum, initial * (2 ** min(attempt, 30)))
     return ceiling / 2 + random.random() * ceiling / 2
 

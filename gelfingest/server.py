@@ -58,6 +58,8 @@ class Server:
         if not self._blocked and self.shipper.try_submit(batch):
             return
         self._blocked.append(batch)
+        if self.should_exit:
+            return  # shutdown() hands over what is blocked, in order
         if self.udp is not None:
             self.udp.pause()
         if self._unblock is None:
@@ -65,7 +67,9 @@ class Server:
 
     async def _wait_for_room(self) -> None:
         while self._blocked:
-            await self.shipper.submit(self._blocked.pop(0))
+            # Pop only once the queue has taken it: a cancelled put (at shutdown) leaves it here.
+            await self.shipper.submit(self._blocked[0])
+            self._blocked.pop(0)
         self._unblock = None
         if self.udp is not None and not self.should_exit:
             self.udp.resume()
@@ -116,6 +120,10 @@ class Server:
             logger.warning("%s", line)
 
     async def shutdown(self) -> None:
+        if self._unblock is not None:
+            self._unblock.cancel()
+            await asyncio.gather(self._unblock, return_exceptions=True)
+            self._unblock = None
         if self.udp is not None:
             if not self.force_exit:
                 self.udp.drain()
@@ -131,8 +139,6 @@ class Server:
                 self._blocked.pop(0)
             except TimeoutError:
                 continue
-        if self._unblock is not None:
-            self._unblock.cancel()
         remaining = max(0.0, deadline - (time.monotonic() - start))
         unsent = await self.shipper.drain(remaining) + sum(len(b) for b in self._blocked)
         await self.output.close()

@@ -1,0 +1,95 @@
+"""The server's hand-over to the output: order kept, nothing dropped, input paused while the queue is full.
+
+The output here is a stand-in that blocks until told to go on: this tests our queueing, not Elasticsearch
+(which the integration tests use for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from gelfingest.batch import Batch
+from gelfingest.config import load_config
+from gelfingest.server import Server
+from tests.helpers import gelf
+
+
+class GatedOutput:
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.indexed = 0
+        self.failed = 0
+        self.gate = asyncio.Event()
+        self.received: list[int] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, batch: Batch) -> None:
+        await self.gate.wait()
+        self.received.extend(orjson.loads(item.split(b"\n")[1])["sequence"] for item in batch.items)
+        self.indexed += len(batch)
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeUdp:
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+
+def test_full_queue_pauses_input_and_loses_nothing() -> None:
+    async def scenario() -> None:
+        config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
+                              "--queue-batches", "2", "--elasticsearch-concurrency", "1"], {})
+        server = Server(config)
+        output = GatedOutput()
+        server.output = server.shipper.output = output  # type: ignore[assignment]
+        udp = FakeUdp()
+        server.udp = udp  # type: ignore[assignment]
+        server.shipper.start()
+        for i in range(100):
+            server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
+        await asyncio.sleep(0.05)
+        # One batch in flight, two queued, the rest held back; reading stopped.
+        assert udp.paused
+        assert server._blocked
+        output.gate.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if output.indexed == 100:
+                break
+        assert not udp.paused
+        assert output.received == list(range(1, 101))
+        assert await server.shipper.drain(1.0) == 0
+
+    asyncio.run(scenario())
+
+
+def test_shutdown_delivers_what_is_blocked_in_order() -> None:
+    async def scenario() -> None:
+        config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
+                              "--queue-batches", "1", "--elasticsearch-concurrency", "1"], {})
+        server = Server(config)
+        output = GatedOutput()
+        server.output = server.shipper.output = output  # type: ignore[assignment]
+        server.shipper.start()
+        for i in range(55):
+            server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
+        await asyncio.sleep(0.05)
+        server.should_exit = True
+        asyncio.get_running_loop().call_later(0.1, output.gate.set)
+        await server.shutdown()
+        assert output.received == list(range(1, 56))
+
+    asyncio.run(scenario())
