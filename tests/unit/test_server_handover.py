@@ -48,16 +48,22 @@ class FakeUdp:
         self.paused = False
 
 
+def gated_server(queue_batches: int) -> tuple[Server, GatedOutput]:
+    """A server with batches of 10 and one sender, in front of an output that waits for its gate."""
+    config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
+                          "--queue-batches", str(queue_batches), "--elasticsearch-concurrency", "1"], {})
+    server = Server(config)
+    output = GatedOutput()
+    server.output = server.shipper.output = output  # type: ignore[assignment]
+    server.shipper.start()
+    return server, output
+
+
 def test_full_queue_pauses_input_and_loses_nothing() -> None:
     async def scenario() -> None:
-        config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
-                              "--queue-batches", "2", "--elasticsearch-concurrency", "1"], {})
-        server = Server(config)
-        output = GatedOutput()
-        server.output = server.shipper.output = output  # type: ignore[assignment]
+        server, output = gated_server(queue_batches=2)
         udp = FakeUdp()
         server.udp = udp  # type: ignore[assignment]
-        server.shipper.start()
         for i in range(100):
             server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
         await asyncio.sleep(0.05)
@@ -78,12 +84,7 @@ def test_full_queue_pauses_input_and_loses_nothing() -> None:
 
 def test_shutdown_delivers_what_is_blocked_in_order() -> None:
     async def scenario() -> None:
-        config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
-                              "--queue-batches", "1", "--elasticsearch-concurrency", "1"], {})
-        server = Server(config)
-        output = GatedOutput()
-        server.output = server.shipper.output = output  # type: ignore[assignment]
-        server.shipper.start()
+        server, output = gated_server(queue_batches=1)
         for i in range(55):
             server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
         await asyncio.sleep(0.05)

@@ -23,16 +23,6 @@ HERE = Path(__file__).resolve().parent
 GO_SENDER = HERE.parent / "interop" / "bin" / "gogelf_send"
 
 
-def read_vector(path: Path) -> list[bytes]:
-    data = path.read_bytes()
-    out, pos = [], 0
-    while pos < len(data):
-        (n,) = struct.unpack_from(">I", data, pos)
-        out.append(data[pos + 4 : pos + 4 + n])
-        pos += 4 + n
-    return out
-
-
 def _receive(sock: socket.socket, quiet: float = 0.5) -> list[bytes]:
     got = []
     sock.settimeout(quiet)
