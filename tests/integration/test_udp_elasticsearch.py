@@ -178,3 +178,40 @@ def test_stdout_output_writes_one_document_a_line(daemon) -> None:  # type: igno
     time.sleep(0.2)
     docs = [json.loads(line) for line in d.stdout]
     assert [(doc["message"], doc["sequence"]) for doc in docs] == [("to stdout", 1), ("second", 2)]
+
+
+def test_a_mapping_conflict_fails_that_event_only_and_says_why(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_INDEX": "e2e-conflict", "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    elasticsearch.call("PUT", "/e2e-conflict", {"mappings": {"properties": {"num": {"type": "long"}}}})
+    send(d.udp_port, [gelf("good 1", _num=1), gelf("bad", _num="not a number"), gelf("good 2", _num=2)])
+    time.sleep(1)
+    assert d.stop() == 0
+    assert sorted(doc["message"] for doc in elasticsearch.search_all("e2e-conflict")) == ["good 1", "good 2"]
+    log = d.text()
+    assert "Elasticsearch rejected 1 of 3 events" in log
+    assert "mapper_parsing_exception" in log
+    assert "2 delivered to elasticsearch, 1 failed" in log
+
+
+def test_elasticsearch_down_at_start_then_up_loses_nothing(daemon) -> None:  # type: ignore[no-untyped-def]
+    from gelfingest.local_es import LocalElasticsearch
+
+    server = LocalElasticsearch()  # its own folder: the server user cannot enter pytest's tmp_path
+    es = ES(server.url)
+    d = daemon({"ELASTICSEARCH_HOSTS": server.url, "GELFINGEST_INDEX": "e2e-late", "GELFINGEST_RETRY_INITIAL": "0.2",
+                "GELFINGEST_RETRY_MAX": "2", "GELFINGEST_BATCH_MAX_DOCS": "100"})
+    try:
+        send(d.udp_port, [compress(gelf(f"early {i}", _i=i), "gzip") for i in range(500)])
+        time.sleep(1.5)
+        server.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and es.count("e2e-late") < 500:
+            time.sleep(1)
+        assert d.stop() == 0
+        docs = es.search_all("e2e-late")
+        assert sorted(doc["i"] for doc in docs) == list(range(500))  # each exactly once
+        log = d.text()
+        assert "Elasticsearch unavailable" in log
+        assert "Elasticsearch answers again" in log
+    finally:
+        server.cleanup()
