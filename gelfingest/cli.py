@@ -8,6 +8,7 @@ import sys
 
 from gelfingest.config import ConfigError, load_config
 from gelfingest.server import Server
+from gelfingest.supervisor import Supervisor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gelfingest: {exc}", file=sys.stderr)
         return 2
+    who = ""
+    if config.workers > 1:
+        who = f"[worker {config.worker_index}] " if "--worker-index" in (argv or sys.argv) else "[supervisor] "
     logging.basicConfig(
         level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
         stream=sys.stderr,
     )
     # The client logs every request at INFO; that is our hot path.
@@ -29,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gelfingest: --data-dir / GELFINGEST_DATA_DIR: cannot create {config.data_dir}: {exc}",
               file=sys.stderr)
         return 2
+    if config.workers > 1 and "--worker-index" not in (argv if argv is not None else sys.argv[1:]):
+        return Supervisor(config, list(argv if argv is not None else sys.argv[1:])).run()
     try:
         asyncio.run(Server(config).serve())
     except OSError as exc:

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 
 from gelfingest import batch, bulk, chunks, payload, sequence
 from gelfingest.ingest import IngestSettings
+from gelfingest.sequence import SequenceMode
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -143,6 +144,11 @@ class Config:
     sequence_iterator: int = _opt(sequence.DEFAULT_ITERATOR, parse_int,
                                   "step between sequence numbers: the number of instances",
                                   env="SEQUENCE_ITERATOR", metavar="N")
+    sequence_mode: SequenceMode = _opt("counter", _choice(SequenceMode),
+                                       "counter (seed + n*iterator, n = 0, 1, 2 ...) or clock (n follows the "
+                                       "receive time in 10 us ticks; see docs/ordering.md)")
+    workers: int = _opt(1, parse_int, "worker processes; each binds the listeners with SO_REUSEPORT", metavar="N")
+    worker_index: int = _opt(0, parse_int, "which worker this process is (set by the supervisor)", metavar="K")
     batch_max_docs: int = _opt(batch.DEFAULT_BATCH_MAX_DOCS, parse_int, "documents per bulk request",
                                metavar="N")
     batch_max_bytes: int = _opt(batch.DEFAULT_BATCH_MAX_BYTES, parse_size, "bytes per bulk request",
@@ -172,6 +178,9 @@ class Config:
         return IngestSettings(
             sequence_seed=self.sequence_seed,
             sequence_iterator=self.sequence_iterator,
+            sequence_mode=self.sequence_mode,
+            worker=self.worker_index,
+            workers=self.workers,
             index_pattern=self.index,
             max_message_size=self.max_message_size,
             chunk_timeout=self.chunk_timeout,
@@ -251,10 +260,13 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
 
 def _check(config: Config) -> None:
     try:
-        sequence.check_sequence_settings(config.sequence_seed, config.sequence_iterator)
+        sequence.check_sequence_settings(config.sequence_seed, config.sequence_iterator, config.workers,
+                                         config.sequence_mode)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    positive = ("batch_max_docs", "batch_max_bytes", "queue_batches", "max_message_size",
+    if not 0 <= config.worker_index < config.workers:
+        raise ConfigError(f"--worker-index / GELFINGEST_WORKER_INDEX must be below --workers ({config.workers})")
+    positive = ("workers", "batch_max_docs", "batch_max_bytes", "queue_batches", "max_message_size",
                 "max_pending_chunked", "max_pending_chunk_bytes", "elasticsearch_concurrency")
     for spec in options():
         if spec.name in positive and getattr(config, spec.name) < 1:

@@ -26,13 +26,16 @@ from gelfingest.chunks import (
 from gelfingest.errors import GelfError, Reason
 from gelfingest.gelf import GelfDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
-from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, Sequencer
+from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     sequence_seed: int = DEFAULT_SEED
     sequence_iterator: int = DEFAULT_ITERATOR
+    sequence_mode: SequenceMode = "counter"
+    worker: int = 0
+    workers: int = 1
     index_pattern: str = DEFAULT_INDEX_PATTERN
     op_type: OpType = "index"
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -45,12 +48,14 @@ class IngestSettings:
 
 
 class Ingest:
-    def __init__(self, settings: IngestSettings | None = None) -> None:
+    def __init__(self, settings: IngestSettings | None = None, sequencer: Sequencer | None = None) -> None:
+        """``sequencer`` carries the reservations of a running daemon; tests may leave it out."""
         s = settings or IngestSettings()
         self.settings = s
         self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_messages, s.max_pending_bytes)
         self.decoder = GelfDecoder()
-        self.sequencer = Sequencer(s.sequence_seed, s.sequence_iterator)
+        self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
+                                                workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index_pattern, s.op_type)
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         self.datagrams = 0
@@ -70,7 +75,7 @@ class Ingest:
             data = whole
         doc, seconds = self.decoder.decode(decompress(data, self.settings.max_message_size), source_host, now)
         self.decoded += 1
-        self.sequencer.stamp(doc)
+        self.sequencer.stamp(doc, now)
         return self.batcher.add(self.encoder.encode(doc, seconds), now)
 
     def tick(self, now: float) -> Batch | None:

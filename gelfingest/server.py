@@ -18,6 +18,8 @@ from gelfingest.errors import GelfError
 from gelfingest.ingest import Ingest
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
 from gelfingest.rejects import RejectLog
+from gelfingest.sequence import Sequencer
+from gelfingest.state import SequenceReservations, highest_reservation
 from gelfingest.udp import UdpInput
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,13 @@ TICK_INTERVAL: Final = 0.1
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.ingest = Ingest(config.ingest_settings())
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.reservations = SequenceReservations(config.data_dir, config.worker_index)
+        start_above = highest_reservation(config.data_dir)
+        sequencer = Sequencer(config.sequence_seed, config.sequence_iterator, worker=config.worker_index,
+                              workers=config.workers, mode=config.sequence_mode, start_above=start_above,
+                              now=time.time(), reserve=self.reservations)
+        self.ingest = Ingest(config.ingest_settings(), sequencer)
         self.rejects = RejectLog()
         self.output = make_output(config)
         self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
@@ -92,15 +100,18 @@ class Server:
         if self.udp:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
         output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
-        return (f"gelfingest listening on {inputs}; output {output}; index {c.index}; "
-                f"sequence {self.ingest.sequencer.describe()}")
+        worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
+        seq = self.ingest.sequencer
+        return (f"gelfingest {worker}listening on {inputs}; output {output}; index {c.index}; "
+                f"sequence {seq.describe()} from {seq.next_value}")
 
     async def serve(self) -> None:
         self._install_signal_handlers()
         await self.output.start()
         self.shipper.start()
         if self.config.udp is not None:
-            self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram)
+            self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram,
+                                reuse_port=self.config.workers > 1)
             self.udp.start(asyncio.get_running_loop())
         logger.info("%s", self.describe())
         self.started.set()

@@ -41,8 +41,10 @@ def _set_receive_buffer(sock: socket.socket, size: int) -> int:
 class UdpInput:
     name = "udp"
 
-    def __init__(self, address: Address, receive_buffer: int, on_datagram: DatagramHandler) -> None:
+    def __init__(self, address: Address, receive_buffer: int, on_datagram: DatagramHandler,
+                 reuse_port: bool = False) -> None:
         self.address = address
+        self.reuse_port = reuse_port
         self.receive_buffer = receive_buffer
         self.on_datagram = on_datagram
         self.sock: socket.socket | None = None
@@ -60,6 +62,9 @@ class UdpInput:
         family = socket.AF_INET6 if ":" in self.address.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            # Only with several workers: a second, unrelated gelfingest on the same port must fail.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.effective_buffer = _set_receive_buffer(sock, self.receive_buffer)
         sock.bind((self.address.host, self.address.port))
         sock.setblocking(False)

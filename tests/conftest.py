@@ -61,7 +61,8 @@ def elasticsearch() -> Iterator[ES]:
 class Daemon:
     """``gelfingest`` as a user runs it: a separate process configured by environment variables."""
 
-    def __init__(self, env: dict[str, str], args: list[str], data_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], args: list[str], data_dir: Path, workers: int = 1) -> None:
+        self.workers = workers
         full_env = {**os.environ, "GELFINGEST_DATA_DIR": str(data_dir), **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -80,11 +81,11 @@ class Daemon:
     def _wait_for_start(self, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.log:
-                if m := re.search(r"listening on udp=\S+:(\d+)", line):
-                    return int(m[1])
-                if "listening on udp=off" in line:
-                    return 0
+            ports = [int(m[1]) for line in list(self.log) if (m := re.search(r"listening on udp=\S+:(\d+)", line))]
+            if len(ports) >= self.workers:
+                return ports[0]
+            if any("listening on udp=off" in line for line in self.log):
+                return 0
             if self.proc.poll() is not None:
                 raise RuntimeError("gelfingest exited:\n" + "\n".join(self.log))
             time.sleep(0.05)
@@ -100,14 +101,24 @@ class Daemon:
     def text(self) -> str:
         return "\n".join(self.log)
 
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def delivered(self) -> int:
+        """Events delivered, summed over the workers' closing lines."""
+        return sum(int(m[1]) for line in self.log if (m := re.search(r"(\d+) delivered to", line)))
+
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Any]:
     started: list[Daemon] = []
 
-    def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> Daemon:
-        d = Daemon({"GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_BATCH_MAX_AGE": "0.2", **(env or {})},
-                   args or [], tmp_path / f"data{len(started)}")
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None, data_dir: Path | None = None,
+              ) -> Daemon:
+        env = {"GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_BATCH_MAX_AGE": "0.2", **(env or {})}
+        d = Daemon(env, args or [], data_dir or tmp_path / f"data{len(started)}",
+                   workers=int(env.get("GELFINGEST_WORKERS", "1")))
         started.append(d)
         return d
 

@@ -7,6 +7,7 @@ The output here is a stand-in that blocks until told to go on: this tests our qu
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import orjson
 
@@ -48,9 +49,9 @@ class FakeUdp:
         self.paused = False
 
 
-def gated_server(queue_batches: int) -> tuple[Server, GatedOutput]:
+def gated_server(queue_batches: int, data_dir: Path) -> tuple[Server, GatedOutput]:
     """A server with batches of 10 and one sender, in front of an output that waits for its gate."""
-    config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10",
+    config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10", "--data-dir", str(data_dir),
                           "--queue-batches", str(queue_batches), "--elasticsearch-concurrency", "1"], {})
     server = Server(config)
     output = GatedOutput()
@@ -59,9 +60,9 @@ def gated_server(queue_batches: int) -> tuple[Server, GatedOutput]:
     return server, output
 
 
-def test_full_queue_pauses_input_and_loses_nothing() -> None:
+def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(queue_batches=2)
+        server, output = gated_server(queue_batches=2, data_dir=tmp_path)
         udp = FakeUdp()
         server.udp = udp  # type: ignore[assignment]
         for i in range(100):
@@ -82,9 +83,9 @@ def test_full_queue_pauses_input_and_loses_nothing() -> None:
     asyncio.run(scenario())
 
 
-def test_shutdown_delivers_what_is_blocked_in_order() -> None:
+def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(queue_batches=1)
+        server, output = gated_server(queue_batches=1, data_dir=tmp_path)
         for i in range(55):
             server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
         await asyncio.sleep(0.05)
