@@ -59,11 +59,14 @@ class _Pending:
     parts: list[bytes | None]
     received: int = 0
     size: int = _PENDING_OVERHEAD
+    forwarded: bool = False
 
 
 @dataclass(slots=True)
 class ChunkStats:
     completed: int = 0
+    # Completed here with at least one chunk forwarded by another worker or instance.
+    completed_forwarded: int = 0
     duplicates: int = 0
     expired: int = 0
     evicted: int = 0
@@ -93,8 +96,11 @@ class ChunkReassembler:
     def pending_bytes(self) -> int:
         return self._pending_bytes
 
-    def maybe_complete(self, chunk: bytes, now: float) -> bytes | None:
-        """Take one chunk datagram; return the whole message's payload when this chunk completes it."""
+    def maybe_complete(self, chunk: bytes, now: float, forwarded: bool = False) -> bytes | None:
+        """Take one chunk datagram; return the whole message's payload when this chunk completes it.
+
+        ``forwarded``: the chunk came from another worker or instance (counted when the message completes).
+        """
         message_id, sequence, count = parse_chunk_header(chunk)
         data = chunk[HEADER_SIZE:]
         pending = self._pending.get(message_id)
@@ -104,7 +110,7 @@ class ChunkReassembler:
                 return None
             if count == 1:
                 # graypy sends a message of exactly one datagram's size as a chunked message of one.
-                self._remember_completed(message_id, now)
+                self._remember_completed(message_id, now, forwarded)
                 return data
             pending = _Pending(now, count, [None] * count)
             self._pending[message_id] = pending
@@ -116,19 +122,21 @@ class ChunkReassembler:
             self.stats.duplicates += 1
             return None
         pending.parts[sequence] = data
+        pending.forwarded |= forwarded
         pending.received += 1
         pending.size += len(data)
         self._pending_bytes += len(data)
         if pending.received == count:
             del self._pending[message_id]
             self._pending_bytes -= pending.size
-            self._remember_completed(message_id, pending.first_seen)
+            self._remember_completed(message_id, pending.first_seen, pending.forwarded)
             return b"".join(pending.parts)  # type: ignore[arg-type]  # all parts are bytes now
         self._evict_over_caps(keep=message_id)
         return None
 
-    def _remember_completed(self, message_id: bytes, first_seen: float) -> None:
+    def _remember_completed(self, message_id: bytes, first_seen: float, forwarded: bool) -> None:
         self.stats.completed += 1
+        self.stats.completed_forwarded += forwarded
         self._completed[message_id] = first_seen
         if len(self._completed) > self.max_pending_messages:
             del self._completed[next(iter(self._completed))]

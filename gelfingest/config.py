@@ -12,7 +12,7 @@ import argparse
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -54,6 +54,21 @@ def parse_address(text: str) -> Address | None:
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
                "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_peers(text: str) -> tuple[Address, ...]:
+    peers = []
+    for part in text.split(","):
+        if part.strip():
+            address = parse_address(part)
+            if address is None:
+                raise ValueError(f"expected HOST:PORT, got {part!r}")
+            peers.append(address)
+    return tuple(peers)
+
+
+def parse_ports(text: str) -> tuple[int, ...]:
+    return tuple(parse_int(p) for p in text.split(",") if p.strip())
 
 
 def parse_size(text: str) -> int:
@@ -149,6 +164,15 @@ class Config:
                                        "receive time in 10 us ticks; see docs/ordering.md)")
     workers: int = _opt(1, parse_int, "worker processes; each binds the listeners with SO_REUSEPORT", metavar="N")
     worker_index: int = _opt(0, parse_int, "which worker this process is (set by the supervisor)", metavar="K")
+    worker_ports: tuple[int, ...] = _opt((), parse_ports, "loopback UDP ports on which the workers pass chunks "
+                                         "to each other (set by the supervisor)", metavar="PORTS")
+    chunk_forward: Address | None = _opt(None, parse_address, "UDP address where this instance takes chunks "
+                                         "forwarded by its peers (HOST:PORT, or off)", metavar="ADDR")
+    peers: tuple[Address, ...] = _opt((), parse_peers, "the chunk-forward addresses of the other instances, "
+                                      "comma-separated: each chunked message is reassembled by one owner",
+                                      metavar="ADDRS")
+    advertise: str = _opt("", str, "this instance's chunk-forward address as its peers list it (default: "
+                          "--chunk-forward)", metavar="ADDR")
     batch_max_docs: int = _opt(batch.DEFAULT_BATCH_MAX_DOCS, parse_int, "documents per bulk request",
                                metavar="N")
     batch_max_bytes: int = _opt(batch.DEFAULT_BATCH_MAX_BYTES, parse_size, "bytes per bulk request",
@@ -216,7 +240,7 @@ def _show_default(value: Any) -> str:
     if value is None:
         return "off"
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(map(str, value)) or "none"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -253,19 +277,28 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
             values[spec.name] = spec.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{source} ({spec.flag} / {spec.env}): {exc}") from None
-    config = Config(**values)
-    _check(config)
-    return config
+    return _check(Config(**values))
 
 
-def _check(config: Config) -> None:
+def _check(config: Config) -> Config:
     try:
         sequence.check_sequence_settings(config.sequence_seed, config.sequence_iterator, config.workers,
                                          config.sequence_mode)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if config.worker_ports and len(config.worker_ports) != config.workers:
+        raise ConfigError("--worker-ports / GELFINGEST_WORKER_PORTS needs one port per worker")
     if not 0 <= config.worker_index < config.workers:
         raise ConfigError(f"--worker-index / GELFINGEST_WORKER_INDEX must be below --workers ({config.workers})")
+    if config.peers and config.chunk_forward is None:
+        raise ConfigError("--peers / GELFINGEST_PEERS needs --chunk-forward / GELFINGEST_CHUNK_FORWARD")
+    if config.peers and not config.advertise:
+        if config.chunk_forward is None or config.chunk_forward.host in ("0.0.0.0", "::"):
+            raise ConfigError("--advertise / GELFINGEST_ADVERTISE: say how the peers reach this instance "
+                              "(its --chunk-forward binds all interfaces)")
+        config = replace(config, advertise=str(config.chunk_forward))
+    if config.advertise and any(str(p) == config.advertise for p in config.peers):
+        raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
     positive = ("workers", "batch_max_docs", "batch_max_bytes", "queue_batches", "max_message_size",
                 "max_pending_chunked", "max_pending_chunk_bytes", "elasticsearch_concurrency")
     for spec in options():
@@ -274,3 +307,4 @@ def _check(config: Config) -> None:
     literal = re.sub(r"%.", "", config.index)
     if not config.index or literal != literal.lower():
         raise ConfigError("--index / GELFINGEST_INDEX must be a non-empty, lower-case index name pattern")
+    return config

@@ -62,14 +62,17 @@ class Ingest:
         self.bytes = 0
         self.decoded = 0
 
-    def datagram(self, data: bytes, source_host: str, now: float) -> Batch | None:
-        """Take one datagram; return a batch when this datagram's event fills one."""
+    def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
+        """Take one datagram; return a batch when this datagram's event fills one.
+
+        ``forwarded``: a chunk that another worker or instance passed on to us, its owner.
+        """
         self.datagrams += 1
         self.bytes += len(data)
         if not data:
             raise GelfError(Reason.EMPTY, "empty datagram")
         if data[:2] == CHUNK_MAGIC:
-            whole = self.reassembler.maybe_complete(data, now)
+            whole = self.reassembler.maybe_complete(data, now, forwarded)
             if whole is None:
                 return None
             data = whole

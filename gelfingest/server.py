@@ -15,8 +15,10 @@ from typing import Final
 from gelfingest.batch import Batch
 from gelfingest.config import Config
 from gelfingest.errors import GelfError
+from gelfingest.forwarding import ChunkForwarder
 from gelfingest.ingest import Ingest
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
+from gelfingest.payload import CHUNK_MAGIC
 from gelfingest.rejects import RejectLog
 from gelfingest.sequence import Sequencer
 from gelfingest.state import SequenceReservations, highest_reservation
@@ -42,6 +44,9 @@ class Server:
         self.output = make_output(config)
         self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
         self.udp: UdpInput | None = None
+        self.forwarder: ChunkForwarder | None = None
+        if config.workers > 1 or config.peers or config.chunk_forward is not None:
+            self.forwarder = ChunkForwarder(config, self.on_datagram)
         self.should_exit = False
         self.force_exit = False
         self.started = asyncio.Event()
@@ -50,9 +55,12 @@ class Server:
 
     # -- the data path -----------------------------------------------------------------------------
 
-    def on_datagram(self, data: bytes, source: str, now: float) -> None:
+    def on_datagram(self, data: bytes, source: str, now: float, forwarded: bool = False) -> None:
+        if (not forwarded and self.forwarder is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
+                and self.forwarder.route(data, source, now)):
+            return
         try:
-            batch = self.ingest.datagram(data, source, now)
+            batch = self.ingest.datagram(data, source, now, forwarded)
         except GelfError as err:
             line = self.rejects.record(err, source, now)
             if line:
@@ -102,13 +110,16 @@ class Server:
         output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
+        routing = f"; {self.forwarder.describe()}" if self.forwarder is not None else ""
         return (f"gelfingest {worker}listening on {inputs}; output {output}; index {c.index}; "
-                f"sequence {seq.describe()} from {seq.next_value}")
+                f"sequence {seq.describe()} from {seq.next_value}{routing}")
 
     async def serve(self) -> None:
         self._install_signal_handlers()
         await self.output.start()
         self.shipper.start()
+        if self.forwarder is not None:
+            self.forwarder.start(asyncio.get_running_loop())
         if self.config.udp is not None:
             self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram,
                                 reuse_port=self.config.workers > 1)
@@ -123,6 +134,8 @@ class Server:
             await self.shutdown()
 
     def tick(self, now: float) -> None:
+        if self.forwarder is not None:
+            self.forwarder.tick(now)
         batch = self.ingest.tick(now)
         if batch is not None:
             self._hand_over(batch)
@@ -139,6 +152,8 @@ class Server:
             if not self.force_exit:
                 self.udp.drain()
             self.udp.close()
+        if self.forwarder is not None:
+            self.forwarder.close()
         last = self.ingest.flush()
         if last is not None:
             self._blocked.append(last)
@@ -155,6 +170,13 @@ class Server:
         await self.output.close()
         self.log_totals(unsent)
 
+    def _forward_totals(self) -> str:
+        if self.forwarder is None:
+            return ""
+        f = self.forwarder.stats
+        return (f"; chunks forwarded: {f.to_peers} to peers, {f.to_workers} to workers, {f.failed} kept here "
+                f"because forwarding failed, {f.received} received")
+
     def log_totals(self, unsent: int) -> None:
         i, chunks = self.ingest, self.ingest.reassembler.stats
         rejected = ", ".join(f"{r}={n}" for r, n in self.rejects.total.most_common()) or "none"
@@ -164,10 +186,13 @@ class Server:
             extra = f", {self.output.retried} items retried, {self.output.requests} bulk requests"
         logger.info(
             "stopped: %d datagrams (%d bytes), %d events decoded, %d delivered to %s, %d failed%s; "
-            "rejected: %s; dropped fields: %s; chunked messages: %d completed, %d expired, %d evicted, "
-            "%d duplicate chunks", i.datagrams, i.bytes, i.decoded, self.output.indexed, self.output.name,
-            self.output.failed, extra, rejected, dropped, chunks.completed, chunks.expired, chunks.evicted,
-            chunks.duplicates)
+            "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
+            "%d evicted, %d duplicate chunks%s", i.datagrams, i.bytes, i.decoded, self.output.indexed,
+            self.output.name, self.output.failed, extra, rejected, dropped, chunks.completed,
+            chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates, self._forward_totals())
+        if i.reassembler.pending_messages:
+            logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
+                           i.reassembler.pending_messages, i.reassembler.pending_bytes)
         if unsent:
             logger.error("%d events were not delivered: %s did not take them within the %.0f s shutdown "
                          "deadline", unsent, self.output.name, self.config.shutdown_timeout)

@@ -37,6 +37,18 @@ def _child_setup() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def free_udp_ports(count: int) -> list[int]:
+    """Loopback ports for the workers to pass chunks to each other (a restarted worker binds its own again)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def resolve_port(address: Address) -> Address:
     """Port 0 means "any": pick it once here, so that every worker binds the same one."""
     if address.port:
@@ -52,12 +64,13 @@ class Supervisor:
         self.config = config
         self.argv = argv
         self.udp = resolve_port(config.udp) if config.udp else None
+        self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
         self.signals = 0
 
     def _spawn(self, k: int) -> None:
-        args = [*self.argv, "--worker-index", str(k)]
+        args = [*self.argv, "--worker-index", str(k), "--worker-ports", ",".join(map(str, self.worker_ports))]
         if self.udp is not None:
             args += ["--udp", str(self.udp)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)

@@ -1,0 +1,244 @@
+"""Moving chunks to their owner: between the workers of an instance and between instances.
+
+- Between instances: every worker of an instance binds the instance's chunk-forwarding address
+  (``--chunk-forward``, SO_REUSEPORT) and keeps one connected UDP socket per peer. It pings each peer
+  every PING_INTERVAL; a peer that has not answered for PEER_TIMEOUT is left out of the owner choice, so
+  its share is kept locally instead of being sent into the void.
+- Between the workers of one instance: loopback UDP ports that the supervisor picks and gives to every
+  worker, so the workers find each other with nothing to configure. (Not Unix datagram sockets: Linux
+  queues only ``net.unix.max_dgram_qlen`` = 10 of those per socket, and a burst of chunks overflows it.)
+
+A chunk that cannot be forwarded (the peer is down, a socket buffer is full) is kept and reassembled
+where it is, and counted: never dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from gelfingest.config import Address, Config
+from gelfingest.routing import (
+    HOP_INSTANCE,
+    HOP_WORKER,
+    PING,
+    PONG,
+    frame_forward,
+    owner_worker,
+    parse_forward,
+    rendezvous,
+)
+
+logger = logging.getLogger(__name__)
+
+PING_INTERVAL: Final = 0.5
+# Three missed pings: the peer is taken as gone until it answers again.
+PEER_TIMEOUT: Final = 1.6
+_MAX_FRAME: Final = 65535 + 300
+_DRAIN: Final = 512
+
+Deliver = Callable[[bytes, str, float, bool], None]
+
+
+def _large_receive_buffer(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", socket.SO_RCVBUF), 8 << 20)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+
+
+@dataclass(slots=True)
+class ForwardStats:
+    to_peers: int = 0
+    to_workers: int = 0
+    failed: int = 0
+    received: int = 0
+
+
+class _Peer:
+    __slots__ = ("address", "last_pong", "name", "sock", "up")
+
+    def __init__(self, name: str, address: Address) -> None:
+        self.name = name
+        self.address = address
+        self.sock: socket.socket | None = None
+        self.last_pong = float("-inf")
+        self.up = False
+
+
+class ChunkForwarder:
+    def __init__(self, config: Config, deliver: Deliver) -> None:
+        self.config = config
+        self.deliver = deliver
+        self.worker = config.worker_index
+        self.workers = config.workers
+        self.name = config.advertise
+        self.peers = [_Peer(str(a), a) for a in config.peers]
+        self.stats = ForwardStats()
+        self._listen: socket.socket | None = None
+        self._local: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_ping = float("-inf")
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self.workers > 1 and self.config.worker_ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            _large_receive_buffer(sock)
+            sock.bind(("127.0.0.1", self.config.worker_ports[self.worker]))
+            sock.setblocking(False)
+            self._local = sock
+            loop.add_reader(sock.fileno(), self._read_local)
+        if self.config.chunk_forward is not None:
+            a = self.config.chunk_forward
+            sock = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            _large_receive_buffer(sock)
+            sock.bind((a.host, a.port))
+            sock.setblocking(False)
+            self._listen = sock
+            loop.add_reader(sock.fileno(), self._read_listen)
+        for peer in self.peers:
+            family = socket.AF_INET6 if ":" in peer.address.host else socket.AF_INET
+            peer_sock = socket.socket(family, socket.SOCK_DGRAM)
+            peer_sock.setblocking(False)
+            peer_sock.connect((peer.address.host, peer.address.port))
+            peer.sock = peer_sock
+            loop.add_reader(peer_sock.fileno(), self._read_peer, peer)
+
+    def describe(self) -> str:
+        parts = []
+        if self.peers:
+            parts.append(f"chunk routing among {self.name} (this instance) and peers "
+                         f"{', '.join(p.name for p in self.peers)} via {self.config.chunk_forward}")
+        if self.workers > 1:
+            parts.append(f"between {self.workers} workers")
+        return "; ".join(parts)
+
+    # -- routing -----------------------------------------------------------------------------------
+
+    def live_instances(self, now: float) -> list[str]:
+        return [self.name, *(p.name for p in self.peers if now - p.last_pong < PEER_TIMEOUT)]
+
+    def route(self, datagram: bytes, source: str, now: float) -> bool:
+        """Forward a chunk this worker does not own; False when it is to be reassembled here."""
+        message_id = datagram[2:10]
+        if self.peers:
+            live = self.live_instances(now)
+            instance = rendezvous(message_id, live) if len(live) > 1 else self.name
+            if instance != self.name:
+                peer = next(p for p in self.peers if p.name == instance)
+                if self._send(peer.sock, frame_forward(HOP_INSTANCE, source, datagram)):
+                    self.stats.to_peers += 1
+                    return True
+                return False
+        return self._to_owner_worker(datagram, source)
+
+    def _to_owner_worker(self, datagram: bytes, source: str) -> bool:
+        if self.workers == 1:
+            return False
+        worker = owner_worker(datagram[2:10], self.workers)
+        if worker == self.worker or self._local is None:
+            return False
+        try:
+            self._local.sendto(frame_forward(HOP_WORKER, source, datagram),
+                               ("127.0.0.1", self.config.worker_ports[worker]))
+        except OSError:  # e.g. the worker is restarting: keep the chunk here
+            self.stats.failed += 1
+            return False
+        self.stats.to_workers += 1
+        return True
+
+    def _send(self, sock: socket.socket | None, frame: bytes) -> bool:
+        if sock is None:
+            return False
+        try:
+            sock.send(frame)
+        except OSError:
+            self.stats.failed += 1
+            return False
+        return True
+
+    # -- receiving ---------------------------------------------------------------------------------
+
+    def _read_listen(self) -> None:
+        assert self._listen is not None
+        now = time.time()
+        for _ in range(_DRAIN):
+            try:
+                frame, addr = self._listen.recvfrom(_MAX_FRAME)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if frame[:4] == PING:
+                with contextlib.suppress(OSError):
+                    self._listen.sendto(PONG + frame[4:], addr)
+                continue
+            parsed = parse_forward(frame)
+            if parsed is None or parsed[0] != HOP_INSTANCE:
+                continue
+            _, source, datagram = parsed
+            self.stats.received += 1
+            # From another instance: this instance owns it; pick the worker, never send it on elsewhere.
+            if not self._to_owner_worker(datagram, source):
+                self.deliver(datagram, source, now, True)
+
+    def _read_local(self) -> None:
+        assert self._local is not None
+        now = time.time()
+        for _ in range(_DRAIN):
+            try:
+                frame = self._local.recv(_MAX_FRAME)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            parsed = parse_forward(frame)
+            if parsed is None:
+                continue
+            self.stats.received += 1
+            self.deliver(parsed[2], parsed[1], now, True)
+
+    def _read_peer(self, peer: _Peer) -> None:
+        assert peer.sock is not None
+        while True:
+            try:
+                reply = peer.sock.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ICMP port unreachable surfaces here: the peer is down
+                return
+            if reply[:4] == PONG:
+                peer.last_pong = time.time()
+                if not peer.up:
+                    peer.up = True
+                    logger.info("peer %s answers: it owns its share of chunked messages", peer.name)
+
+    def tick(self, now: float) -> None:
+        if not self.peers or now - self._last_ping < PING_INTERVAL:
+            return
+        self._last_ping = now
+        for peer in self.peers:
+            if peer.up and now - peer.last_pong >= PEER_TIMEOUT:
+                peer.up = False
+                logger.warning("peer %s does not answer: its chunks are kept here until it does", peer.name)
+            self._send_ping(peer)
+
+    def _send_ping(self, peer: _Peer) -> None:
+        if peer.sock is not None:
+            with contextlib.suppress(OSError):
+                peer.sock.send(PING + self.name.encode())
+
+    def close(self) -> None:
+        for sock in [self._listen, self._local, *(p.sock for p in self.peers)]:
+            if sock is not None:
+                if self._loop is not None:
+                    self._loop.remove_reader(sock.fileno())
+                sock.close()

@@ -1,0 +1,105 @@
+"""Two instances with two workers each behind a real nginx UDP round-robin balancer, fed by Docker's go-gelf.
+
+nginx sends every datagram to the next backend from a new source port, so the chunks of one message land
+on different instances and different workers. Chunk routing must still complete every message once.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.balancers import NginxUdpBalancer
+from tests.conftest import ES
+from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    udp = [free_udp_port(), free_udp_port()]
+    fwd = [free_udp_port(), free_udp_port()]
+    fleet = []
+    for k in range(2):
+        env = {"GELFINGEST_WORKERS": "2", "SEQUENCE_SEED": str(k + 1), "SEQUENCE_ITERATOR": "2",
+               "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_CHUNK_FORWARD": f"127.0.0.1:{fwd[k]}",
+               "GELFINGEST_PEERS": f"127.0.0.1:{fwd[1 - k]}", "GELFINGEST_INDEX": index,
+               "ELASTICSEARCH_HOSTS": es.url, **(extra or {})}
+        fleet.append(daemon(env))
+    # Every worker of each instance must see its peer before the test sends.
+    deadline = time.monotonic() + 20
+    while sum(d.text().count("answers: it owns") for d in fleet) < 4:
+        assert time.monotonic() < deadline, "\n".join(d.text() for d in fleet)
+        time.sleep(0.2)
+    return fleet, udp
+
+
+def totals(fleet, pattern: str) -> int:  # type: ignore[no-untyped-def]
+    return sum(int(m[1]) for d in fleet for m in re.finditer(pattern, d.text()))
+
+
+def test_chunked_messages_survive_a_round_robin_balancer(elasticsearch: ES, daemon, gogelf_send: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    fleet, udp = start_fleet(daemon, elasticsearch, "fleet-rr")
+    balancer = NginxUdpBalancer(free_udp_port(), udp)
+    try:
+        addr = f"127.0.0.1:{balancer.port}"
+        runs = [("small", ["-n", "400"]), ("chunked", ["-n", "40", "-size", "20000", "-random"]),
+                ("huge", ["-n", "4", "-size", "185000", "-random"]), ("zlib", ["-n", "100", "-compress", "zlib"])]
+        for name, args in runs:
+            subprocess.run([str(gogelf_send), "-addr", addr, "-prefix", name, *args], check=True)
+            time.sleep(0.5)
+        time.sleep(1.5)
+    finally:
+        nginx_log = balancer.stop()
+    for d in fleet:
+        assert d.stop() == 0
+    docs = elasticsearch.search_all("fleet-rr")
+    got = sorted(re.match(r"\w+ \d+", doc["message"])[0] for doc in docs)  # type: ignore[index]
+    want = sorted(f"{name} {i}" for name, n in [("small", 400), ("chunked", 40), ("huge", 4), ("zlib", 100)]
+                  for i in range(n))
+    summary = "\n".join(line for d in fleet for line in d.log if "stopped:" in line or "rejected" in line)
+    assert got == want, summary + "\nnginx: " + nginx_log[-3000:]  # every message, exactly once
+    assert max(len(doc["message"]) for doc in docs) >= 185_000  # whole
+    sequences = [doc["sequence"] for doc in docs]
+    assert len(set(sequences)) == len(sequences)
+    # The balancer really scattered chunks, and forwarding put them together.
+    assert totals(fleet, r"chunks forwarded: (\d+) to peers") > 0
+    assert totals(fleet, r"(\d+) to workers") > 0
+    assert totals(fleet, r"\((\d+) after forwarding\)") >= 40
+    assert totals(fleet, r"(\d+) expired") == 0
+
+
+def test_a_dead_peer_s_share_is_kept_locally(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import chunk, compress, gelf
+
+    fleet, udp = start_fleet(daemon, elasticsearch, "fleet-dead-peer")
+    assert fleet[1].stop() == 0
+    time.sleep(2.5)  # past the peer timeout
+    import random
+    import socket
+
+    rng = random.Random(5)
+    messages = [compress(gelf(f"alone {i} " + "".join(rng.choice("abcdef") for _ in range(9000))), "gzip")
+                for i in range(30)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for m in messages:
+            for c in chunk(m):
+                s.sendto(c, ("127.0.0.1", udp[0]))
+    time.sleep(1.5)
+    assert fleet[0].stop() == 0
+    docs = elasticsearch.search_all("fleet-dead-peer")
+    assert len(docs) == 30
+    assert "does not answer" in fleet[0].text()
+    assert totals(fleet[:1], r"chunks forwarded: (\d+) to peers") == 0
