@@ -12,6 +12,7 @@ events per CPU-second of gelfingest (its own utime+stime from /proc, so the figu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import multiprocessing
@@ -73,12 +74,19 @@ def build_traffic(events: int, chunked_share: float = 0.05) -> tuple[list[bytes]
     return datagrams, sum(len(d) for d in datagrams)
 
 
+# Source sockets the sender rotates over, as many containers (or nginx's per-datagram ports) would:
+# SO_REUSEPORT spreads by source address, so one socket would feed only one worker.
+SENDER_SOCKETS = 64
+
+
 def sender(port: int, datagrams: list[bytes], rate: float, done: Any) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(SENDER_SOCKETS)]
+    try:
         addr = ("127.0.0.1", port)
         start = time.perf_counter()
         burst = 100
         for i in range(0, len(datagrams), burst):
+            s = socks[(i // burst) % SENDER_SOCKETS]
             for d in datagrams[i : i + burst]:
                 s.sendto(d, addr)
             if rate:
@@ -86,11 +94,31 @@ def sender(port: int, datagrams: list[bytes], rate: float, done: Any) -> None:
                 if ahead > 0:
                     time.sleep(ahead)
         done.value = time.perf_counter() - start
+    finally:
+        for s in socks:
+            s.close()
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (the supervisor and its workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(int(c) for c in children)]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(p)
+    return total
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -109,25 +137,26 @@ def udp_drops() -> int:
     return total
 
 
-def run(output: str, events: int, rate: float, es_url: str | None) -> dict[str, Any]:
+def run(output: str, events: int, rate: float, es_url: str | None, workers: int = 1) -> dict[str, Any]:
     datagrams, nbytes = build_traffic(events)
     index = f"bench-{int(time.time())}"
     env = {**os.environ, "GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_OUTPUT": output,
            "GELFINGEST_INDEX": index, "GELFINGEST_DATA_DIR": tempfile.mkdtemp(prefix="bench-"),
-           "GELFINGEST_BATCH_MAX_AGE": "0.5"}
+           "GELFINGEST_BATCH_MAX_AGE": "0.5", "GELFINGEST_WORKERS": str(workers)}
     if es_url:
         env["ELASTICSEARCH_HOSTS"] = es_url
     proc = subprocess.Popen([sys.executable, "-m", "gelfingest"], env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    port = 0
-    while not port:
+    port, listening = 0, 0
+    while listening < workers:
         line = proc.stderr.readline()
         if not line:
             raise SystemExit("gelfingest did not start")
         if m := re.search(r"listening on udp=\S+:(\d+)", line):
             port = int(m[1])
+            listening += 1
     time.sleep(0.5)
-    cpu0, drops0 = cpu_seconds(proc.pid), udp_drops()
+    cpu0, drops0 = tree_cpu_seconds(proc.pid), udp_drops()
     done = multiprocessing.Value("d", 0.0)
     t0 = time.perf_counter()
     p = multiprocessing.Process(target=sender, args=(port, datagrams, rate, done))
@@ -137,32 +166,32 @@ def run(output: str, events: int, rate: float, es_url: str | None) -> dict[str, 
     last = -1.0
     while True:
         time.sleep(1.0)
-        cpu = cpu_seconds(proc.pid)
+        cpu = tree_cpu_seconds(proc.pid)
         if cpu - last < 0.02:
             break
         last = cpu
     wall = time.perf_counter() - t0 - 1.0
-    rss = peak_rss_mib(proc.pid)
+    rss = max(peak_rss_mib(p) for p in process_tree(proc.pid)[-workers:])
     # Before the socket closes: its row, and its drop counter, leave /proc/net/udp with it.
     drops = udp_drops() - drops0
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     cpu_used = last - cpu0
-    m = re.search(r"(\d+) events decoded, (\d+) delivered", err)
-    delivered = int(m[2]) if m else 0
+    delivered = sum(int(m[2]) for m in re.finditer(r"(\d+) events decoded, (\d+) delivered", err))
     if es_url:
         urllib.request.urlopen(urllib.request.Request(f"{es_url}/{index}/_refresh", method="POST")).read()
         with urllib.request.urlopen(f"{es_url}/{index}/_count") as r:
             delivered = json.loads(r.read())["count"]
     return {
-        "output": output, "offered_rate": rate or "max", "events_sent": events, "datagrams_sent": len(datagrams),
+        "output": output, "workers": workers, "offered_rate": rate or "max", "events_sent": events,
+        "datagrams_sent": len(datagrams),
         "mib_sent": round(nbytes / 2**20, 1), "send_seconds": round(done.value, 2),
         "events_delivered": delivered, "events_lost": events - delivered,
         "kernel_udp_drops": drops,
         "gelfingest_cpu_seconds": round(cpu_used, 2),
         "events_per_cpu_second": round(delivered / cpu_used) if cpu_used else None,
         "wall_events_per_second": round(delivered / wall) if wall > 0 else None,
-        "peak_rss_mib": round(rss, 1),
+        "peak_rss_mib_per_worker": round(rss, 1),
     }
 
 
@@ -198,16 +227,17 @@ def main() -> int:
     parser.add_argument("--output", choices=["null", "elasticsearch", "both"], default="both")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=0, help="datagrams/s offered (0: as fast as possible)")
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "udp_throughput.json")
     args = parser.parse_args()
     results = []
     if args.output in ("null", "both"):
-        results.append(run("null", args.events, args.rate, None))
+        results.append(run("null", args.events, args.rate, None, args.workers))
     if args.output in ("elasticsearch", "both"):
         es = LocalElasticsearch(heap="1g")
         es.start()
         try:
-            results.append(run("elasticsearch", args.events, args.rate, es.url))
+            results.append(run("elasticsearch", args.events, args.rate, es.url, args.workers))
             # Elasticsearch's own ceiling for the same documents, in the same run: the end-to-end figure
             # only means something next to it.
             results.append(raw_bulk_ceiling(es.url, args.events))

@@ -38,9 +38,10 @@ CLOCK_EPOCH: Final = 1_735_689_600.0
 CLOCK_TICKS_PER_SECOND: Final = 100_000
 MAX_CLOCK_STEP: Final = 64
 # How far ahead a reservation reaches, in n. Counter: a crash skips at most 100k numbers (nothing, next to
-# 2^53) and a busy worker syncs a small file a few times a minute. Clock: 10 s of ticks.
+# 2^53) and a busy worker syncs a small file a few times a minute. Clock: 1 s of ticks, so a worker that
+# restarts at once waits at most 1 s for the clock to pass what it reserved (see clock_lead).
 COUNTER_BLOCK: Final = 100_000
-CLOCK_BLOCK: Final = 10 * CLOCK_TICKS_PER_SECOND
+CLOCK_BLOCK: Final = CLOCK_TICKS_PER_SECOND
 
 # Called with an exclusive upper bound on the values about to be used; returns once it is durable.
 Reserve = Callable[[int], None]
@@ -120,6 +121,16 @@ class Sequencer:
             n = max(n, clock_ticks(now))
         self._n = n
         self._limit = n  # nothing reserved yet: the first stamp reserves
+
+    def clock_lead(self, now: float) -> float:
+        """Seconds by which the next number is ahead of the clock (clock mode, after a quick restart).
+
+        A worker that starts stamping while ahead would put its lines after everything the other
+        instances receive meanwhile; it should wait this long before it takes input.
+        """
+        if self.mode != "clock":
+            return 0.0
+        return max(0.0, (self._n - clock_ticks(now)) / CLOCK_TICKS_PER_SECOND)
 
     @property
     def next_value(self) -> int:

@@ -118,11 +118,18 @@ class Server:
         self._install_signal_handlers()
         await self.output.start()
         self.shipper.start()
+        lead = self.ingest.sequencer.clock_lead(time.time())
+        if lead > 0:
+            # Restarted within its reservation: let the clock catch up before taking input, so this
+            # worker's lines do not sort after those the rest of the fleet receives meanwhile.
+            logger.info("waiting %.2f s for the clock to pass the sequences reserved before the restart", lead)
+            await asyncio.sleep(lead)
         if self.forwarder is not None:
             self.forwarder.start(asyncio.get_running_loop())
         if self.config.udp is not None:
             self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram,
-                                reuse_port=self.config.workers > 1)
+                                reuse_port=self.config.workers > 1,
+                                kernel_timestamps=self.config.sequence_mode == "clock")
             self.udp.start(asyncio.get_running_loop())
         logger.info("%s", self.describe())
         self.started.set()

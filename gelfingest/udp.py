@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Final
@@ -24,6 +25,9 @@ MAX_DATAGRAM: Final = 65535
 DRAIN_PER_WAKEUP: Final = 512
 
 DatagramHandler = Callable[[bytes, str, float], None]
+# SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec.
+_SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC: Final = struct.Struct("@qq")
 
 
 def _set_receive_buffer(sock: socket.socket, size: int) -> int:
@@ -42,9 +46,12 @@ class UdpInput:
     name = "udp"
 
     def __init__(self, address: Address, receive_buffer: int, on_datagram: DatagramHandler,
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, kernel_timestamps: bool = False) -> None:
+        """``kernel_timestamps``: hand each datagram the time the kernel received it (for clock-mode
+        sequences) instead of one ``now`` per burst; costs a recvmsg instead of a recvfrom."""
         self.address = address
         self.reuse_port = reuse_port
+        self.kernel_timestamps = kernel_timestamps
         self.receive_buffer = receive_buffer
         self.on_datagram = on_datagram
         self.sock: socket.socket | None = None
@@ -66,11 +73,13 @@ class UdpInput:
             # Only with several workers: a second, unrelated gelfingest on the same port must fail.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.effective_buffer = _set_receive_buffer(sock, self.receive_buffer)
+        if self.kernel_timestamps:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         sock.bind((self.address.host, self.address.port))
         sock.setblocking(False)
         self.sock = sock
         self._loop = loop
-        loop.add_reader(sock.fileno(), self._ready)
+        loop.add_reader(sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
 
     def pause(self) -> None:
         """Stop reading: the kernel's buffer holds what comes meanwhile (and counts what it drops)."""
@@ -81,7 +90,7 @@ class UdpInput:
     def resume(self) -> None:
         if self._paused and self._loop is not None and self.sock is not None:
             self._paused = False
-            self._loop.add_reader(self.sock.fileno(), self._ready)
+            self._loop.add_reader(self.sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
 
     def _ready(self) -> None:
         sock = self.sock
@@ -99,6 +108,29 @@ class UdpInput:
                 logger.debug("UDP receive error: %s", exc)
                 return
             handle(data, addr[0], now)
+            if self._paused:
+                return
+
+    def _ready_stamped(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        handle = self.on_datagram
+        recvmsg = sock.recvmsg
+        for _ in range(DRAIN_PER_WAKEUP):
+            try:
+                data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, 64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.debug("UDP receive error: %s", exc)
+                return
+            now = 0.0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                    seconds, nanos = _TIMESPEC.unpack_from(value)
+                    now = seconds + nanos * 1e-9
+            handle(data, addr[0], now or time.time())
             if self._paused:
                 return
 
