@@ -58,6 +58,8 @@ class ForwardStats:
     to_peers: int = 0
     to_workers: int = 0
     failed: int = 0
+    # Chunks whose owner would be a peer that does not answer: reassembled here instead.
+    kept_for_down_peers: int = 0
     received: int = 0
 
 
@@ -80,6 +82,7 @@ class ChunkForwarder:
         self.workers = config.workers
         self.name = config.advertise
         self.peers = [_Peer(str(a), a) for a in config.peers]
+        self._names = [p.name for p in self.peers]
         self.stats = ForwardStats()
         self._listen: socket.socket | None = None
         self._local: socket.socket | None = None
@@ -132,6 +135,8 @@ class ChunkForwarder:
         if self.peers:
             live = self.live_instances(now)
             instance = rendezvous(message_id, live) if len(live) > 1 else self.name
+            if len(live) <= len(self.peers) and rendezvous(message_id, [self.name, *self._names]) != instance:
+                self.stats.kept_for_down_peers += 1
             if instance != self.name:
                 peer = next(p for p in self.peers if p.name == instance)
                 if self._send(peer.sock, frame_forward(HOP_INSTANCE, source, datagram)):

@@ -182,7 +182,8 @@ class Server:
             return ""
         f = self.forwarder.stats
         return (f"; chunks forwarded: {f.to_peers} to peers, {f.to_workers} to workers, {f.failed} kept here "
-                f"because forwarding failed, {f.received} received")
+                f"because forwarding failed, {f.kept_for_down_peers} kept here for peers that did not answer, "
+                f"{f.received} received")
 
     def log_totals(self, unsent: int) -> None:
         i, chunks = self.ingest, self.ingest.reassembler.stats
