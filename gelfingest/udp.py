@@ -92,10 +92,11 @@ class UdpInput:
             self._paused = False
             self._loop.add_reader(self.sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
 
-    def _ready(self) -> None:
+    def _ready(self) -> bool:
+        """Read one burst; True when it stopped at the burst cap (more may be waiting)."""
         sock = self.sock
         if sock is None:
-            return
+            return False
         handle = self.on_datagram
         now = time.time()
         recvfrom = sock.recvfrom
@@ -103,28 +104,30 @@ class UdpInput:
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError as exc:  # e.g. ICMP errors surfaced on the socket: not ours to stop for
                 logger.debug("UDP receive error: %s", exc)
-                return
+                return False
             handle(data, addr[0], now)
             if self._paused:
-                return
+                return False
+        return True
 
-    def _ready_stamped(self) -> None:
+    def _ready_stamped(self) -> bool:
+        """As _ready, with each datagram's kernel receive time as its ``now``."""
         sock = self.sock
         if sock is None:
-            return
+            return False
         handle = self.on_datagram
         recvmsg = sock.recvmsg
         for _ in range(DRAIN_PER_WAKEUP):
             try:
                 data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, 64)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError as exc:
                 logger.debug("UDP receive error: %s", exc)
-                return
+                return False
             now = 0.0
             for level, kind, value in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
@@ -132,23 +135,17 @@ class UdpInput:
                     now = seconds + nanos * 1e-9
             handle(data, addr[0], now or time.time())
             if self._paused:
-                return
+                return False
+        return True
 
     def drain(self) -> None:
         """Read what the kernel already holds for us (at shutdown: it reached us, so it is ours)."""
         self._paused = False
-        sock = self.sock
-        if sock is None:
-            return
-        # Bounded by the receive buffer's size: nothing new arrives faster than we read at shutdown.
-        for _ in range(max(1, self.effective_buffer // 64)):
-            try:
-                data, addr = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
+        read = self._ready_stamped if self.kernel_timestamps else self._ready
+        # Bounded: a full receive buffer holds at most effective_buffer / 64 datagrams.
+        for _ in range(max(1, self.effective_buffer // 64 // DRAIN_PER_WAKEUP + 1)):
+            if not read():
                 return
-            except OSError:
-                return
-            self.on_datagram(data, addr[0], time.time())
 
     def close(self) -> None:
         if self.sock is not None:
