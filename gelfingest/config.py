@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from gelfingest import batch, bulk, chunks, payload, sequence
+from gelfingest.framing import DEFAULT_MAX_FRAME, Framing
 from gelfingest.ingest import IngestSettings
 from gelfingest.sequence import SequenceMode
 
@@ -135,6 +136,15 @@ def _opt(default: Any, parse: Callable[[str], Any], help: str, env: str | None =
 class Config:
     udp: Address | None = _opt(Address("0.0.0.0", 12201), parse_address,
                                "GELF UDP listener (HOST:PORT, or off)", metavar="ADDR")
+    tcp: Address | None = _opt(Address("0.0.0.0", 12201), parse_address,
+                               "GELF TCP listener (HOST:PORT, or off)", metavar="ADDR")
+    tcp_framing: Framing = _opt("nul", _choice(Framing), "what ends a TCP frame: nul (GELF), newline or auto")
+    tcp_max_frame: int = _opt(DEFAULT_MAX_FRAME, parse_size, "largest TCP frame; larger ones are skipped and "
+                              "counted, the connection stays up", metavar="SIZE")
+    tcp_idle_timeout: float = _opt(300.0, parse_float, "seconds a TCP connection may stay silent",
+                                   metavar="SECONDS")
+    tcp_max_connections: int = _opt(10_000, parse_int, "TCP connections at once; more are refused and counted",
+                                    metavar="N")
     elasticsearch: tuple[str, ...] = _opt(("http://127.0.0.1:9200",), parse_hosts,
                                           "Elasticsearch URLs, comma-separated", env="ELASTICSEARCH_HOSTS",
                                           metavar="URLS")
@@ -299,8 +309,9 @@ def _check(config: Config) -> Config:
         config = replace(config, advertise=str(config.chunk_forward))
     if config.advertise and any(str(p) == config.advertise for p in config.peers):
         raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
-    positive = ("workers", "batch_max_docs", "batch_max_bytes", "queue_batches", "max_message_size",
-                "max_pending_chunked", "max_pending_chunk_bytes", "elasticsearch_concurrency")
+    positive = ("tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
+                "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
+                "elasticsearch_concurrency")
     for spec in options():
         if spec.name in positive and getattr(config, spec.name) < 1:
             raise ConfigError(f"{spec.flag} / {spec.env} must be 1 or more")

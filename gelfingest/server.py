@@ -22,6 +22,7 @@ from gelfingest.payload import CHUNK_MAGIC
 from gelfingest.rejects import RejectLog
 from gelfingest.sequence import Sequencer
 from gelfingest.state import SequenceReservations, highest_reservation
+from gelfingest.tcp import TcpInput
 from gelfingest.udp import UdpInput
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Server:
         self.output = make_output(config)
         self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
         self.udp: UdpInput | None = None
+        self.tcp: TcpInput | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
             self.forwarder = ChunkForwarder(config, self.on_datagram)
@@ -76,8 +78,8 @@ class Server:
         self._blocked.append(batch)
         if self.should_exit:
             return  # shutdown() hands over what is blocked, in order
-        if self.udp is not None:
-            self.udp.pause()
+        for source in self._inputs():
+            source.pause()
         if self._unblock is None:
             self._unblock = asyncio.get_running_loop().create_task(self._wait_for_room())
 
@@ -87,8 +89,12 @@ class Server:
             await self.shipper.submit(self._blocked[0])
             self._blocked.pop(0)
         self._unblock = None
-        if self.udp is not None and not self.should_exit:
-            self.udp.resume()
+        if not self.should_exit:
+            for source in self._inputs():
+                source.resume()
+
+    def _inputs(self) -> list[UdpInput | TcpInput]:
+        return [i for i in (self.udp, self.tcp) if i is not None]
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -107,6 +113,7 @@ class Server:
         inputs = f"udp={self.udp.bound}" if self.udp else "udp=off"
         if self.udp:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
+        inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing)" if self.tcp else ", tcp=off"
         output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
@@ -131,6 +138,12 @@ class Server:
                                 reuse_port=self.config.workers > 1,
                                 kernel_timestamps=self.config.sequence_mode == "clock")
             self.udp.start(asyncio.get_running_loop())
+        c = self.config
+        if c.tcp is not None:
+            self.tcp = TcpInput(c.tcp, self.on_datagram, framing=c.tcp_framing, max_frame=c.tcp_max_frame,
+                                idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
+                                reuse_port=c.workers > 1)
+            await self.tcp.start(asyncio.get_running_loop())
         logger.info("%s", self.describe())
         self.started.set()
         try:
@@ -143,6 +156,8 @@ class Server:
     def tick(self, now: float) -> None:
         if self.forwarder is not None:
             self.forwarder.tick(now)
+        if self.tcp is not None:
+            self.tcp.sweep()
         batch = self.ingest.tick(now)
         if batch is not None:
             self._hand_over(batch)
@@ -159,6 +174,8 @@ class Server:
             if not self.force_exit:
                 self.udp.drain()
             self.udp.close()
+        if self.tcp is not None:
+            await self.tcp.close()
         if self.forwarder is not None:
             self.forwarder.close()
         last = self.ingest.flush()
@@ -176,6 +193,13 @@ class Server:
         unsent = await self.shipper.drain(remaining) + sum(len(b) for b in self._blocked)
         await self.output.close()
         self.log_totals(unsent)
+
+    def _tcp_totals(self) -> str:
+        if self.tcp is None:
+            return ""
+        t = self.tcp.stats
+        return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle), "
+                f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped")
 
     def _forward_totals(self) -> str:
         if self.forwarder is None:
@@ -197,7 +221,8 @@ class Server:
             "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
             "%d evicted, %d duplicate chunks%s", i.datagrams, i.bytes, i.decoded, self.output.indexed,
             self.output.name, self.output.failed, extra, rejected, dropped, chunks.completed,
-            chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates, self._forward_totals())
+            chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
+            self._forward_totals() + self._tcp_totals())
         if i.reassembler.pending_messages:
             logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                            i.reassembler.pending_messages, i.reassembler.pending_bytes)

@@ -49,12 +49,12 @@ def free_udp_ports(count: int) -> list[int]:
             s.close()
 
 
-def resolve_port(address: Address) -> Address:
+def resolve_port(address: Address, kind: int = socket.SOCK_DGRAM) -> Address:
     """Port 0 means "any": pick it once here, so that every worker binds the same one."""
     if address.port:
         return address
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+    with socket.socket(family, kind) as probe:
         probe.bind((address.host, 0))
         return Address(address.host, probe.getsockname()[1])
 
@@ -64,6 +64,7 @@ class Supervisor:
         self.config = config
         self.argv = argv
         self.udp = resolve_port(config.udp) if config.udp else None
+        self.tcp = resolve_port(config.tcp, socket.SOCK_STREAM) if config.tcp else None
         self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
@@ -73,6 +74,8 @@ class Supervisor:
         args = [*self.argv, "--worker-index", str(k), "--worker-ports", ",".join(map(str, self.worker_ports))]
         if self.udp is not None:
             args += ["--udp", str(self.udp)]
+        if self.tcp is not None:
+            args += ["--tcp", str(self.tcp)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:
@@ -87,7 +90,8 @@ class Supervisor:
         owned = "; ".join(
             f"worker {k}: {Progression.for_worker(c.sequence_seed, c.sequence_iterator, k, c.workers).describe()}"
             for k in range(c.workers))
-        return (f"gelfingest supervisor: {c.workers} workers on udp={self.udp or 'off'}; this instance owns "
+        return (f"gelfingest supervisor: {c.workers} workers on udp={self.udp or 'off'} tcp={self.tcp or 'off'}; "
+                f"this instance owns "
                 f"{instance.describe()} ({c.sequence_mode}); {owned}")
 
     def run(self) -> int:

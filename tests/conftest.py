@@ -63,7 +63,8 @@ class Daemon:
 
     def __init__(self, env: dict[str, str], args: list[str], data_dir: Path, workers: int = 1) -> None:
         self.workers = workers
-        full_env = {**os.environ, "GELFINGEST_DATA_DIR": str(data_dir), **env}
+        # TCP is on by default in gelfingest; tests that want it ask for a port of their own.
+        full_env = {**os.environ, "GELFINGEST_DATA_DIR": str(data_dir), "GELFINGEST_TCP": "off", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.log: list[str] = []
@@ -73,6 +74,8 @@ class Daemon:
         threading.Thread(target=lambda: self.stdout.extend(iter(self.proc.stdout.readline, b"")),  # type: ignore[union-attr]
                          daemon=True).start()
         self.udp_port = self._wait_for_start()
+        m = re.search(r"tcp=\S+:(\d+)", self.text())
+        self.tcp_port = int(m[1]) if m else 0
 
     def _read(self) -> None:
         for line in iter(self.proc.stderr.readline, b""):  # type: ignore[union-attr]
@@ -84,7 +87,7 @@ class Daemon:
             ports = [int(m[1]) for line in list(self.log) if (m := re.search(r"listening on udp=\S+:(\d+)", line))]
             if len(ports) >= self.workers:
                 return ports[0]
-            if any("listening on udp=off" in line for line in self.log):
+            if sum("listening on udp=off" in line for line in list(self.log)) >= self.workers:
                 return 0
             if self.proc.poll() is not None:
                 raise RuntimeError("gelfingest exited:\n" + "\n".join(self.log))

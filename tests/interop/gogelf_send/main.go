@@ -27,7 +27,8 @@ import (
 const chunkData = 1408
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:12201", "GELF UDP address")
+	addr := flag.String("addr", "127.0.0.1:12201", "GELF address")
+	proto := flag.String("proto", "udp", "udp, or tcp (go-gelf's TCPWriter: uncompressed JSON and a NUL byte)")
 	compress := flag.String("compress", "gzip", "gzip, zlib or none")
 	level := flag.Int("level", flate.BestSpeed, "compression level (Docker's default is 1)")
 	n := flag.Int("n", 1, "messages to send")
@@ -38,24 +39,35 @@ func main() {
 	stderr := flag.Bool("stderr", false, "level 3 as Docker gives stderr lines (default 6, stdout)")
 	flag.Parse()
 
-	w, err := gelf.NewUDPWriter(*addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	var w gelf.Writer
+	if *proto == "tcp" {
+		tw, err := gelf.NewTCPWriter(*addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		w = tw
+	} else {
+		uw, err := gelf.NewUDPWriter(*addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		switch *compress {
+		case "gzip":
+			uw.CompressionType = gelf.CompressGzip
+		case "zlib":
+			uw.CompressionType = gelf.CompressZlib
+		case "none":
+			uw.CompressionType = gelf.CompressNone
+		default:
+			fmt.Fprintln(os.Stderr, "unknown -compress", *compress)
+			os.Exit(2)
+		}
+		uw.CompressionLevel = *level
+		w = uw
 	}
 	defer w.Close()
-	switch *compress {
-	case "gzip":
-		w.CompressionType = gelf.CompressGzip
-	case "zlib":
-		w.CompressionType = gelf.CompressZlib
-	case "none":
-		w.CompressionType = gelf.CompressNone
-	default:
-		fmt.Fprintln(os.Stderr, "unknown -compress", *compress)
-		os.Exit(2)
-	}
-	w.CompressionLevel = *level
 
 	// What Docker's driver puts in every message (daemon/logger/gelf): the container's facts.
 	extra := map[string]interface{}{

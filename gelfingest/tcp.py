@@ -1,0 +1,149 @@
+"""The GELF TCP input: connections cut into frames by the pure Deframer, each frame one message.
+
+Bounded everywhere: at most ``max_connections`` at once (more are closed at once and counted), a frame
+cap per connection (the Deframer's), idle connections closed after ``idle_timeout`` (which also ends
+half-open ones, with TCP keepalive underneath), and when the queue towards Elasticsearch is full every
+connection stops being read, so the senders' own buffers and TCP flow control take the pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gelfingest.config import Address
+from gelfingest.framing import Deframer, Framing
+
+logger = logging.getLogger(__name__)
+
+FrameHandler = Callable[[bytes, str, float], None]
+
+
+@dataclass(slots=True)
+class TcpStats:
+    connections: int = 0
+    refused_connections: int = 0
+    idle_closed: int = 0
+    frames: int = 0
+    bytes: int = 0
+    oversize_frames: int = 0
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, owner: TcpInput) -> None:
+        self.owner = owner
+        self.deframer = Deframer(owner.framing, owner.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.last_active = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        owner = self.owner
+        if len(owner.connections) >= owner.max_connections:
+            owner.stats.refused_connections += 1
+            transport.abort()
+            return
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        owner.connections.add(self)
+        owner.stats.connections += 1
+        if owner.paused:
+            transport.pause_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        stats = self.owner.stats
+        stats.bytes += len(data)
+        before = self.deframer.oversize
+        frames = self.deframer.feed(data)
+        stats.oversize_frames += self.deframer.oversize - before
+        if frames:
+            stats.frames += len(frames)
+            now = time.time()
+            handle = self.owner.on_frame
+            for frame in frames:
+                handle(frame, self.peer, now)
+
+    def eof_received(self) -> bool:
+        rest = self.deframer.close()
+        if rest is not None:
+            self.owner.stats.frames += 1
+            self.owner.on_frame(rest, self.peer, time.time())
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.connections.discard(self)
+
+
+class TcpInput:
+    name = "tcp"
+
+    def __init__(self, address: Address, on_frame: FrameHandler, *, framing: Framing, max_frame: int,
+                 idle_timeout: float, max_connections: int, reuse_port: bool = False) -> None:
+        self.address = address
+        self.on_frame = on_frame
+        self.framing = framing
+        self.max_frame = max_frame
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.reuse_port = reuse_port
+        self.connections: set[_Connection] = set()
+        self.stats = TcpStats()
+        self.paused = False
+        self._server: asyncio.Server | None = None
+
+    @property
+    def bound(self) -> Address:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return Address(host, port)
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.address.host, self.address.port, reuse_port=self.reuse_port or None,
+            backlog=1024)
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            for conn in self.connections:
+                if conn.transport is not None:
+                    conn.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            for conn in self.connections:
+                if conn.transport is not None and not conn.transport.is_closing():
+                    conn.transport.resume_reading()
+
+    def sweep(self) -> None:
+        """Close connections that sent nothing for idle_timeout (and half-open ones, which look the same)."""
+        if self.paused:
+            return  # while we do not read, silence is ours, not theirs
+        deadline = time.monotonic() - self.idle_timeout
+        for conn in [c for c in self.connections if c.last_active < deadline]:
+            self.stats.idle_closed += 1
+            if conn.transport is not None:
+                conn.transport.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                # What was read is handed over; a last unterminated frame too.
+                conn.eof_received()
+                conn.transport.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
