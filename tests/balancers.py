@@ -49,3 +49,38 @@ stream {{
             log = ""
         shutil.rmtree(self.dir, ignore_errors=True)
         return log
+
+
+class HaproxyTcpBalancer:
+    """haproxy in TCP mode, round robin per connection (it cannot balance UDP; FACTS.md)."""
+
+    def __init__(self, listen_port: int, backends: list[int]) -> None:
+        self.port = listen_port
+        self.dir = Path(tempfile.mkdtemp(prefix="haproxy-"))
+        servers = "\n".join(f"    server s{k} 127.0.0.1:{p}" for k, p in enumerate(backends))
+        (self.dir / "haproxy.cfg").write_text(f"""
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend gelf
+    bind 127.0.0.1:{listen_port}
+    default_backend instances
+backend instances
+    balance roundrobin
+{servers}
+""")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"haproxy did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)

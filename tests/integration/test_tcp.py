@@ -67,3 +67,38 @@ def test_an_oversize_frame_between_good_ones_and_a_silent_client(elasticsearch: 
     log = d.text()
     assert "1 oversize frames skipped" in log
     assert "closed idle" in log and "1 closed idle" in log
+
+
+def test_two_instances_behind_haproxy(elasticsearch: ES, daemon, gogelf_send: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from tests.balancers import HaproxyTcpBalancer
+
+    fleet = [daemon({"GELFINGEST_TCP": "127.0.0.1:0", "GELFINGEST_INDEX": "tcp-haproxy", "SEQUENCE_SEED": str(k),
+                     "SEQUENCE_ITERATOR": "2", "ELASTICSEARCH_HOSTS": elasticsearch.url}) for k in (1, 2)]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    balancer = HaproxyTcpBalancer(port, [d.tcp_port for d in fleet])
+    try:
+        # Four connections from go-gelf, then graypy and pygelf: haproxy spreads connections round robin.
+        for k in range(4):
+            subprocess.run([str(gogelf_send), "-proto", "tcp", "-addr", f"127.0.0.1:{port}", "-prefix", f"conn{k}",
+                            "-n", "200"], check=True)
+        for handler, name in [(graypy.GELFTCPHandler("127.0.0.1", port), "graypy"),
+                              (pygelf.GelfTcpHandler("127.0.0.1", port), "pygelf")]:
+            log = logging.getLogger(f"haproxy-{name}")
+            log.propagate = False
+            log.addHandler(handler)
+            for i in range(20):
+                log.warning("%s %d", name, i)
+            handler.close()
+        time.sleep(1.5)
+    finally:
+        balancer.stop()
+    for d in fleet:
+        assert d.stop() == 0
+    docs = elasticsearch.search_all("tcp-haproxy")
+    assert len(docs) == 840
+    sequences = [doc["sequence"] for doc in docs]
+    assert len(set(sequences)) == 840
+    # Both instances took connections: odd numbers from seed 1, even from seed 2.
+    assert {s % 2 for s in sequences} == {0, 1}
