@@ -5,10 +5,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
+
+import orjson
 
 from gelfingest.config import ConfigError, load_config
 from gelfingest.server import Server
 from gelfingest.supervisor import Supervisor
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (ISO 8601 UTC), level, logger, message, worker when there are several."""
+
+    def __init__(self, worker: int | None, supervisor: bool) -> None:
+        super().__init__()
+        self.extra: dict[str, object] = {"role": "supervisor"} if supervisor else (
+            {"worker": worker} if worker is not None else {})
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **self.extra,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,11 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     who = ""
     if config.workers > 1:
         who = f"[worker {config.worker_index}] " if "--worker-index" in (argv or sys.argv) else "[supervisor] "
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter(worker=config.worker_index if config.workers > 1 else None,
+                                           supervisor=who == "[supervisor] "))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
     # The client logs every request at INFO; that is our hot path.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:

@@ -23,6 +23,7 @@ from gelfingest.sequence import SequenceMode
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 
 class ConfigError(ValueError):
@@ -207,6 +208,7 @@ class Config:
     shutdown_timeout: float = _opt(30.0, parse_float,
                                    "seconds to flush to Elasticsearch at shutdown", metavar="SECONDS")
     log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error")
+    log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)")
 
     def ingest_settings(self) -> IngestSettings:
         return IngestSettings(

@@ -215,3 +215,15 @@ def test_elasticsearch_down_at_start_then_up_loses_nothing(daemon) -> None:  # t
         assert "Elasticsearch answers again" in log
     finally:
         server.cleanup()
+
+
+def test_json_log_format_is_one_object_a_line(daemon) -> None:  # type: ignore[no-untyped-def]
+    d = daemon({"GELFINGEST_OUTPUT": "null", "GELFINGEST_LOG_FORMAT": "json"})
+    send(d.udp_port, [b"not gelf", gelf("fine")])
+    time.sleep(0.5)
+    assert d.stop() == 0
+    entries = [json.loads(line) for line in d.log if line.strip()]
+    assert {e["level"] for e in entries} >= {"info", "warning"}
+    assert any("listening on udp=" in e["message"] for e in entries)
+    assert any(e["level"] == "warning" and "invalid_json" in e["message"] for e in entries)
+    assert all(e["time"].endswith("+00:00") for e in entries)
