@@ -55,7 +55,8 @@ def run(events: int, connections: int, workers: int) -> dict[str, Any]:
     data = frames(events)
     per_conn = [b"".join(data[k::connections]) for k in range(connections)]
     total_bytes = sum(len(p) for p in per_conn)
-    env = {**os.environ, "GELFINGEST_UDP": "off", "GELFINGEST_TCP": "127.0.0.1:0", "GELFINGEST_OUTPUT": "null",
+    env = {**os.environ, "GELFINGEST_UDP": "off", "GELFINGEST_TCP": "127.0.0.1:0",
+           "GELFINGEST_HTTP": "off", "GELFINGEST_OUTPUT": "null",
            "GELFINGEST_WORKERS": str(workers), "GELFINGEST_DATA_DIR": tempfile.mkdtemp(prefix="bench-"),
            "GELFINGEST_BATCH_MAX_AGE": "0.5"}
     proc = subprocess.Popen([sys.executable, "-m", "gelfingest"], env=env, stderr=subprocess.PIPE, text=True)

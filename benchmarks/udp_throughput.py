@@ -140,7 +140,8 @@ def udp_drops() -> int:
 def run(output: str, events: int, rate: float, es_url: str | None, workers: int = 1) -> dict[str, Any]:
     datagrams, nbytes = build_traffic(events)
     index = f"bench-{int(time.time())}"
-    env = {**os.environ, "GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_TCP": "off", "GELFINGEST_OUTPUT": output,
+    env = {**os.environ, "GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_TCP": "off",
+           "GELFINGEST_HTTP": "off", "GELFINGEST_OUTPUT": output,
            "GELFINGEST_INDEX": index, "GELFINGEST_DATA_DIR": tempfile.mkdtemp(prefix="bench-"),
            "GELFINGEST_BATCH_MAX_AGE": "0.5", "GELFINGEST_WORKERS": str(workers)}
     if es_url:

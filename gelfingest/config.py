@@ -146,6 +146,12 @@ class Config:
                                    metavar="SECONDS")
     tcp_max_connections: int = _opt(10_000, parse_int, "TCP connections at once; more are refused and counted",
                                     metavar="N")
+    http: Address | None = _opt(Address("0.0.0.0", 12202), parse_address,
+                                "GELF HTTP listener: POST /gelf, GET /healthz and /readyz (HOST:PORT, or off)",
+                                metavar="ADDR")
+    http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
+                              metavar="SIZE")
+    http_token: str = _opt("", str, "when set, POST /gelf needs 'Authorization: Bearer TOKEN' (401)")
     elasticsearch: tuple[str, ...] = _opt(("http://127.0.0.1:9200",), parse_hosts,
                                           "Elasticsearch URLs, comma-separated", env="ELASTICSEARCH_HOSTS",
                                           metavar="URLS")
@@ -311,7 +317,7 @@ def _check(config: Config) -> Config:
         config = replace(config, advertise=str(config.chunk_forward))
     if config.advertise and any(str(p) == config.advertise for p in config.peers):
         raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
-    positive = ("tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
+    positive = ("http_max_body", "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
                 "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
                 "elasticsearch_concurrency")
     for spec in options():

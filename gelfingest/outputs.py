@@ -111,7 +111,7 @@ class ElasticsearchOutput:
             token = f"{config.elasticsearch_username}:{config.elasticsearch_password}".encode()
             self._headers["authorization"] = f"Basic {base64.b64encode(token).decode()}"
         self._client: Any = None
-        self._outage_since: float | None = None
+        self.outage_since: float | None = None
         self._template_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -129,6 +129,11 @@ class ElasticsearchOutput:
             kwargs["verify_certs"] = False
             kwargs["ssl_show_warn"] = False
         self._client = AsyncElasticsearch(list(self.config.elasticsearch), **kwargs)
+        # Install the template now if Elasticsearch answers (so /readyz can say so); else at the first send.
+        try:
+            await self.ensure_template()
+        except TransportError as exc:
+            logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does", exc)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -160,14 +165,14 @@ class ElasticsearchOutput:
             self.template_installed = True
 
     def _outage(self, what: str, waiting: int) -> None:
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
             logger.warning("Elasticsearch unavailable (%s); holding %d events and retrying", what, waiting)
 
     def _recovered(self) -> None:
-        if self._outage_since is not None:
-            logger.warning("Elasticsearch answers again after %.1f s", time.monotonic() - self._outage_since)
-            self._outage_since = None
+        if self.outage_since is not None:
+            logger.warning("Elasticsearch answers again after %.1f s", time.monotonic() - self.outage_since)
+            self.outage_since = None
 
     async def send(self, batch: Batch) -> None:
         items = batch.items

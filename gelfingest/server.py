@@ -16,6 +16,7 @@ from gelfingest.batch import Batch
 from gelfingest.config import Config
 from gelfingest.errors import GelfError
 from gelfingest.forwarding import ChunkForwarder
+from gelfingest.http_input import HttpInput
 from gelfingest.ingest import Ingest
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
 from gelfingest.payload import CHUNK_MAGIC
@@ -46,6 +47,7 @@ class Server:
         self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
         self.udp: UdpInput | None = None
         self.tcp: TcpInput | None = None
+        self.http: HttpInput | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
             self.forwarder = ChunkForwarder(config, self.on_datagram)
@@ -61,15 +63,29 @@ class Server:
         if (not forwarded and self.forwarder is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
                 and self.forwarder.route(data, source, now)):
             return
+        self.take(data, source, now, forwarded)
+
+    def take(self, data: bytes, source: str, now: float, forwarded: bool = False) -> GelfError | None:
+        """Ingest one message (or chunk); a rejection is counted, logged (rate-limited) and returned."""
         try:
             batch = self.ingest.datagram(data, source, now, forwarded)
         except GelfError as err:
             line = self.rejects.record(err, source, now)
             if line:
                 logger.warning("%s", line)
-            return
+            return err
         if batch is not None:
             self._hand_over(batch)
+        return None
+
+    def is_full(self) -> bool:
+        return bool(self._blocked) or self.shipper.queue.full()
+
+    def is_ready(self) -> bool:
+        output = self.output
+        if isinstance(output, ElasticsearchOutput):
+            return output.template_installed and output.outage_since is None
+        return True
 
     def _hand_over(self, batch: Batch) -> None:
         """Queue a batch for the output; when the queue is full, stop reading until it has room."""
@@ -114,6 +130,7 @@ class Server:
         if self.udp:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
         inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing)" if self.tcp else ", tcp=off"
+        inputs += f", http={self.http.bound}" if self.http else ", http=off"
         output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
@@ -144,6 +161,10 @@ class Server:
                                 idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
                                 reuse_port=c.workers > 1)
             await self.tcp.start(asyncio.get_running_loop())
+        if c.http is not None:
+            self.http = HttpInput(c.http, self.take, max_body=c.http_max_body, token=c.http_token,
+                                  is_full=self.is_full, is_ready=self.is_ready, reuse_port=c.workers > 1)
+            await self.http.start()
         logger.info("%s", self.describe())
         self.started.set()
         try:
@@ -176,6 +197,8 @@ class Server:
             self.udp.close()
         if self.tcp is not None:
             await self.tcp.close()
+        if self.http is not None:
+            await self.http.close()
         if self.forwarder is not None:
             self.forwarder.close()
         last = self.ingest.flush()
@@ -201,6 +224,13 @@ class Server:
         return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle), "
                 f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped")
 
+    def _http_totals(self) -> str:
+        if self.http is None:
+            return ""
+        h = self.http
+        statuses = ", ".join(f"{code}={n}" for code, n in sorted(h.statuses.items())) or "none"
+        return f"; http: {h.requests} requests ({statuses}), {h.messages} messages"
+
     def _forward_totals(self) -> str:
         if self.forwarder is None:
             return ""
@@ -222,7 +252,7 @@ class Server:
             "%d evicted, %d duplicate chunks%s", i.datagrams, i.bytes, i.decoded, self.output.indexed,
             self.output.name, self.output.failed, extra, rejected, dropped, chunks.completed,
             chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
-            self._forward_totals() + self._tcp_totals())
+            self._forward_totals() + self._tcp_totals() + self._http_totals())
         if i.reassembler.pending_messages:
             logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                            i.reassembler.pending_messages, i.reassembler.pending_bytes)

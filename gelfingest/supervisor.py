@@ -65,6 +65,7 @@ class Supervisor:
         self.argv = argv
         self.udp = resolve_port(config.udp) if config.udp else None
         self.tcp = resolve_port(config.tcp, socket.SOCK_STREAM) if config.tcp else None
+        self.http = resolve_port(config.http, socket.SOCK_STREAM) if config.http else None
         self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
@@ -76,6 +77,8 @@ class Supervisor:
             args += ["--udp", str(self.udp)]
         if self.tcp is not None:
             args += ["--tcp", str(self.tcp)]
+        if self.http is not None:
+            args += ["--http", str(self.http)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:

@@ -64,7 +64,8 @@ class Daemon:
     def __init__(self, env: dict[str, str], args: list[str], data_dir: Path, workers: int = 1) -> None:
         self.workers = workers
         # TCP is on by default in gelfingest; tests that want it ask for a port of their own.
-        full_env = {**os.environ, "GELFINGEST_DATA_DIR": str(data_dir), "GELFINGEST_TCP": "off", **env}
+        full_env = {**os.environ, "GELFINGEST_DATA_DIR": str(data_dir), "GELFINGEST_TCP": "off",
+                    "GELFINGEST_HTTP": "off", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.log: list[str] = []
@@ -76,6 +77,8 @@ class Daemon:
         self.udp_port = self._wait_for_start()
         m = re.search(r"tcp=\S+:(\d+)", self.text())
         self.tcp_port = int(m[1]) if m else 0
+        m = re.search(r"http=\S+:(\d+)", self.text())
+        self.http_port = int(m[1]) if m else 0
 
     def _read(self) -> None:
         for line in iter(self.proc.stderr.readline, b""):  # type: ignore[union-attr]
