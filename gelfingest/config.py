@@ -146,6 +146,10 @@ class Config:
                                    metavar="SECONDS")
     tcp_max_connections: int = _opt(10_000, parse_int, "TCP connections at once; more are refused and counted",
                                     metavar="N")
+    json_tcp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over TCP: JSON lines "
+                                    "(HOST:PORT, or off)", metavar="ADDR")
+    json_udp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over UDP: one JSON line "
+                                    "a datagram (HOST:PORT, or off)", metavar="ADDR")
     http: Address | None = _opt(Address("0.0.0.0", 12202), parse_address,
                                 "GELF HTTP listener: POST /gelf, GET /healthz and /readyz (HOST:PORT, or off)",
                                 metavar="ADDR")

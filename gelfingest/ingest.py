@@ -25,6 +25,7 @@ from gelfingest.chunks import (
 )
 from gelfingest.errors import GelfError, Reason
 from gelfingest.gelf import GelfDecoder
+from gelfingest.logspout import LogspoutDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
@@ -54,6 +55,7 @@ class Ingest:
         self.settings = s
         self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_messages, s.max_pending_bytes)
         self.decoder = GelfDecoder()
+        self.logspout = LogspoutDecoder()
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index_pattern, s.op_type)
@@ -77,6 +79,15 @@ class Ingest:
                 return None
             data = whole
         doc, seconds = self.decoder.decode(decompress(data, self.settings.max_message_size), source_host, now)
+        self.decoded += 1
+        self.sequencer.stamp(doc, now)
+        return self.batcher.add(self.encoder.encode(doc, seconds), now)
+
+    def json_line(self, data: bytes, source_host: str, now: float) -> Batch | None:
+        """Take one logspout (logstash adapter) JSON line; sequenced and batched like GELF."""
+        self.datagrams += 1
+        self.bytes += len(data)
+        doc, seconds = self.logspout.decode(decompress(data, self.settings.max_message_size), source_host, now)
         self.decoded += 1
         self.sequencer.stamp(doc, now)
         return self.batcher.add(self.encoder.encode(doc, seconds), now)

@@ -48,6 +48,8 @@ class Server:
         self.udp: UdpInput | None = None
         self.tcp: TcpInput | None = None
         self.http: HttpInput | None = None
+        self.json_tcp: TcpInput | None = None
+        self.json_udp: UdpInput | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
             self.forwarder = ChunkForwarder(config, self.on_datagram)
@@ -77,6 +79,18 @@ class Server:
         if batch is not None:
             self._hand_over(batch)
         return None
+
+    def take_json(self, data: bytes, source: str, now: float) -> None:
+        """One logspout JSON line (either transport); rejections counted like GELF's."""
+        try:
+            batch = self.ingest.json_line(data, source, now)
+        except GelfError as err:
+            line = self.rejects.record(err, source, now)
+            if line:
+                logger.warning("%s", line)
+            return
+        if batch is not None:
+            self._hand_over(batch)
 
     def is_full(self) -> bool:
         return bool(self._blocked) or self.shipper.queue.full()
@@ -110,7 +124,7 @@ class Server:
                 source.resume()
 
     def _inputs(self) -> list[UdpInput | TcpInput]:
-        return [i for i in (self.udp, self.tcp) if i is not None]
+        return [i for i in (self.udp, self.tcp, self.json_tcp, self.json_udp) if i is not None]
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -131,6 +145,10 @@ class Server:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
         inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing)" if self.tcp else ", tcp=off"
         inputs += f", http={self.http.bound}" if self.http else ", http=off"
+        if self.json_tcp:
+            inputs += f", json-tcp={self.json_tcp.bound}"
+        if self.json_udp:
+            inputs += f", json-udp={self.json_udp.bound}"
         output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
@@ -161,6 +179,14 @@ class Server:
                                 idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
                                 reuse_port=c.workers > 1)
             await self.tcp.start(asyncio.get_running_loop())
+        if c.json_tcp is not None:
+            self.json_tcp = TcpInput(c.json_tcp, self.take_json, framing="newline", max_frame=c.tcp_max_frame,
+                                     idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
+                                     reuse_port=c.workers > 1)
+            await self.json_tcp.start(asyncio.get_running_loop())
+        if c.json_udp is not None:
+            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, self.take_json, reuse_port=c.workers > 1)
+            self.json_udp.start(asyncio.get_running_loop())
         if c.http is not None:
             self.http = HttpInput(c.http, self.take, max_body=c.http_max_body, token=c.http_token,
                                   is_full=self.is_full, is_ready=self.is_ready, reuse_port=c.workers > 1)
@@ -177,8 +203,9 @@ class Server:
     def tick(self, now: float) -> None:
         if self.forwarder is not None:
             self.forwarder.tick(now)
-        if self.tcp is not None:
-            self.tcp.sweep()
+        for tcp in (self.tcp, self.json_tcp):
+            if tcp is not None:
+                tcp.sweep()
         batch = self.ingest.tick(now)
         if batch is not None:
             self._hand_over(batch)
@@ -199,6 +226,11 @@ class Server:
             await self.tcp.close()
         if self.http is not None:
             await self.http.close()
+        if self.json_tcp is not None:
+            await self.json_tcp.close()
+        if self.json_udp is not None:
+            self.json_udp.drain()
+            self.json_udp.close()
         if self.forwarder is not None:
             self.forwarder.close()
         last = self.ingest.flush()

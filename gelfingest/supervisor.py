@@ -66,6 +66,8 @@ class Supervisor:
         self.udp = resolve_port(config.udp) if config.udp else None
         self.tcp = resolve_port(config.tcp, socket.SOCK_STREAM) if config.tcp else None
         self.http = resolve_port(config.http, socket.SOCK_STREAM) if config.http else None
+        self.json_tcp = resolve_port(config.json_tcp, socket.SOCK_STREAM) if config.json_tcp else None
+        self.json_udp = resolve_port(config.json_udp) if config.json_udp else None
         self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
@@ -79,6 +81,10 @@ class Supervisor:
             args += ["--tcp", str(self.tcp)]
         if self.http is not None:
             args += ["--http", str(self.http)]
+        if self.json_tcp is not None:
+            args += ["--json-tcp", str(self.json_tcp)]
+        if self.json_udp is not None:
+            args += ["--json-udp", str(self.json_udp)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:

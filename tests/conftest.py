@@ -75,10 +75,14 @@ class Daemon:
         threading.Thread(target=lambda: self.stdout.extend(iter(self.proc.stdout.readline, b"")),  # type: ignore[union-attr]
                          daemon=True).start()
         self.udp_port = self._wait_for_start()
-        m = re.search(r"tcp=\S+:(\d+)", self.text())
+        m = re.search(r"(?<![\w-])tcp=\S+:(\d+)", self.text())
         self.tcp_port = int(m[1]) if m else 0
-        m = re.search(r"http=\S+:(\d+)", self.text())
+        m = re.search(r"(?<![\w-])http=\S+:(\d+)", self.text())
         self.http_port = int(m[1]) if m else 0
+        m = re.search(r"json-tcp=\S+:(\d+)", self.text())
+        self.json_tcp_port = int(m[1]) if m else 0
+        m = re.search(r"json-udp=\S+:(\d+)", self.text())
+        self.json_udp_port = int(m[1]) if m else 0
 
     def _read(self) -> None:
         for line in iter(self.proc.stderr.readline, b""):  # type: ignore[union-attr]

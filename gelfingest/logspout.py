@@ -1,0 +1,88 @@
+"""The JSON lines of logspout's logstash adapter, mapped into the same document as GELF.
+
+What the adapter sends, one object a line (over UDP or TCP):
+``{"message": "...", "stream": "stdout", "docker": {"name": "/web-1", "id": "...", "image": "...",
+"hostname": "...", "labels": {...}}, "tags": [...], ...LOGSTASH_FIELDS}``; when the container's own line
+was JSON, its fields stand at the top level instead of ``message``.
+
+Mapped to: ``message``, ``container_name`` (without the leading slash), ``container_id``, ``image_name``,
+``host`` (the container's hostname), ``stream``, ``level`` (6 for stdout, 3 for stderr, as Docker's gelf
+driver sets it), ``labels``, ``tags``, ``source_host``, and the other top-level fields under the same
+field-name rule as GELF's additional fields. ``@timestamp`` from the line's ``@timestamp``/``time``/
+``timestamp`` when it has one (ISO 8601 or epoch seconds), else the receive time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from gelfingest.errors import DecodeError, Reason
+from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, _json_reason
+
+_STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
+_MESSAGE_KEYS: Final = ("message", "msg", "log")
+_TIME_KEYS: Final = ("@timestamp", "time", "timestamp")
+_HANDLED: Final = frozenset({"docker", "stream", "tags", *_MESSAGE_KEYS, *_TIME_KEYS})
+
+
+def _epoch(value: Any) -> float | None:
+    if type(value) in (int, float):
+        return float(value)
+    if type(value) is str:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+class LogspoutDecoder(GelfDecoder):
+    def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
+        try:
+            msg = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(_json_reason(exc), str(exc)) from None
+        if type(msg) is not dict:
+            raise DecodeError(Reason.NOT_AN_OBJECT, f"a JSON {type(msg).__name__}, not an object")
+        text = next((msg[k] for k in _MESSAGE_KEYS if type(msg.get(k)) is str and msg[k]), None)
+        if text is None:
+            raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")
+        ts = next((t for k in _TIME_KEYS if (t := _epoch(msg.get(k))) is not None), now)
+        if not 0.0 <= ts < 253402300800.0:
+            ts = now
+        seconds, millis = divmod(round(ts * 1000), 1000)
+        doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": text}
+        docker = msg.get("docker")
+        if isinstance(docker, dict):
+            name = docker.get("name")
+            if type(name) is str:
+                doc["container_name"] = name.lstrip("/")
+            for key, field in (("id", "container_id"), ("image", "image_name"), ("hostname", "host"),
+                               ("labels", "labels")):
+                if key in docker:
+                    doc[field] = docker[key]
+        stream = msg.get("stream")
+        if type(stream) is str:
+            doc["stream"] = stream
+            if stream in _STREAM_LEVEL:
+                doc["level"] = _STREAM_LEVEL[stream]
+        if "tags" in msg:
+            doc["tags"] = msg["tags"]
+        doc["source_host"] = source_host
+        for key, value in msg.items():
+            if key in _HANDLED:
+                continue
+            extra = _extra_name("_" + key)
+            if extra is None:
+                self.dropped_fields[DroppedField.INVALID_NAME] += 1
+            elif not extra or extra in doc:
+                self.dropped_fields[DroppedField.RESERVED] += 1
+            else:
+                doc[extra] = value
+        return doc, seconds
