@@ -54,14 +54,18 @@ def _body_messages(body: bytes, encoding: str, max_size: int) -> list[bytes]:
 class HttpInput:
     name = "http"
 
-    def __init__(self, address: Address, on_message: MessageHandler, *, max_body: int, token: str,
-                 is_full: Callable[[], bool], is_ready: Callable[[], bool], reuse_port: bool = False) -> None:
+    def __init__(self, address: Address, on_message: MessageHandler | None, *, max_body: int, token: str,
+                 is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 reuse_port: bool = False) -> None:
+        """``on_message`` None: only the operator's endpoints (``--metrics`` on an address of its own)."""
         self.address = address
         self.on_message = on_message
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
         self.is_ready = is_ready
+        self.metrics = metrics
+        self.bytes = 0
         self.reuse_port = reuse_port
         self.requests = 0
         self.messages = 0
@@ -77,7 +81,9 @@ class HttpInput:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=self.max_body)
-        app.router.add_post("/gelf", self._post)
+        if self.on_message is not None:
+            app.router.add_post("/gelf", self._post)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         # We read the body as sent and tell its compression ourselves (see the module's docstring).
@@ -106,6 +112,7 @@ class HttpInput:
         except web.HTTPRequestEntityTooLarge:
             return self._answer(413, {"error": f"body larger than {self.max_body} bytes"})
         source = request.remote or ""
+        self.bytes += len(body)
         try:
             messages = _body_messages(body, request.headers.get("Content-Encoding", "").lower(), self.max_body)
         except GelfError as err:
@@ -115,6 +122,7 @@ class HttpInput:
             return self._answer(400, {"error": Reason.EMPTY, "detail": "no message in the body"})
         now = time.time()
         rejected: list[dict[str, object]] = []
+        assert self.on_message is not None
         for line, message in enumerate(messages):
             failure = self.on_message(message, source, now)
             if failure is not None:
@@ -123,6 +131,10 @@ class HttpInput:
         if rejected:
             return self._answer(400, {"accepted": len(messages) - len(rejected), "rejected": rejected})
         return self._answer(202)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

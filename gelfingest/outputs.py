@@ -23,6 +23,7 @@ from elastic_transport import TransportError
 from gelfingest.batch import Batch
 from gelfingest.bulk import BULK_FILTER_PATH, BulkResponse, decode_item
 from gelfingest.config import Config
+from gelfingest.metrics import Histogram
 from gelfingest.template import index_template
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class ElasticsearchOutput:
         self.failed = 0
         self.retried = 0
         self.requests = 0
+        self.latency = Histogram()
         self.template_installed = False
         self._headers: dict[str, str] = {}
         if config.elasticsearch_api_key:
@@ -184,8 +186,10 @@ class ElasticsearchOutput:
             try:
                 await self.ensure_template()
                 self.requests += 1
+                started = time.monotonic()
                 status, body = await self.request(
                     "POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", b"".join(items), _NDJSON)
+                self.latency.observe(time.monotonic() - started)
             except TransportError as exc:
                 self._outage(f"{type(exc).__name__}: {exc}", len(items))
                 continue

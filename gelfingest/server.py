@@ -18,6 +18,16 @@ from gelfingest.errors import GelfError
 from gelfingest.forwarding import ChunkForwarder
 from gelfingest.http_input import HttpInput
 from gelfingest.ingest import Ingest
+from gelfingest.metrics import (
+    Snapshot,
+    SnapshotBuilder,
+    clear_snapshots,
+    merge,
+    read_snapshots,
+    render,
+    udp_kernel_drops,
+    write_snapshot,
+)
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
 from gelfingest.payload import CHUNK_MAGIC
 from gelfingest.rejects import RejectLog
@@ -30,12 +40,16 @@ logger = logging.getLogger(__name__)
 
 # How often timers run: batch age, chunk expiry, the rejection summary.
 TICK_INTERVAL: Final = 0.1
+# How often a worker writes its metrics snapshot for the others' /metrics.
+SNAPSHOT_INTERVAL: Final = 1.0
 
 
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        if config.workers == 1:
+            clear_snapshots(config.data_dir)
         self.reservations = SequenceReservations(config.data_dir, config.worker_index)
         start_above = highest_reservation(config.data_dir)
         sequencer = Sequencer(config.sequence_seed, config.sequence_iterator, worker=config.worker_index,
@@ -48,6 +62,8 @@ class Server:
         self.udp: UdpInput | None = None
         self.tcp: TcpInput | None = None
         self.http: HttpInput | None = None
+        self.ops: HttpInput | None = None
+        self._last_snapshot = 0.0
         self.json_tcp: TcpInput | None = None
         self.json_udp: UdpInput | None = None
         self.forwarder: ChunkForwarder | None = None
@@ -145,6 +161,8 @@ class Server:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
         inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing)" if self.tcp else ", tcp=off"
         inputs += f", http={self.http.bound}" if self.http else ", http=off"
+        if self.ops:
+            inputs += f", metrics={self.ops.bound}"
         if self.json_tcp:
             inputs += f", json-tcp={self.json_tcp.bound}"
         if self.json_udp:
@@ -189,8 +207,13 @@ class Server:
             self.json_udp.start(asyncio.get_running_loop())
         if c.http is not None:
             self.http = HttpInput(c.http, self.take, max_body=c.http_max_body, token=c.http_token,
-                                  is_full=self.is_full, is_ready=self.is_ready, reuse_port=c.workers > 1)
+                                  is_full=self.is_full, is_ready=self.is_ready, metrics=self.render_metrics,
+                                  reuse_port=c.workers > 1)
             await self.http.start()
+        if c.metrics is not None:
+            self.ops = HttpInput(c.metrics, None, max_body=1024, token="", is_full=self.is_full,
+                                 is_ready=self.is_ready, metrics=self.render_metrics, reuse_port=c.workers > 1)
+            await self.ops.start()
         logger.info("%s", self.describe())
         self.started.set()
         try:
@@ -201,6 +224,9 @@ class Server:
             await self.shutdown()
 
     def tick(self, now: float) -> None:
+        if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
+            self._last_snapshot = now
+            write_snapshot(self.config.data_dir, self.config.worker_index, self.snapshot())
         if self.forwarder is not None:
             self.forwarder.tick(now)
         for tcp in (self.tcp, self.json_tcp):
@@ -226,6 +252,8 @@ class Server:
             await self.tcp.close()
         if self.http is not None:
             await self.http.close()
+        if self.ops is not None:
+            await self.ops.close()
         if self.json_tcp is not None:
             await self.json_tcp.close()
         if self.json_udp is not None:
@@ -247,6 +275,7 @@ class Server:
         remaining = max(0.0, deadline - (time.monotonic() - start))
         unsent = await self.shipper.drain(remaining) + sum(len(b) for b in self._blocked)
         await self.output.close()
+        write_snapshot(self.config.data_dir, self.config.worker_index, self.snapshot())
         self.log_totals(unsent)
 
     def _tcp_totals(self) -> str:
@@ -255,6 +284,76 @@ class Server:
         t = self.tcp.stats
         return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle), "
                 f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped")
+
+    def snapshot(self) -> Snapshot:
+        """This worker's counters, for /metrics (summed over the workers there)."""
+        b = SnapshotBuilder()
+        received, received_bytes = "gelfingest_received", "gelfingest_received_bytes"
+        for name, udp in (("udp", self.udp), ("json_udp", self.json_udp)):
+            if udp is not None:
+                b.counter(received, "Datagrams, frames or HTTP messages received, by input", udp.datagrams,
+                          input=name)
+                b.counter(received_bytes, "Bytes received, by input", udp.bytes, input=name)
+        for name, tcp in (("tcp", self.tcp), ("json_tcp", self.json_tcp)):
+            if tcp is not None:
+                t = tcp.stats
+                b.counter(received, "Datagrams, frames or HTTP messages received, by input", t.frames, input=name)
+                b.counter(received_bytes, "Bytes received, by input", t.bytes, input=name)
+                b.counter("gelfingest_tcp_connections", "TCP connections accepted", t.connections, input=name)
+                b.counter("gelfingest_tcp_connections_refused", "TCP connections over the limit",
+                          t.refused_connections, input=name)
+                b.counter("gelfingest_tcp_oversize_frames", "TCP frames over the cap, skipped", t.oversize_frames,
+                          input=name)
+        if self.http is not None:
+            h = self.http
+            b.counter(received, "Datagrams, frames or HTTP messages received, by input", h.messages, input="http")
+            b.counter(received_bytes, "Bytes received, by input", h.bytes, input="http")
+            for code, n in h.statuses.items():
+                b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
+        i = self.ingest
+        b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
+        for reason, n in self.rejects.total.items():
+            b.counter("gelfingest_rejected", "Messages or datagrams rejected, by reason", n, reason=reason)
+        for reason, n in list(i.decoder.dropped_fields.items()) + list(i.logspout.dropped_fields.items()):
+            b.counter("gelfingest_dropped_fields", "Fields dropped from messages that were kept, by reason", n,
+                      reason=reason)
+        r, cs = i.reassembler, i.reassembler.stats
+        b.gauge("gelfingest_chunks_pending_messages", "Chunked messages waiting for chunks", r.pending_messages)
+        b.gauge("gelfingest_chunks_pending_bytes", "Bytes held for incomplete chunked messages", r.pending_bytes)
+        for what, n in (("completed", cs.completed), ("completed_after_forwarding", cs.completed_forwarded),
+                        ("expired", cs.expired), ("evicted", cs.evicted)):
+            b.counter("gelfingest_chunked_messages", "Chunked messages, by outcome", n, outcome=what)
+        b.counter("gelfingest_duplicate_chunks", "Duplicate chunks ignored", cs.duplicates)
+        if self.forwarder is not None:
+            f = self.forwarder.stats
+            b.counter("gelfingest_chunks_forwarded", "Chunks sent on to their owner", f.to_peers, to="peer")
+            b.counter("gelfingest_chunks_forwarded", "Chunks sent on to their owner", f.to_workers, to="worker")
+            b.counter("gelfingest_chunks_forward_failed", "Chunks kept here because forwarding failed", f.failed)
+            b.counter("gelfingest_chunks_kept_for_down_peers", "Chunks kept here: their owner peer is down",
+                      f.kept_for_down_peers)
+            b.counter("gelfingest_chunks_received_forwarded", "Chunks received from other workers or peers",
+                      f.received)
+        b.gauge("gelfingest_queue_batches", "Batches waiting for the output", self.shipper.queue.qsize()
+                + len(self._blocked))
+        b.gauge("gelfingest_queue_events", "Events waiting for the output (queued and in flight)",
+                self.shipper.waiting_events + sum(len(x) for x in self._blocked))
+        o = self.output
+        b.counter("gelfingest_documents_indexed", "Documents the output acknowledged", o.indexed)
+        b.counter("gelfingest_items_failed", "Documents the output refused for good (mapping errors)", o.failed)
+        if isinstance(o, ElasticsearchOutput):
+            b.counter("gelfingest_bulk_requests", "Bulk requests sent", o.requests)
+            b.counter("gelfingest_items_retried", "Bulk items sent again after 429/5xx", o.retried)
+            b.counter("gelfingest_documents_already_there", "Items answered 409 on create", o.duplicates)
+            b.histogram("gelfingest_bulk_request_duration_seconds", "Bulk request latency", o.latency)
+        inodes = {u.inode for u in (self.udp, self.json_udp) if u is not None and u.inode}
+        if inodes:
+            b.counter("gelfingest_udp_kernel_drops", "Datagrams the kernel dropped before our UDP sockets "
+                      "(/proc/net/udp drops)", udp_kernel_drops(inodes))
+        return b.data
+
+    def render_metrics(self) -> bytes:
+        others = read_snapshots(self.config.data_dir, skip_worker=self.config.worker_index)
+        return render(merge([self.snapshot(), *others]))
 
     def _http_totals(self) -> str:
         if self.http is None:

@@ -20,6 +20,7 @@ import time
 from typing import Final
 
 from gelfingest.config import Address, Config
+from gelfingest.metrics import clear_snapshots
 from gelfingest.sequence import Progression
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Supervisor:
         self.http = resolve_port(config.http, socket.SOCK_STREAM) if config.http else None
         self.json_tcp = resolve_port(config.json_tcp, socket.SOCK_STREAM) if config.json_tcp else None
         self.json_udp = resolve_port(config.json_udp) if config.json_udp else None
+        self.metrics = resolve_port(config.metrics, socket.SOCK_STREAM) if config.metrics else None
         self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
@@ -85,6 +87,8 @@ class Supervisor:
             args += ["--json-tcp", str(self.json_tcp)]
         if self.json_udp is not None:
             args += ["--json-udp", str(self.json_udp)]
+        if self.metrics is not None:
+            args += ["--metrics", str(self.metrics)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:
@@ -107,6 +111,8 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         logger.info("%s", self.describe())
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        clear_snapshots(self.config.data_dir)
         for k in range(self.config.workers):
             self._spawn(k)
         last_restart: dict[int, float] = {}

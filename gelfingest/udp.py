@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
 import time
@@ -58,6 +59,9 @@ class UdpInput:
         self.effective_buffer = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused = False
+        self.datagrams = 0
+        self.bytes = 0
+        self.inode = 0
 
     @property
     def bound(self) -> Address:
@@ -78,6 +82,7 @@ class UdpInput:
         sock.bind((self.address.host, self.address.port))
         sock.setblocking(False)
         self.sock = sock
+        self.inode = os.fstat(sock.fileno()).st_ino  # finds our row in /proc/net/udp (kernel drops)
         self._loop = loop
         loop.add_reader(sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
 
@@ -108,6 +113,8 @@ class UdpInput:
             except OSError as exc:  # e.g. ICMP errors surfaced on the socket: not ours to stop for
                 logger.debug("UDP receive error: %s", exc)
                 return False
+            self.datagrams += 1
+            self.bytes += len(data)
             handle(data, addr[0], now)
             if self._paused:
                 return False
@@ -133,6 +140,8 @@ class UdpInput:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
                     seconds, nanos = _TIMESPEC.unpack_from(value)
                     now = seconds + nanos * 1e-9
+            self.datagrams += 1
+            self.bytes += len(data)
             handle(data, addr[0], now or time.time())
             if self._paused:
                 return False
