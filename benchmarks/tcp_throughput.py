@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.udp_throughput import WORDS, peak_rss_mib, process_tree, tree_cpu_seconds  # noqa: E402
+from benchmarks.udp_throughput import WORDS, peak_rss_mib, process_tree, tree_cpu_seconds, wait_until_idle  # noqa: E402
 
 
 def frames(events: int) -> list[bytes]:
@@ -77,14 +77,8 @@ def run(events: int, connections: int, workers: int) -> dict[str, Any]:
         s.start()
     for s in senders:
         s.join()
-    last = -1.0
-    while True:
-        time.sleep(0.5)
-        cpu = tree_cpu_seconds(proc.pid)
-        if cpu - last < 0.01:
-            break
-        last = cpu
-    wall = time.perf_counter() - t0 - 0.5
+    last = wait_until_idle(proc.pid, 0.01)
+    wall = time.perf_counter() - t0 - 1.0
     rss = max(peak_rss_mib(p) for p in process_tree(proc.pid)[-workers:])
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gelfingest.local_es import LocalElasticsearch  # noqa: E402
+from gelfingest.metrics import udp_kernel_drops  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WORDS = [
@@ -127,14 +128,18 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def udp_drops() -> int:
-    total = 0
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            lines = Path(name).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        total += sum(int(line.split()[-1]) for line in lines if line.split())
-    return total
+    return udp_kernel_drops(None)
+
+
+def wait_until_idle(pid: int, quiet: float) -> float:
+    """Wait until gelfingest (and its workers) stop using CPU; return their CPU seconds then."""
+    last = -1.0
+    while True:
+        time.sleep(1.0)
+        cpu = tree_cpu_seconds(pid)
+        if cpu - last < quiet:
+            return cpu
+        last = cpu
 
 
 def run(output: str, events: int, rate: float, es_url: str | None, workers: int = 1) -> dict[str, Any]:
@@ -164,13 +169,7 @@ def run(output: str, events: int, rate: float, es_url: str | None, workers: int 
     p.start()
     p.join()
     # Let it finish what is in its socket buffer and batches.
-    last = -1.0
-    while True:
-        time.sleep(1.0)
-        cpu = tree_cpu_seconds(proc.pid)
-        if cpu - last < 0.02:
-            break
-        last = cpu
+    last = wait_until_idle(proc.pid, 0.02)
     wall = time.perf_counter() - t0 - 1.0
     rss = max(peak_rss_mib(p) for p in process_tree(proc.pid)[-workers:])
     # Before the socket closes: its row, and its drop counter, leave /proc/net/udp with it.

@@ -62,6 +62,17 @@ def _json_reason(exc: orjson.JSONDecodeError) -> str:
 _NAME_CACHE_SIZE: Final = 4096
 
 
+def load_object(payload: bytes) -> dict[str, Any]:
+    """Parse a payload that must be one JSON object; DecodeError with the reason otherwise."""
+    try:
+        msg = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(_json_reason(exc), str(exc)) from None
+    if type(msg) is not dict:
+        raise DecodeError(Reason.NOT_AN_OBJECT, f"a JSON {type(msg).__name__}, not an object")
+    return msg
+
+
 def _extra_name(key: str) -> str | None:
     """The document field name for additional field ``key`` (which starts with ``_``), or None.
 
@@ -106,12 +117,7 @@ class GelfDecoder:
 
         ``now`` (epoch seconds) stands in for a missing or unusable ``timestamp``.
         """
-        try:
-            msg = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(_json_reason(exc), str(exc)) from None
-        if type(msg) is not dict:
-            raise DecodeError(Reason.NOT_AN_OBJECT, f"a JSON {type(msg).__name__}, not an object")
+        msg = load_object(payload)
         short = msg.get("short_message")
         if type(short) is not str or not short:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")

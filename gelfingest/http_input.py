@@ -23,8 +23,8 @@ import orjson
 from aiohttp import web
 
 from gelfingest.config import Address
-from gelfingest.errors import GelfError, PayloadError, Reason
-from gelfingest.payload import PayloadKind, decompress, payload_kind
+from gelfingest.errors import GelfError, Reason
+from gelfingest.payload import PayloadKind, decompress, inflate, payload_kind
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,7 @@ def _body_messages(body: bytes, encoding: str, max_size: int) -> list[bytes]:
     if kind in (PayloadKind.GZIP, PayloadKind.ZLIB):
         plain = decompress(body, max_size)
     elif "deflate" in encoding and kind is PayloadKind.PLAIN and body[:1] not in (b"{", b"[", b" ", b"\n"):
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            plain = inflater.decompress(body, max_size + 1)
-        except zlib.error as exc:
-            raise PayloadError(Reason.COMPRESSED_CORRUPT, f"deflate: {exc}") from None
-        if len(plain) > max_size or inflater.unconsumed_tail:
-            raise PayloadError(Reason.DECOMPRESSED_TOO_LARGE, f"body expands beyond {max_size} bytes")
+        plain = inflate(body, -zlib.MAX_WBITS, max_size, "deflate")
     else:
         plain = body
     return [line for line in plain.split(b"\n") if line.strip()]

@@ -17,10 +17,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
-
 from gelfingest.errors import DecodeError, Reason
-from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, _json_reason
+from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, load_object
 
 _STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
 _MESSAGE_KEYS: Final = ("message", "msg", "log")
@@ -44,12 +42,7 @@ def _epoch(value: Any) -> float | None:
 
 class LogspoutDecoder(GelfDecoder):
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
-        try:
-            msg = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(_json_reason(exc), str(exc)) from None
-        if type(msg) is not dict:
-            raise DecodeError(Reason.NOT_AN_OBJECT, f"a JSON {type(msg).__name__}, not an object")
+        msg = load_object(payload)
         text = next((msg[k] for k in _MESSAGE_KEYS if type(msg.get(k)) is str and msg[k]), None)
         if text is None:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")

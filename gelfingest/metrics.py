@@ -128,8 +128,8 @@ def render(snapshot: Snapshot) -> bytes:
     return generate_latest(registry)
 
 
-def udp_kernel_drops(inodes: set[int]) -> int:
-    """The ``drops`` column of /proc/net/udp and /proc/net/udp6 for the sockets with these inodes."""
+def udp_kernel_drops(inodes: set[int] | None) -> int:
+    """The ``drops`` column of /proc/net/udp and /proc/net/udp6 for the sockets with these inodes (None: all)."""
     total = 0
     for name in ("/proc/net/udp", "/proc/net/udp6"):
         try:
@@ -138,6 +138,6 @@ def udp_kernel_drops(inodes: set[int]) -> int:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) >= 13 and fields[9].isdigit() and int(fields[9]) in inodes:
+            if len(fields) >= 13 and fields[9].isdigit() and (inodes is None or int(fields[9]) in inodes):
                 total += int(fields[-1])
     return total

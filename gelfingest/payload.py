@@ -47,7 +47,8 @@ def payload_kind(data: bytes) -> PayloadKind:
     return PayloadKind.PLAIN
 
 
-def _inflate(data: bytes, wbits: int, max_size: int, kind: str) -> bytes:
+def inflate(data: bytes, wbits: int, max_size: int, kind: str) -> bytes:
+    """Decompress one whole stream (``wbits`` as zlib takes it) within ``max_size``; PayloadError if not."""
     inflater = zlib.decompressobj(wbits)
     try:
         # max_length bounds the memory we spend on a bomb: we stop one byte past the cap.
@@ -73,9 +74,9 @@ def decompress(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> bytes:
     """
     kind = payload_kind(data)
     if kind is PayloadKind.GZIP:
-        return _inflate(data, _GZIP_WBITS, max_size, "gzip")
+        return inflate(data, _GZIP_WBITS, max_size, "gzip")
     if kind is PayloadKind.ZLIB:
-        return _inflate(data, _ZLIB_WBITS, max_size, "zlib")
+        return inflate(data, _ZLIB_WBITS, max_size, "zlib")
     if kind is PayloadKind.CHUNKED:
         raise PayloadError(Reason.CHUNK_NESTED, "a chunk inside a chunked message")
     if len(data) > max_size:

@@ -77,18 +77,12 @@ class Supervisor:
 
     def _spawn(self, k: int) -> None:
         args = [*self.argv, "--worker-index", str(k), "--worker-ports", ",".join(map(str, self.worker_ports))]
-        if self.udp is not None:
-            args += ["--udp", str(self.udp)]
-        if self.tcp is not None:
-            args += ["--tcp", str(self.tcp)]
-        if self.http is not None:
-            args += ["--http", str(self.http)]
-        if self.json_tcp is not None:
-            args += ["--json-tcp", str(self.json_tcp)]
-        if self.json_udp is not None:
-            args += ["--json-udp", str(self.json_udp)]
-        if self.metrics is not None:
-            args += ["--metrics", str(self.metrics)]
+        # Every worker binds the very ports resolved here (port 0 picked once, for all).
+        for flag, address in (("--udp", self.udp), ("--tcp", self.tcp), ("--http", self.http),
+                              ("--json-tcp", self.json_tcp), ("--json-udp", self.json_udp),
+                              ("--metrics", self.metrics)):
+            if address is not None:
+                args += [flag, str(address)]
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:
