@@ -77,8 +77,8 @@ def run(events: int, connections: int, workers: int) -> dict[str, Any]:
         s.start()
     for s in senders:
         s.join()
-    last = wait_until_idle(proc.pid, 0.01)
-    wall = time.perf_counter() - t0 - 1.0
+    last, busy_until = wait_until_idle(proc.pid)
+    wall = busy_until - t0
     rss = max(peak_rss_mib(p) for p in process_tree(proc.pid)[-workers:])
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

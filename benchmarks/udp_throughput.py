@@ -131,15 +131,19 @@ def udp_drops() -> int:
     return udp_kernel_drops(None)
 
 
-def wait_until_idle(pid: int, quiet: float) -> float:
-    """Wait until gelfingest (and its workers) stop using CPU; return their CPU seconds then."""
-    last = -1.0
+def wait_until_idle(pid: int, interval: float = 0.2, quiet: float = 0.01) -> tuple[float, float]:
+    """Wait until gelfingest (and its workers) stop using CPU.
+
+    Returns their CPU seconds then, and the perf_counter time of the last sample in which they were busy
+    (the end of the work, to within ``interval``).
+    """
+    last, last_busy = -1.0, time.perf_counter()
     while True:
-        time.sleep(1.0)
+        time.sleep(interval)
         cpu = tree_cpu_seconds(pid)
         if cpu - last < quiet:
-            return cpu
-        last = cpu
+            return cpu, last_busy
+        last, last_busy = cpu, time.perf_counter()
 
 
 def run(output: str, events: int, rate: float, es_url: str | None, workers: int = 1) -> dict[str, Any]:
@@ -169,8 +173,8 @@ def run(output: str, events: int, rate: float, es_url: str | None, workers: int 
     p.start()
     p.join()
     # Let it finish what is in its socket buffer and batches.
-    last = wait_until_idle(proc.pid, 0.02)
-    wall = time.perf_counter() - t0 - 1.0
+    last, busy_until = wait_until_idle(proc.pid)
+    wall = busy_until - t0
     rss = max(peak_rss_mib(p) for p in process_tree(proc.pid)[-workers:])
     # Before the socket closes: its row, and its drop counter, leave /proc/net/udp with it.
     drops = udp_drops() - drops0
