@@ -101,33 +101,39 @@ def start_instance(mode: str, seed: int, port: int, data: Path) -> Daemon:
 def run(mode: str, condition: str, lines: int, burst: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="ordering-"))
     ports = [udp_port(), udp_port()]
-    instances = [start_instance(mode, k + 1, ports[k], work / f"i{k}") for k in range(2)]
-    # Loss between the balancer and the instances: each loses its own datagrams, so the counters drift.
-    # Both paths go through a relay, so that both have the same added latency.
-    share = {"1% dropped": 0.01, "relayed": 0.0}.get(condition)
-    relays = [DroppingRelay(p, share, seed=k) for k, p in enumerate(ports)] if share is not None else []
-    for relay in relays:
-        relay.start()
-    balancer = NginxUdpBalancer(udp_port(), [r.port for r in relays] or ports)
-    target = ("127.0.0.1", balancer.port)
+    instances: list[Daemon] = []
     stopped: list[Daemon] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for i in range(lines):
-            if condition == "restart" and i == lines // 2:
-                instances[1].stop(signal.SIGTERM)
-                stopped.append(instances[1])
-                instances[1] = start_instance(mode, 2, ports[1], work / "i1")
-            msg = {"version": "1.1", "host": "h", "short_message": f"line {i}",
-                   "timestamp": round(time.time(), 3), "_n": i}
-            s.sendto(json.dumps(msg).encode(), target)
-            if i % burst == burst - 1:
-                time.sleep(0.001)
-    time.sleep(1.0)
-    for relay in relays:
-        relay.running = False
-    balancer.stop()
-    for d in instances:
-        d.stop()
+    relays: list[DroppingRelay] = []
+    balancer = None
+    try:
+        instances += [start_instance(mode, k + 1, ports[k], work / f"i{k}") for k in range(2)]
+        # Loss between the balancer and the instances: each loses its own datagrams, so the counters drift.
+        # Both paths go through a relay, so that both have the same added latency.
+        share = {"1% dropped": 0.01, "relayed": 0.0}.get(condition)
+        relays = [DroppingRelay(p, share, seed=k) for k, p in enumerate(ports)] if share is not None else []
+        for relay in relays:
+            relay.start()
+        balancer = NginxUdpBalancer(udp_port(), [r.port for r in relays] or ports)
+        target = ("127.0.0.1", balancer.port)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(lines):
+                if condition == "restart" and i == lines // 2:
+                    instances[1].stop(signal.SIGTERM)
+                    stopped.append(instances[1])
+                    instances[1] = start_instance(mode, 2, ports[1], work / "i1")
+                msg = {"version": "1.1", "host": "h", "short_message": f"line {i}",
+                       "timestamp": round(time.time(), 3), "_n": i}
+                s.sendto(json.dumps(msg).encode(), target)
+                if i % burst == burst - 1:
+                    time.sleep(0.001)
+        time.sleep(1.0)
+    finally:
+        for relay in relays:
+            relay.running = False
+        if balancer is not None:
+            balancer.stop()
+        for d in instances:
+            d.stop()
     time.sleep(0.3)
     docs = [json.loads(line) for d in [*instances, *stopped] for line in d.stdout]
     docs.sort(key=lambda d: (d["@timestamp"], d["sequence"]))

@@ -177,6 +177,25 @@ class Server:
     async def serve(self) -> None:
         self._install_signal_handlers()
         await self.output.start()
+        try:
+            await self._start()
+        except BaseException:
+            # A port taken, an address we cannot bind: close what is open, then say why (cli.py).
+            for source in self._inputs():
+                if isinstance(source, TcpInput):
+                    await source.close()
+                else:
+                    source.close()
+            await self.output.close()
+            raise
+        try:
+            while not self.should_exit:
+                await asyncio.sleep(TICK_INTERVAL)
+                self.tick(time.time())
+        finally:
+            await self.shutdown()
+
+    async def _start(self) -> None:
         self.shipper.start()
         lead = self.ingest.sequencer.clock_lead(time.time())
         if lead > 0:
@@ -216,12 +235,6 @@ class Server:
             await self.ops.start()
         logger.info("%s", self.describe())
         self.started.set()
-        try:
-            while not self.should_exit:
-                await asyncio.sleep(TICK_INTERVAL)
-                self.tick(time.time())
-        finally:
-            await self.shutdown()
 
     def tick(self, now: float) -> None:
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:

@@ -227,3 +227,17 @@ def test_json_log_format_is_one_object_a_line(daemon) -> None:  # type: ignore[n
     assert any("listening on udp=" in e["message"] for e in entries)
     assert any(e["level"] == "warning" and "invalid_json" in e["message"] for e in entries)
     assert all(e["time"].endswith("+00:00") for e in entries)
+
+
+def test_a_taken_port_stops_the_start_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "gelfingest"], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "GELFINGEST_UDP": "127.0.0.1:0", "GELFINGEST_TCP": f"127.0.0.1:{port}",
+                                   "GELFINGEST_HTTP": "off", "ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{port}",
+                                   "GELFINGEST_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr and "address already in use" in proc.stderr
+    assert "Unclosed" not in proc.stderr and "Traceback" not in proc.stderr
