@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     es.start()
     _log(f"ready at {es.url}; running: {' '.join(command)}")
     env = {**os.environ, "ELASTICSEARCH_HOSTS": es.url}
+    # gelfingest's own state (its sequence reservations) lives beside the data it numbered, so that a
+    # later run continues the sequence of the documents already in this Elasticsearch.
+    env.setdefault("GELFINGEST_DATA_DIR", str(data / "gelfingest"))
     child = subprocess.Popen(command, env=env)
     # Let the child see Ctrl-C / SIGTERM and shut down in order; we stop Elasticsearch after it.
     for sig in (signal.SIGINT, signal.SIGTERM):
