@@ -95,3 +95,33 @@ def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
         assert output.received == list(range(1, 56))
 
     asyncio.run(scenario())
+
+
+def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
+    from gelfingest.config import Address
+    from gelfingest.tcp import TcpInput
+
+    async def scenario() -> None:
+        server, output = gated_server(queue_batches=1, data_dir=tmp_path)
+        tcp = TcpInput(Address("127.0.0.1", 0), server.take, framing="nul", max_frame=1 << 20, idle_timeout=60,
+                       max_connections=10)
+        await tcp.start(asyncio.get_running_loop())
+        server.tcp = tcp
+        _, writer = await asyncio.open_connection("127.0.0.1", tcp.bound.port)
+        writer.write(b"".join(gelf(f"m{i}") + b"\0" for i in range(100)))
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        assert tcp.paused
+        assert all(c.transport is not None and not c.transport.is_reading() for c in tcp.connections)
+        output.gate.set()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if output.indexed == 100:
+                break
+        assert not tcp.paused
+        assert output.received == list(range(1, 101))
+        writer.close()
+        await tcp.close()
+        await server.shipper.drain(1.0)
+
+    asyncio.run(scenario())
