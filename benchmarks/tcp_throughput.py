@@ -28,7 +28,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.udp_throughput import WORDS, peak_rss_mib, process_tree, tree_cpu_seconds, wait_until_idle  # noqa: E402
+from benchmarks.udp_throughput import (  # noqa: E402
+    WORDS,
+    peak_rss_mib,
+    process_tree,
+    report,
+    tree_cpu_seconds,
+    wait_until_idle,
+)
 
 
 def frames(events: int) -> list[bytes]:
@@ -100,10 +107,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "tcp_throughput.json")
     args = parser.parse_args()
     results = [run(args.events, args.connections, w) for w in args.workers]
-    for k in results[0]:
-        print(f"{k:<24}" + "".join(f"{r[k]!s:>14}" for r in results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.json)
     return 0
 
 

@@ -226,6 +226,16 @@ def raw_bulk_ceiling(es_url: str, events: int, concurrency: int = 2) -> dict[str
             "wall_events_per_second": round(ingest.decoded / seconds), "send_seconds": round(seconds, 2)}
 
 
+def report(results: list[dict[str, Any]], path: Path) -> None:
+    """Print the figures as a table, one column a run, and write them as JSON."""
+    keys = list(dict.fromkeys(k for r in results for k in r))
+    width = max(len(k) for k in keys)
+    for k in keys:
+        print(f"{k:<{width}}  " + "  ".join(f"{r.get(k, '-')!s:>16}" for r in results))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", choices=["null", "elasticsearch", "both"], default="both")
@@ -247,12 +257,7 @@ def main() -> int:
             results.append(raw_bulk_ceiling(es.url, args.events))
         finally:
             es.cleanup()
-    keys = list(results[0])
-    width = max(len(k) for k in keys)
-    for k in keys:
-        print(f"{k:<{width}}  " + "  ".join(f"{r.get(k, '-')!s:>16}" for r in results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.json)
     return 0
 
 

@@ -8,6 +8,7 @@ for the caller to count; nothing else is expected to come out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gelfingest.batch import (
     DEFAULT_BATCH_MAX_AGE,
@@ -60,8 +61,7 @@ class Ingest:
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index_pattern, s.op_type)
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
-        self.datagrams = 0
-        self.bytes = 0
+        # What was received is counted by each input; here only what was decoded.
         self.decoded = 0
 
     def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
@@ -69,8 +69,6 @@ class Ingest:
 
         ``forwarded``: a chunk that another worker or instance passed on to us, its owner.
         """
-        self.datagrams += 1
-        self.bytes += len(data)
         if not data:
             raise GelfError(Reason.EMPTY, "empty datagram")
         if data[:2] == CHUNK_MAGIC:
@@ -79,15 +77,15 @@ class Ingest:
                 return None
             data = whole
         doc, seconds = self.decoder.decode(decompress(data, self.settings.max_message_size), source_host, now)
-        self.decoded += 1
-        self.sequencer.stamp(doc, now)
-        return self.batcher.add(self.encoder.encode(doc, seconds), now)
+        return self._emit(doc, seconds, now)
 
     def json_line(self, data: bytes, source_host: str, now: float) -> Batch | None:
         """Take one logspout (logstash adapter) JSON line; sequenced and batched like GELF."""
-        self.datagrams += 1
-        self.bytes += len(data)
         doc, seconds = self.logspout.decode(decompress(data, self.settings.max_message_size), source_host, now)
+        return self._emit(doc, seconds, now)
+
+    def _emit(self, doc: dict[str, Any], seconds: int, now: float) -> Batch | None:
+        """A decoded event leaves the decoder: sequenced in this order, encoded, batched."""
         self.decoded += 1
         self.sequencer.stamp(doc, now)
         return self.batcher.add(self.encoder.encode(doc, seconds), now)

