@@ -24,6 +24,8 @@ class Batch:
     items: list[bytes] = field(default_factory=list)
     size: int = 0
     created: float = 0.0
+    # The spool segment that holds a copy of this batch until the output is done with it (-1: none).
+    segment: int = -1
 
     def __len__(self) -> int:
         return len(self.items)

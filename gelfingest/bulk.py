@@ -8,6 +8,7 @@ errors), with Elasticsearch's own error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -18,14 +19,27 @@ OpType = Literal["index", "create"]
 # Logstash asks for just this much of the response; on a clean bulk it is {"errors": false}.
 BULK_FILTER_PATH: Final = "errors,items.*.error,items.*.status"
 DEFAULT_INDEX_PATTERN: Final = "logstash-%Y.%m.%d"
+# A document id prefix: short, and safe inside a JSON string without escaping.
+ID_PREFIX_RE: Final = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 
 
 class BulkEncoder:
-    """Encodes documents as bulk items, naming the index from the document's time (UTC)."""
+    """Encodes documents as bulk items, naming the index from the document's time (UTC).
 
-    def __init__(self, index_pattern: str = DEFAULT_INDEX_PATTERN, op_type: OpType = "index") -> None:
+    With an ``id_prefix`` (the default in the daemon) every item is a ``create`` whose ``_id`` is the
+    prefix followed by the event's sequence number: a resend of the same bytes is answered 409 and is
+    never indexed twice. The prefix is drawn at each start, so a lost data dir or two instances that
+    share a sequence progression cannot make two different events share an id (a 409 would then hide
+    an event). Without a prefix, ``index`` with ids chosen by Elasticsearch: cheaper to index, but a
+    resend after a lost answer indexes a duplicate.
+    """
+
+    def __init__(self, index_pattern: str = DEFAULT_INDEX_PATTERN, id_prefix: str | None = None) -> None:
+        if id_prefix is not None and not ID_PREFIX_RE.fullmatch(id_prefix):
+            raise ValueError(f"document id prefix must match {ID_PREFIX_RE.pattern}")
         self.index_pattern = index_pattern
-        self.op_type = op_type
+        self.op_type: OpType = "index" if id_prefix is None else "create"
+        self._id_prefix = None if id_prefix is None else id_prefix.encode()
         self._last_second = -1
         self._last_action = b""
         self._actions: dict[str, bytes] = {}
@@ -41,14 +55,21 @@ class BulkEncoder:
             if action is None:
                 if len(self._actions) > 1024:
                     self._actions.clear()
-                action = orjson.dumps({self.op_type: {"_index": index}}) + b"\n"
+                if self._id_prefix is None:
+                    action = orjson.dumps({"index": {"_index": index}}) + b"\n"
+                else:  # the id goes after this: {"create":{"_index":"x","_id":"<prefix><sequence>"}}
+                    action = orjson.dumps({"create": {"_index": index, "_id": ""}})[:-3] + self._id_prefix
                 self._actions[index] = action
             self._last_second = epoch_seconds
             self._last_action = action
         return self._last_action
 
     def encode(self, doc: dict[str, Any], epoch_seconds: int) -> bytes:
-        return self._action(epoch_seconds) + orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
+        """One item; ``doc`` carries its ``sequence`` (an int) when ids are ours."""
+        body = orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
+        if self._id_prefix is None:
+            return self._action(epoch_seconds) + body
+        return b"".join((self._action(epoch_seconds), b"%d" % doc["sequence"], b'"}}\n', body))
 
 
 def decode_item(item: bytes) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -36,6 +36,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["dlq"]:
+        from gelfingest.dlq_cli import main as dlq_main
+
+        return dlq_main(args[1:])
     try:
         config = load_config(argv)
     except ConfigError as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gelfingest import batch, bulk, chunks, payload, sequence
+from gelfingest import batch, bulk, chunks, payload, sequence, spool
 from gelfingest.framing import DEFAULT_MAX_FRAME, Framing
 from gelfingest.ingest import IngestSettings
 from gelfingest.sequence import SequenceMode
@@ -24,6 +24,7 @@ from gelfingest.sequence import SequenceMode
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
+DocumentId = Literal["sequence", "auto"]
 
 
 class ConfigError(ValueError):
@@ -172,6 +173,11 @@ class Config:
                                           "single node on 2 cores best)")
     index: str = _opt(bulk.DEFAULT_INDEX_PATTERN, str,
                       "index name, a strftime pattern applied to each event's @timestamp (UTC)")
+    document_id: DocumentId = _opt("sequence", _choice(DocumentId),
+                                   "sequence: each event's _id is a per-start prefix and its sequence, sent as "
+                                   "op_type create, so a resend is answered 409 and never indexed twice; auto: "
+                                   "Elasticsearch picks ids (op_type index), cheaper, but a resend after a lost "
+                                   "answer or a crash indexes a duplicate")
     install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start")
     template_name: str = _opt("gelfingest", str, "name of the composable index template")
     output: OutputKind = _opt("elasticsearch", _choice(OutputKind),
@@ -202,8 +208,13 @@ class Config:
                                 metavar="SIZE")
     batch_max_age: float = _opt(batch.DEFAULT_BATCH_MAX_AGE, parse_float,
                                 "seconds an event may wait for its batch to fill", metavar="SECONDS")
-    queue_batches: int = _opt(16, parse_int, "batches held in memory while Elasticsearch is busy; beyond "
-                              "that new batches are dropped and counted", metavar="N")
+    queue_batches: int = _opt(16, parse_int, "batches held in memory for the output; beyond that the inputs "
+                              "pause until there is room or the batches go to the spool", metavar="N")
+    spool_after: float = _opt(5.0, parse_float, "seconds Elasticsearch may be unavailable or slower than the "
+                              "input before batches go to the spool on disk", metavar="SECONDS")
+    spool_max_bytes: int = _opt(spool.DEFAULT_MAX_BYTES, parse_size, "disk the spool may use (zstd-compressed); "
+                                "when it is full the inputs pause (UDP datagrams then drop in the kernel, "
+                                "counted)", metavar="SIZE")
     max_message_size: int = _opt(payload.DEFAULT_MAX_MESSAGE_SIZE, parse_size,
                                  "largest message once decompressed; larger ones are rejected", metavar="SIZE")
     chunk_timeout: float = _opt(chunks.DEFAULT_CHUNK_TIMEOUT, parse_float,
@@ -218,12 +229,15 @@ class Config:
                                 metavar="SECONDS")
     retry_max: float = _opt(30.0, parse_float, "longest wait between resends", metavar="SECONDS")
     shutdown_timeout: float = _opt(30.0, parse_float,
-                                   "seconds to flush to Elasticsearch at shutdown", metavar="SECONDS")
+                                   "seconds to flush to Elasticsearch at shutdown; what is left goes to the "
+                                   "spool and is sent at the next start", metavar="SECONDS")
     log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error")
     log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)")
 
-    def ingest_settings(self) -> IngestSettings:
+    def ingest_settings(self, document_id_prefix: str | None = None) -> IngestSettings:
+        """``document_id_prefix``: drawn at each start by the daemon when ``document_id`` is sequence."""
         return IngestSettings(
+            document_id_prefix=document_id_prefix if self.document_id == "sequence" else None,
             sequence_seed=self.sequence_seed,
             sequence_iterator=self.sequence_iterator,
             sequence_mode=self.sequence_mode,
@@ -325,7 +339,7 @@ def _check(config: Config) -> Config:
         raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
     positive = ("http_max_body", "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
                 "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
-                "elasticsearch_concurrency")
+                "elasticsearch_concurrency", "spool_max_bytes")
     for spec in options():
         if spec.name in positive and getattr(config, spec.name) < 1:
             raise ConfigError(f"{spec.flag} / {spec.env} must be 1 or more")

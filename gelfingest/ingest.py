@@ -17,7 +17,7 @@ from gelfingest.batch import (
     Batch,
     Batcher,
 )
-from gelfingest.bulk import DEFAULT_INDEX_PATTERN, BulkEncoder, OpType
+from gelfingest.bulk import DEFAULT_INDEX_PATTERN, BulkEncoder
 from gelfingest.chunks import (
     DEFAULT_CHUNK_TIMEOUT,
     DEFAULT_MAX_PENDING_BYTES,
@@ -39,7 +39,8 @@ class IngestSettings:
     worker: int = 0
     workers: int = 1
     index_pattern: str = DEFAULT_INDEX_PATTERN
-    op_type: OpType = "index"
+    # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
+    document_id_prefix: str | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES
@@ -59,7 +60,7 @@ class Ingest:
         self.logspout = LogspoutDecoder()
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
                                                 workers=s.workers, mode=s.sequence_mode)
-        self.encoder = BulkEncoder(s.index_pattern, s.op_type)
+        self.encoder = BulkEncoder(s.index_pattern, s.document_id_prefix)
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
         self.decoded = 0

@@ -15,14 +15,16 @@ import logging
 import random
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
 from elastic_transport import TransportError
 
 from gelfingest.batch import Batch
-from gelfingest.bulk import BULK_FILTER_PATH, BulkResponse, decode_item
+from gelfingest.bulk import BULK_FILTER_PATH, BulkResponse
 from gelfingest.config import Config
+from gelfingest.dlq import DeadLetters, dead_letter
 from gelfingest.metrics import Histogram
 from gelfingest.template import index_template
 
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 _NDJSON = {"content-type": "application/x-ndjson", "accept": "application/json"}
 _JSON = {"content-type": "application/json", "accept": "application/json"}
+# At most one line this often about refused or already-indexed events, with the count since the last.
+LOG_INTERVAL = 10.0
 
 
 class Output(Protocol):
@@ -114,6 +118,14 @@ class ElasticsearchOutput:
             self._headers["authorization"] = f"Basic {base64.b64encode(token).decode()}"
         self._client: Any = None
         self.outage_since: float | None = None
+        self.incidents = 0
+        self._incident_retried = 0
+        self.dead_lettered = 0
+        self.dead_letters: DeadLetters | None = None
+        self._dead_logged = -LOG_INTERVAL
+        self._dead_window = 0
+        self._duplicates_logged = -LOG_INTERVAL
+        self._duplicates_window = 0
         self._template_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -166,18 +178,24 @@ class ElasticsearchOutput:
                             ["index_patterns"][0])
             self.template_installed = True
 
-    def _outage(self, what: str, waiting: int) -> None:
+    def _trouble(self, what: str, waiting: int) -> None:
+        """An outage, a 429 storm or refused credentials: one line when it starts, one when it ends."""
         if self.outage_since is None:
             self.outage_since = time.monotonic()
+            self.incidents += 1
+            self._incident_retried = 0
             logger.warning("Elasticsearch unavailable (%s); holding %d events and retrying", what, waiting)
 
-    def _recovered(self) -> None:
+    def _clear(self) -> None:
         if self.outage_since is not None:
-            logger.warning("Elasticsearch answers again after %.1f s", time.monotonic() - self.outage_since)
+            logger.warning("Elasticsearch takes everything again after %.1f s (%d items were sent again)",
+                           time.monotonic() - self.outage_since, self._incident_retried)
             self.outage_since = None
 
     async def send(self, batch: Batch) -> None:
-        items = batch.items
+        await self._send_items(batch.items)
+
+    async def _send_items(self, items: list[bytes]) -> None:
         attempt = 0
         while items:
             if attempt:
@@ -191,34 +209,74 @@ class ElasticsearchOutput:
                     "POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", b"".join(items), _NDJSON)
                 self.latency.observe(time.monotonic() - started)
             except TransportError as exc:
-                self._outage(f"{type(exc).__name__}: {exc}", len(items))
+                self._trouble(f"{type(exc).__name__}: {exc}", len(items))
                 continue
-            if status == 429 or status >= 500:
-                self._outage(f"HTTP {status}", len(items))
+            if status == 429 or status >= 500 or status in (401, 403):
+                # Busy, down, or our credentials refused: nothing in the batch is at fault; wait and resend.
+                self._trouble(f"HTTP {status}: {str(body)[:300]}", len(items))
                 continue
-            self._recovered()
+            if status == 413 and len(items) > 1:
+                # The request is over http.max_content_length: send it in halves.
+                half = len(items) // 2
+                logger.warning("Elasticsearch refused a bulk request of %d events as too large (413); sending "
+                               "it in halves (lower --batch-max-bytes)", len(items))
+                await self._send_items(items[:half])
+                await self._send_items(items[half:])
+                return
             if status >= 300:
-                # The whole request was refused (bad body, auth): no item can succeed by resending.
-                self.failed += len(items)
-                logger.error("Elasticsearch refused a bulk request of %d events (HTTP %d): %s",
-                             len(items), status, str(body)[:500])
+                # The request as a whole was refused (a body it cannot parse, one item too large):
+                # resending cannot help; every item goes to the dead-letter queue with the answer.
+                self._dead(items, [(i, status, body) for i in range(len(items))], whole_request=True)
                 return
             result = BulkResponse.classify(body, len(items))
             self.indexed += result.ok + result.duplicates
             self.duplicates += result.duplicates
+            if result.duplicates:
+                self._note_duplicates(result.duplicates)
             if result.failed:
-                self.failed += len(result.failed)
-                first = result.failed[0]
-                action, _ = decode_item(items[first.position])
-                logger.error("Elasticsearch rejected %d of %d events; first: HTTP %d %s for %s",
-                             len(result.failed), len(items), first.status,
-                             orjson.dumps(first.error).decode()[:500], orjson.dumps(action).decode())
+                self._dead(items, [(f.position, f.status, f.error) for f in result.failed])
             if result.retry:
                 self.retried += len(result.retry)
-                self._outage(f"{len(result.retry)} items answered 429/5xx", len(result.retry))
+                self._incident_retried += len(result.retry)
+                self._trouble(f"{len(result.retry)} of {len(items)} items answered 429/5xx", len(result.retry))
                 items = [items[i] for i in result.retry]
             else:
+                self._clear()
                 items = []
+
+    def _note_duplicates(self, n: int) -> None:
+        now = time.monotonic()
+        self._duplicates_window += n
+        if now - self._duplicates_logged >= LOG_INTERVAL:
+            logger.info("%d events were already in Elasticsearch (409 on create): resent after an answer was "
+                        "lost, or replayed from the spool; not indexed again", self._duplicates_window)
+            self._duplicates_logged = now
+            self._duplicates_window = 0
+
+    def _dead(self, items: list[bytes], failures: list[tuple[int, int, Any]], whole_request: bool = False) -> None:
+        """Items refused for good go to the dead-letter queue; one log line now and then, not one each."""
+        now = time.time()
+        records = [dead_letter(items[position], status, error, now) for position, status, error in failures]
+        try:
+            if self.dead_letters is None:
+                raise OSError("no dead-letter queue is configured")
+            self.dead_letters.write(records)
+            self.dead_lettered += len(records)
+            where = f"written to {self.dead_letters.path}"
+        except OSError as exc:
+            self.failed += len(records)
+            where = f"LOST: cannot write the dead-letter queue: {exc}"
+            logger.error("%d events refused by Elasticsearch are %s", len(records), where)
+        self._dead_window += len(records)
+        mono = time.monotonic()
+        if mono - self._dead_logged >= LOG_INTERVAL:
+            first = records[0]
+            what = "a whole bulk request" if whole_request else "events"
+            logger.error("Elasticsearch refused %d %s for good (%s); latest: HTTP %d %s for index %s",
+                         self._dead_window, what, where, first["status"],
+                         orjson.dumps(first["error"]).decode()[:500], first["index"])
+            self._dead_logged = mono
+            self._dead_window = 0
 
 
 def make_output(config: Config) -> Output:
@@ -230,19 +288,30 @@ def make_output(config: Config) -> Output:
 
 
 class Shipper:
-    """A bounded queue of batches in front of the output, and the tasks that send them."""
+    """A bounded queue of batches in front of the output, and the tasks that send them.
 
-    def __init__(self, output: Output, max_batches: int, concurrency: int) -> None:
+    ``on_done`` is called with each batch the output is finished with (delivered, already there, or in
+    the dead-letter queue), so its spooled copy can go and a blocked input can go on.
+    """
+
+    def __init__(self, output: Output, max_batches: int, concurrency: int,
+                 on_done: Callable[[Batch], None] | None = None) -> None:
         self.output = output
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(max_batches)
         self.concurrency = concurrency
+        self.on_done = on_done
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: dict[int, int] = {}
+        self._in_flight: dict[int, Batch] = {}
+
+    def queued(self) -> list[Batch]:
+        return list(self.queue._queue)  # type: ignore[attr-defined]
+
+    def in_flight(self) -> list[Batch]:
+        return list(self._in_flight.values())
 
     @property
     def waiting_events(self) -> int:
-        queued: list[Batch] = list(self.queue._queue)  # type: ignore[attr-defined]
-        return sum(len(b) for b in queued) + sum(self._in_flight.values())
+        return sum(len(b) for b in self.queued()) + sum(len(b) for b in self._in_flight.values())
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(i), name=f"shipper-{i}") for i in range(self.concurrency)]
@@ -250,15 +319,18 @@ class Shipper:
     async def _run(self, slot: int) -> None:
         while True:
             batch = await self.queue.get()
-            self._in_flight[slot] = len(batch)
+            self._in_flight[slot] = batch
             try:
                 await self.output.send(batch)
+            except asyncio.CancelledError:
+                raise  # the batch stays in _in_flight: stop() hands it back to be spooled
             except Exception:
                 logger.exception("Output %s failed on a batch of %d events", self.output.name, len(batch))
                 self.output.failed += len(batch)
-            finally:
-                self._in_flight[slot] = 0
-                self.queue.task_done()
+            del self._in_flight[slot]
+            self.queue.task_done()
+            if self.on_done is not None:
+                self.on_done(batch)
 
     def try_submit(self, batch: Batch) -> bool:
         try:
@@ -267,15 +339,20 @@ class Shipper:
             return False
         return True
 
-    async def submit(self, batch: Batch) -> None:
-        await self.queue.put(batch)
+    async def drain(self, timeout: float) -> None:
+        """Wait until everything queued is sent, at most ``timeout`` s."""
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), timeout)
 
-    async def drain(self, timeout: float) -> int:
-        """Wait until everything queued is sent, at most ``timeout`` s; return the events left unsent."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.join(), timeout)
-        left = self.waiting_events
+    async def stop(self) -> list[Batch]:
+        """Stop sending; return every batch the output has not finished with (in flight first, then queued)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        left = self.in_flight()
+        self._in_flight.clear()
+        while not self.queue.empty():
+            left.append(self.queue.get_nowait())
+            self.queue.task_done()
         return left

@@ -1,19 +1,27 @@
 """The daemon's lifecycle: start the output and the inputs, run, and shut down in order.
 
 Signal handlers only set flags (after uvicorn): the first SIGINT/SIGTERM asks for a clean stop (stop
-listening, flush what is in memory to the output within ``shutdown_timeout``), a second one stops at once.
+listening, flush what is in memory to the output within ``shutdown_timeout``, spool the rest), a second one
+spools what is in memory at once and exits.
+
+Between the inputs and the output: a bounded queue in memory, and the spool on disk (spool.py). While the
+output keeps up, batches go straight to the queue. When it has been unavailable, or slower than the input,
+for ``spool_after`` seconds, new batches go to the spool (and what the output holds in memory gets a copy
+there) until everything spooled has been sent on. When neither can take a batch, the inputs pause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import time
 from typing import Final
 
 from gelfingest.batch import Batch
 from gelfingest.config import Config
+from gelfingest.dlq import DeadLetters
 from gelfingest.errors import GelfError
 from gelfingest.forwarding import ChunkForwarder
 from gelfingest.http_input import HttpInput
@@ -32,6 +40,7 @@ from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
 from gelfingest.payload import CHUNK_MAGIC
 from gelfingest.rejects import RejectLog
 from gelfingest.sequence import Sequencer
+from gelfingest.spool import Spool
 from gelfingest.state import SequenceReservations, highest_reservation
 from gelfingest.tcp import TcpInput
 from gelfingest.udp import UdpInput
@@ -55,10 +64,26 @@ class Server:
         sequencer = Sequencer(config.sequence_seed, config.sequence_iterator, worker=config.worker_index,
                               workers=config.workers, mode=config.sequence_mode, start_above=start_above,
                               now=time.time(), reserve=self.reservations)
-        self.ingest = Ingest(config.ingest_settings(), sequencer)
+        # Document ids are this prefix and the sequence; a new prefix at each start means that even a lost
+        # data dir, or two instances sharing a progression, cannot give two events one id.
+        self.ingest = Ingest(config.ingest_settings(document_id_prefix=secrets.token_hex(4) + "-"), sequencer)
         self.rejects = RejectLog()
         self.output = make_output(config)
-        self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency)
+        if isinstance(self.output, ElasticsearchOutput):
+            self.output.dead_letters = DeadLetters(config.data_dir / "dlq", f"worker-{config.worker_index}")
+        self.spool = Spool(config.data_dir / "spool" / str(config.worker_index), config.spool_max_bytes)
+        self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency,
+                               on_done=self._done)
+        # While spooling, every new batch goes to the spool, behind what is there, until it is all sent.
+        self.spooling = False
+        self._spooling_since = 0.0
+        self._spooled_before = 0
+        self._blocked_since: float | None = None
+        self._paused = False
+        self._spool_full_since: float | None = None
+        self._replay_task: asyncio.Task[None] | None = None
+        self.spooled_at_shutdown = 0
+        self.lost_at_shutdown = 0
         self.udp: UdpInput | None = None
         self.tcp: TcpInput | None = None
         self.http: HttpInput | None = None
@@ -71,8 +96,8 @@ class Server:
             self.forwarder = ChunkForwarder(config, self.on_datagram)
         self.should_exit = False
         self.force_exit = False
+        # Batches neither the output's queue nor the spool could take yet: the inputs are paused meanwhile.
         self._blocked: list[Batch] = []
-        self._unblock: asyncio.Task[None] | None = None
 
     # -- the data path -----------------------------------------------------------------------------
 
@@ -109,7 +134,7 @@ class Server:
             logger.warning("%s", line)
 
     def is_full(self) -> bool:
-        return bool(self._blocked) or self.shipper.queue.full()
+        return bool(self._blocked)
 
     def is_ready(self) -> bool:
         output = self.output
@@ -118,26 +143,87 @@ class Server:
         return True
 
     def _hand_over(self, batch: Batch) -> None:
-        """Queue a batch for the output; when the queue is full, stop reading until it has room."""
-        if not self._blocked and self.shipper.try_submit(batch):
+        """Queue a batch for the output, or spool it; when neither can take it, stop reading until one can."""
+        if not self._blocked and self._place(batch):
             return
         self._blocked.append(batch)
-        if self.should_exit:
-            return  # shutdown() hands over what is blocked, in order
-        for source in self._inputs():
-            source.pause()
-        if self._unblock is None:
-            self._unblock = asyncio.get_running_loop().create_task(self._wait_for_room())
-
-    async def _wait_for_room(self) -> None:
-        while self._blocked:
-            # Pop only once the queue has taken it: a cancelled put (at shutdown) leaves it here.
-            await self.shipper.submit(self._blocked[0])
-            self._blocked.pop(0)
-        self._unblock = None
-        if not self.should_exit:
+        if self._blocked_since is None:
+            self._blocked_since = time.monotonic()
+        if not self.should_exit and not self._paused:
+            self._paused = True
             for source in self._inputs():
-                source.resume()
+                source.pause()
+
+    def _place(self, batch: Batch) -> bool:
+        if not self.spooling:
+            return self.shipper.try_submit(batch)
+        if self.spool.append(batch):
+            if self._spool_full_since is not None:
+                logger.warning("the spool has room again after %.1f s; reading the inputs again",
+                               time.monotonic() - self._spool_full_since)
+                self._spool_full_since = None
+            return True
+        if self._spool_full_since is None:
+            self._spool_full_since = time.monotonic()
+            logger.error("the spool is full (%d of %d bytes, %d events): inputs paused until Elasticsearch takes "
+                         "some; TCP and HTTP senders wait, UDP datagrams now drop in the kernel (counted in "
+                         "gelfingest_udp_kernel_drops)", self.spool.bytes, self.spool.max_bytes,
+                         self.spool.held_events)
+        return False
+
+    def _unblock(self) -> None:
+        """Move blocked batches on while there is room; read the inputs again once none is left."""
+        while self._blocked and self._place(self._blocked[0]):
+            self._blocked.pop(0)
+        if not self._blocked:
+            self._blocked_since = None
+            if self._paused and not self.should_exit:
+                self._paused = False
+                for source in self._inputs():
+                    source.resume()
+
+    def _done(self, batch: Batch) -> None:
+        """The output is finished with a batch: its spooled copy goes, and there is room for another."""
+        self.spool.ack(batch)
+        self._unblock()
+
+    def _check_spooling(self, mono: float) -> None:
+        """Start spooling when Elasticsearch has been unavailable or slower than the input for too long;
+        stop once everything spooled is sent on."""
+        output = self.output
+        down = (isinstance(output, ElasticsearchOutput) and output.outage_since is not None
+                and mono - output.outage_since >= self.config.spool_after)
+        if not self.spooling:
+            slow = self._blocked_since is not None and mono - self._blocked_since >= self.config.spool_after
+            if not (down or slow):
+                return
+            self.spooling = True
+            self._spooling_since = mono
+            self._spooled_before = self.spool.written_events
+            logger.warning("output %s %s for %g s: spooling to %s (%d events held in memory)", output.name,
+                           "unavailable" if down else "slower than the input", self.config.spool_after,
+                           self.spool.directory, self.shipper.waiting_events + sum(map(len, self._blocked)))
+        # What the output holds in memory gets a copy on disk (it keeps sending it), so a crash loses nothing.
+        for batch in self.shipper.in_flight() + self.shipper.queued():
+            if batch.segment < 0 and not self.spool.append(batch, claimed=True):
+                break
+        self._unblock()
+        if (self.spool.unread_batches == 0 and not self._blocked and not down
+                and (not isinstance(output, ElasticsearchOutput) or output.outage_since is None)):
+            self.spooling = False
+            logger.warning("spool drained: %d events went through the spool in %.1f s and were sent on",
+                           self.spool.written_events - self._spooled_before, mono - self._spooling_since)
+
+    async def _replay(self) -> None:
+        """Feed spooled batches to the output, oldest first, as its queue has room."""
+        while True:
+            if self.spool.unread_batches and not self.shipper.queue.full():
+                batch = self.spool.read()
+                if batch is not None:
+                    self.shipper.try_submit(batch)
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(0.05)
 
     def _inputs(self) -> list[UdpInput | TcpInput]:
         return [i for i in (self.udp, self.tcp, self.json_tcp, self.json_udp) if i is not None]
@@ -195,8 +281,29 @@ class Server:
         finally:
             await self.shutdown()
 
+    def _open_spool(self) -> None:
+        c = self.config
+        if c.worker_index == 0:
+            # A worker that no longer exists (fewer --workers than last time) left a spool: worker 0 sends it.
+            root = c.data_dir / "spool"
+            for other in sorted(root.iterdir()) if root.is_dir() else []:
+                if other.name.isdigit() and int(other.name) >= c.workers:
+                    moved = self.spool.adopt(other)
+                    logger.info("spool: took %d segments left by worker %s", moved, other.name)
+        for torn in self.spool.open():
+            logger.error("spool: %s is torn at byte %d (%s): %d bytes after it are skipped, the rest is sent",
+                         torn.path, torn.offset, torn.why, torn.skipped)
+        if self.spool.unread_batches:
+            logger.warning("spool: %d events in %d batches (%d bytes) left by an earlier run are sent first",
+                           self.spool.unread_events, self.spool.unread_batches, self.spool.bytes)
+            self.spooling = True
+            self._spooling_since = time.monotonic()
+            self._spooled_before = self.spool.written_events
+
     async def _start(self) -> None:
+        self._open_spool()
         self.shipper.start()
+        self._replay_task = asyncio.get_running_loop().create_task(self._replay(), name="spool-replay")
         lead = self.ingest.sequencer.clock_lead(time.time())
         if lead > 0:
             # Restarted within its reservation: let the clock catch up before taking input, so this
@@ -236,6 +343,7 @@ class Server:
         logger.info("%s", self.describe())
 
     def tick(self, now: float) -> None:
+        self._check_spooling(time.monotonic())
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
             self._last_snapshot = now
             write_snapshot(self.config.data_dir, self.config.worker_index, self.snapshot())
@@ -252,10 +360,12 @@ class Server:
             logger.warning("%s", line)
 
     async def shutdown(self) -> None:
-        if self._unblock is not None:
-            self._unblock.cancel()
-            await asyncio.gather(self._unblock, return_exceptions=True)
-            self._unblock = None
+        """Stop reading, flush to the output within the deadline, spool what is left in memory.
+
+        A second signal cuts the wait short: what is in memory is spooled at once. Batches read from the
+        spool are not waited for: they stay on disk until the output is done with them.
+        """
+        self._paused = True  # never read again
         if self.udp is not None:
             if not self.force_exit:
                 self.udp.drain()
@@ -269,26 +379,45 @@ class Server:
         if self.json_tcp is not None:
             await self.json_tcp.close()
         if self.json_udp is not None:
-            self.json_udp.drain()
+            if not self.force_exit:
+                self.json_udp.drain()
             self.json_udp.close()
         if self.forwarder is not None:
             self.forwarder.close()
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+            await asyncio.gather(self._replay_task, return_exceptions=True)
         last = self.ingest.flush()
         if last is not None:
-            self._blocked.append(last)
-        deadline = 0.0 if self.force_exit else self.config.shutdown_timeout
+            self._hand_over(last)
         start = time.monotonic()
-        while self._blocked and not self.force_exit and time.monotonic() - start < deadline:
-            try:
-                await asyncio.wait_for(self.shipper.submit(self._blocked[0]), 0.2)
-                self._blocked.pop(0)
-            except TimeoutError:
-                continue
-        remaining = max(0.0, deadline - (time.monotonic() - start))
-        unsent = await self.shipper.drain(remaining) + sum(len(b) for b in self._blocked)
+        while not self.force_exit and time.monotonic() - start < self.config.shutdown_timeout:
+            self._unblock()
+            if not self._volatile():
+                break
+            output = self.output
+            if (isinstance(output, ElasticsearchOutput) and output.outage_since is not None
+                    and time.monotonic() - output.outage_since >= self.config.spool_after):
+                break  # Elasticsearch is down: no use waiting, the spool keeps it
+            await asyncio.sleep(0.05)
+        left = await self.shipper.stop() + self._blocked
+        self._blocked = []
+        for batch in left:
+            if batch.segment >= 0:
+                continue  # on disk already, sent at the next start
+            if self.spool.append(batch):
+                self.spooled_at_shutdown += len(batch)
+            else:
+                self.lost_at_shutdown += len(batch)
+        self.spool.close()
         await self.output.close()
         write_snapshot(self.config.data_dir, self.config.worker_index, self.snapshot())
-        self.log_totals(unsent)
+        self.log_totals()
+
+    def _volatile(self) -> int:
+        """Events in memory only (not on disk) that the output has not finished with."""
+        return sum(len(b) for b in self.shipper.in_flight() + self.shipper.queued() + self._blocked
+                   if b.segment < 0)
 
     def _tcp_totals(self) -> str:
         if self.tcp is None:
@@ -351,11 +480,29 @@ class Server:
                 self.shipper.waiting_events + sum(len(x) for x in self._blocked))
         o = self.output
         b.counter("gelfingest_documents_indexed", "Documents the output acknowledged", o.indexed)
+        sp = self.spool
+        b.gauge("gelfingest_spooling", "1 while new batches go to the spool", int(self.spooling))
+        b.gauge("gelfingest_spool_bytes", "Bytes in the spool's segment files", sp.bytes)
+        b.gauge("gelfingest_spool_events", "Events in the spool not yet acknowledged by the output", sp.held_events)
+        b.counter("gelfingest_spool_written_events", "Events written to the spool", sp.written_events)
+        b.counter("gelfingest_spool_read_events", "Events read back from the spool and sent on", sp.read_events)
+        b.counter("gelfingest_spool_refused_events", "Events the spool could not take (full or failing disk)",
+                  sp.refused_events)
+        b.counter("gelfingest_spool_torn_records", "Spool records found torn (cut short or corrupt) and skipped",
+                  sp.torn_records)
+        b.counter("gelfingest_spool_torn_bytes", "Spool bytes skipped after a torn record", sp.torn_bytes)
+        b.counter("gelfingest_shutdown_spooled_events", "Events spooled at shutdown", self.spooled_at_shutdown)
         b.counter("gelfingest_items_failed", "Documents the output refused for good (mapping errors)", o.failed)
         if isinstance(o, ElasticsearchOutput):
             b.counter("gelfingest_bulk_requests", "Bulk requests sent", o.requests)
             b.counter("gelfingest_items_retried", "Bulk items sent again after 429/5xx", o.retried)
             b.counter("gelfingest_documents_already_there", "Items answered 409 on create", o.duplicates)
+            b.counter("gelfingest_dead_lettered", "Documents Elasticsearch refused for good, in the dead-letter queue",
+                      o.dead_lettered)
+            b.counter("gelfingest_elasticsearch_incidents", "Times Elasticsearch became unavailable or answered "
+                      "429/5xx", o.incidents)
+            b.gauge("gelfingest_elasticsearch_available", "0 while Elasticsearch is unavailable",
+                    int(o.outage_since is None))
             b.histogram("gelfingest_bulk_request_duration_seconds", "Bulk request latency", o.latency)
         inodes = {u.inode for u in (self.udp, self.json_udp) if u is not None and u.inode}
         if inodes:
@@ -382,7 +529,7 @@ class Server:
                 f"because forwarding failed, {f.kept_for_down_peers} kept here for peers that did not answer, "
                 f"{f.received} received")
 
-    def log_totals(self, unsent: int) -> None:
+    def log_totals(self) -> None:
         i, chunks = self.ingest, self.ingest.reassembler.stats
         rejected = ", ".join(f"{r}={n}" for r, n in self.rejects.total.most_common()) or "none"
         dropped_fields = i.decoder.dropped_fields + i.logspout.dropped_fields
@@ -392,7 +539,9 @@ class Server:
         received = received or "udp off"
         extra = ""
         if isinstance(self.output, ElasticsearchOutput):
-            extra = f", {self.output.retried} items retried, {self.output.requests} bulk requests"
+            o = self.output
+            extra = (f", {o.dead_lettered} to the dead-letter queue, {o.duplicates} already there, {o.retried} "
+                     f"items retried, {o.requests} bulk requests, {o.incidents} incidents")
         logger.info(
             "stopped: %s, %d events decoded, %d delivered to %s, %d failed%s; "
             "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
@@ -403,6 +552,15 @@ class Server:
         if i.reassembler.pending_messages:
             logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                            i.reassembler.pending_messages, i.reassembler.pending_bytes)
-        if unsent:
-            logger.error("%d events were not delivered: %s did not take them within the %.0f s shutdown "
-                         "deadline", unsent, self.output.name, self.config.shutdown_timeout)
+        sp = self.spool
+        if sp.written_events or sp.read_events or sp.held_events:
+            logger.info("spool: %d events written (%d bytes), %d read back and sent, %d left on disk for the next "
+                        "start (%d bytes), %d refused because it was full", sp.written_events, sp.written_bytes,
+                        sp.read_events, sp.held_events, sp.bytes, sp.refused_events)
+        if self.spooled_at_shutdown:
+            logger.warning("%d events not delivered within the %.0f s shutdown deadline are in the spool; they "
+                           "are sent at the next start", self.spooled_at_shutdown, self.config.shutdown_timeout)
+        if self.lost_at_shutdown:
+            logger.error("%d events were LOST: not delivered within the %.0f s shutdown deadline and the spool "
+                         "could not take them (full or failing disk)", self.lost_at_shutdown,
+                         self.config.shutdown_timeout)

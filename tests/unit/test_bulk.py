@@ -1,4 +1,5 @@
 import orjson
+import pytest
 
 from gelfingest.bulk import BulkEncoder, BulkResponse, decode_item
 
@@ -12,10 +13,20 @@ def test_encode_names_the_index_from_the_event_time_in_utc() -> None:
     assert b"2023.11.15" in e.encode({}, 1700006400)
 
 
-def test_create_op_type() -> None:
-    action, doc = decode_item(BulkEncoder("logs", "create").encode({"a": 1}, 0))
-    assert action == {"create": {"_index": "logs"}}
-    assert doc == {"a": 1}
+def test_ids_from_the_sequence_make_create_items() -> None:
+    e = BulkEncoder("logs-%Y", id_prefix="k3v9x2a1-")
+    action, doc = decode_item(e.encode({"a": 1, "sequence": 1000001}, 0))
+    assert action == {"create": {"_index": "logs-1970", "_id": "k3v9x2a1-1000001"}}
+    assert doc == {"a": 1, "sequence": 1000001}
+    # The action prefix is cached per index; the id is per event.
+    assert decode_item(e.encode({"sequence": 7}, 1))[0]["create"]["_id"] == "k3v9x2a1-7"
+    assert BulkEncoder("logs", id_prefix="").encode({"sequence": 3}, 0).startswith(
+        b'{"create":{"_index":"logs","_id":"3"}}\n')
+
+
+def test_an_id_prefix_that_would_need_escaping_is_refused() -> None:
+    with pytest.raises(ValueError):
+        BulkEncoder("logs", id_prefix='a"b')
 
 
 def test_clean_response() -> None:

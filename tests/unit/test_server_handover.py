@@ -41,6 +41,7 @@ class GatedOutput:
 class FakeUdp:
     def __init__(self) -> None:
         self.paused = False
+        self.datagrams = self.bytes = self.inode = 0
 
     def pause(self) -> None:
         self.paused = True
@@ -49,14 +50,17 @@ class FakeUdp:
         self.paused = False
 
 
-def gated_server(queue_batches: int, data_dir: Path) -> tuple[Server, GatedOutput]:
+def gated_server(queue_batches: int, data_dir: Path, *args: str,
+                 output: GatedOutput | None = None) -> tuple[Server, GatedOutput]:
     """A server with batches of 10 and one sender, in front of an output that waits for its gate."""
     config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10", "--data-dir", str(data_dir),
-                          "--queue-batches", str(queue_batches), "--elasticsearch-concurrency", "1"], {})
+                          "--queue-batches", str(queue_batches), "--elasticsearch-concurrency", "1", *args], {})
     server = Server(config)
-    output = GatedOutput()
+    output = output or GatedOutput()
     server.output = server.shipper.output = output  # type: ignore[assignment]
+    server._open_spool()
     server.shipper.start()
+    server._replay_task = asyncio.get_running_loop().create_task(server._replay())
     return server, output
 
 
@@ -78,7 +82,7 @@ def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
                 break
         assert not udp.paused
         assert output.received == list(range(1, 101))
-        assert await server.shipper.drain(1.0) == 0
+        assert server.shipper.waiting_events == 0 and not server._blocked
 
     asyncio.run(scenario())
 
@@ -125,3 +129,63 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
         await server.shipper.drain(1.0)
 
     asyncio.run(scenario())
+
+
+def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_order(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        server, output = gated_server(2, tmp_path, "--spool-after", "0.05")
+        udp = FakeUdp()
+        server.udp = udp  # type: ignore[assignment]
+        for i in range(100):
+            server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
+        assert udp.paused
+        await asyncio.sleep(0.1)
+        server.tick(2.0)
+        # Spooling: what was blocked is on disk, the output's batches have a copy there, input resumed.
+        assert server.spooling and not server._blocked and not udp.paused
+        assert server.spool.unread_events == 80 and server.spool.held_events == 100
+        for i in range(100, 150):
+            server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
+        assert server.spool.unread_events == 130 and not udp.paused
+        output.gate.set()
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            server.tick(3.0)
+            if output.indexed == 150 and not server.spooling:
+                break
+        assert output.received == list(range(1, 151))
+        assert not server.spooling
+        assert server.spool.held_events == 0 and server.spool.bytes == 0
+        assert not list((tmp_path / "spool" / "0").iterdir())
+
+    asyncio.run(scenario())
+
+
+def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_it_once(tmp_path: Path) -> None:
+    async def first() -> None:
+        server, output = gated_server(2, tmp_path, "--shutdown-timeout", "0.2")
+        for i in range(95):
+            server.on_datagram(gelf(f"m{i}"), "127.0.0.1", 1.0)
+        server.should_exit = True
+        await server.shutdown()
+        assert output.received == []
+        assert server.spooled_at_shutdown == 95 and server.lost_at_shutdown == 0
+
+    async def second() -> list[int]:
+        output = GatedOutput()
+        output.gate.set()
+        server, _ = gated_server(2, tmp_path, output=output)
+        assert server.spooling and server.spool.unread_events == 95
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            server.tick(3.0)
+            if output.indexed == 95 and not server.spooling:
+                break
+        server.should_exit = True
+        await server.shutdown()
+        return output.received
+
+    asyncio.run(first())
+    received = asyncio.run(second())
+    assert sorted(received) == list(range(1, 96))
+    assert not list((tmp_path / "spool" / "0").iterdir())
