@@ -34,6 +34,8 @@ _NDJSON = {"content-type": "application/x-ndjson", "accept": "application/json"}
 _JSON = {"content-type": "application/json", "accept": "application/json"}
 # At most one line this often about refused or already-indexed events, with the count since the last.
 LOG_INTERVAL = 10.0
+# An incident (outage, 429 storm) is over once requests have gone through without trouble for this long.
+INCIDENT_QUIET = 2.0
 
 
 class Output(Protocol):
@@ -119,6 +121,7 @@ class ElasticsearchOutput:
         self._client: Any = None
         self.outage_since: float | None = None
         self.incidents = 0
+        self._last_trouble = 0.0
         self._incident_retried = 0
         self.dead_lettered = 0
         self.dead_letters: DeadLetters | None = None
@@ -180,6 +183,7 @@ class ElasticsearchOutput:
 
     def _trouble(self, what: str, waiting: int) -> None:
         """An outage, a 429 storm or refused credentials: one line when it starts, one when it ends."""
+        self._last_trouble = time.monotonic()
         if self.outage_since is None:
             self.outage_since = time.monotonic()
             self.incidents += 1
@@ -187,7 +191,8 @@ class ElasticsearchOutput:
             logger.warning("Elasticsearch unavailable (%s); holding %d events and retrying", what, waiting)
 
     def _clear(self) -> None:
-        if self.outage_since is not None:
+        # A storm of 429s alternates full and partial successes: the incident ends after a quiet spell.
+        if self.outage_since is not None and time.monotonic() - self._last_trouble >= INCIDENT_QUIET:
             logger.warning("Elasticsearch takes everything again after %.1f s (%d items were sent again)",
                            time.monotonic() - self.outage_since, self._incident_retried)
             self.outage_since = None

@@ -83,6 +83,7 @@ class Server:
         self._spool_full_since: float | None = None
         self._replay_task: asyncio.Task[None] | None = None
         self.spooled_at_shutdown = 0
+        self._cut_short = ""
         self.lost_at_shutdown = 0
         self.udp: UdpInput | None = None
         self.tcp: TcpInput | None = None
@@ -391,14 +392,19 @@ class Server:
         if last is not None:
             self._hand_over(last)
         start = time.monotonic()
-        while not self.force_exit and time.monotonic() - start < self.config.shutdown_timeout:
+        self._cut_short = f"within the {self.config.shutdown_timeout:g} s shutdown deadline"
+        while time.monotonic() - start < self.config.shutdown_timeout:
+            if self.force_exit:
+                self._cut_short = "before a second signal"
+                break
             self._unblock()
             if not self._volatile():
                 break
             output = self.output
             if (isinstance(output, ElasticsearchOutput) and output.outage_since is not None
                     and time.monotonic() - output.outage_since >= self.config.spool_after):
-                break  # Elasticsearch is down: no use waiting, the spool keeps it
+                self._cut_short = "at shutdown: Elasticsearch is unavailable"
+                break  # no use waiting, the spool keeps it
             await asyncio.sleep(0.05)
         left = await self.shipper.stop() + self._blocked
         self._blocked = []
@@ -558,9 +564,8 @@ class Server:
                         "start (%d bytes), %d refused because it was full", sp.written_events, sp.written_bytes,
                         sp.read_events, sp.held_events, sp.bytes, sp.refused_events)
         if self.spooled_at_shutdown:
-            logger.warning("%d events not delivered within the %.0f s shutdown deadline are in the spool; they "
-                           "are sent at the next start", self.spooled_at_shutdown, self.config.shutdown_timeout)
+            logger.warning("%d events not delivered %s are in the spool; they are sent at the next start",
+                           self.spooled_at_shutdown, self._cut_short)
         if self.lost_at_shutdown:
-            logger.error("%d events were LOST: not delivered within the %.0f s shutdown deadline and the spool "
-                         "could not take them (full or failing disk)", self.lost_at_shutdown,
-                         self.config.shutdown_timeout)
+            logger.error("%d events were LOST: not delivered %s, and the spool could not take them (full or "
+                         "failing disk)", self.lost_at_shutdown, self._cut_short)

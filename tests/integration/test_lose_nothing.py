@@ -168,15 +168,20 @@ def test_an_outage_under_tcp_and_http_load_loses_nothing_and_duplicates_nothing(
     down = time.monotonic()
     time.sleep(30)
     during = metrics(d.http_port)
+    started = time.monotonic()
     server.start()
     up = time.monotonic()
+    print(f"\nElasticsearch took {up - started:.1f} s to start again", flush=True)
     time.sleep(5)
+    print(f"\n{time.monotonic() - up:.1f} s after the restart: senders told to stop", flush=True)
     tcp.stopping.set()
     http.stopping.set()
     tcp.join(30)
     http.join(30)
+    print(f"{time.monotonic() - up:.1f} s: senders stopped", flush=True)
     sent = tcp.sent + http.accepted
     count = wait_for(es, "outage", len(sent))
+    print(f"{time.monotonic() - up:.1f} s: {count} of {len(sent)} in the index", flush=True)
     assert d.stop() == 0
     found = tids(es, "outage")
     missing = set(sent) - set(found)
@@ -269,8 +274,7 @@ def test_sigterm_under_load_delivers_everything_it_took(elasticsearch: ES, daemo
     tcp.start()
     http.start()
     time.sleep(3)
-    d.proc.send_signal(signal.SIGTERM)
-    assert d.stop() == 0
+    assert d.stop(signal.SIGTERM) == 0
     tcp.stopping.set()
     http.stopping.set()
     tcp.join(30)
@@ -280,6 +284,30 @@ def test_sigterm_under_load_delivers_everything_it_took(elasticsearch: ES, daemo
     assert set(http.accepted) <= set(found)  # every message answered 202 is in
     assert len(found) == decoded > 5000 and max(found.values()) == 1
     assert spool_line(d) == (0, 0)
+
+
+def test_a_second_signal_spools_at_once_and_the_next_start_sends_it(
+        elasticsearch: ES, daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Small batches, one at a time: Elasticsearch has a backlog when the signals come.
+    env = {"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "impatient", "GELFINGEST_TCP": "127.0.0.1:0",
+           "GELFINGEST_BATCH_MAX_DOCS": "20", "GELFINGEST_ELASTICSEARCH_CONCURRENCY": "1"}
+    d = daemon(env, data_dir=tmp_path)
+    TcpSender(d.tcp_port, "i", rate=20000, limit=20000).run()
+    started = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.stop() == 0
+    assert time.monotonic() - started < 10
+    decoded = int(re.search(r"(\d+) events decoded", d.text())[1])  # type: ignore[index]
+    spooled = re.search(r"(\d+) events not delivered before a second signal are in the spool", d.text())
+    assert spooled, d.text()
+    again = daemon(env, data_dir=tmp_path)
+    assert f"{spooled[1]} events in" in again.text()
+    count = wait_for(elasticsearch, "impatient", decoded)
+    assert again.stop() == 0
+    found = tids(elasticsearch, "impatient")
+    assert count == len(found) == decoded and max(found.values()) == 1
 
 
 def test_kill_9_while_spooling_then_a_restart_sends_it_once_and_skips_a_torn_tail(
@@ -352,6 +380,7 @@ def test_a_real_429_storm_loses_nothing_and_duplicates_nothing(
         found = tids(es, "storm")
         assert set(found) == set(sent) and max(found.values()) == 1 and count == len(sent) == 15000
         assert m["gelfingest_items_retried_total"] > 0, "no 429 happened: the test proved nothing"
+        assert m["gelfingest_elasticsearch_incidents_total"] < 10  # one line per storm, not per request
         log = d.text()
         assert "429" in log
         print(f"\n429 storm: {len(sent)} sent, {int(m['gelfingest_items_retried_total'])} items answered 429 and "
