@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 # How often timers run: batch age, chunk expiry, the rejection summary.
 TICK_INTERVAL: Final = 0.1
+# At shutdown, TCP connections are read on while they are busy, at most this long, so what senders have
+# already written is taken rather than cut.
+TCP_SHUTDOWN_GRACE: Final = 1.0
 # How often a worker writes its metrics snapshot for the others' /metrics.
 SNAPSHOT_INTERVAL: Final = 1.0
 
@@ -371,14 +374,15 @@ class Server:
             if not self.force_exit:
                 self.udp.drain()
             self.udp.close()
+        grace = 0.0 if self.force_exit else TCP_SHUTDOWN_GRACE
         if self.tcp is not None:
-            await self.tcp.close()
+            await self.tcp.close(grace)
         if self.http is not None:
             await self.http.close()
         if self.ops is not None:
             await self.ops.close()
         if self.json_tcp is not None:
-            await self.json_tcp.close()
+            await self.json_tcp.close(grace)
         if self.json_udp is not None:
             if not self.force_exit:
                 self.json_udp.drain()
@@ -430,7 +434,8 @@ class Server:
             return ""
         t = self.tcp.stats
         return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle), "
-                f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped")
+                f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped, "
+                f"{t.cut_at_shutdown} partial frames cut at shutdown")
 
     def snapshot(self) -> Snapshot:
         """This worker's counters, for /metrics (summed over the workers there)."""

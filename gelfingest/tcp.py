@@ -31,6 +31,8 @@ class TcpStats:
     frames: int = 0
     bytes: int = 0
     oversize_frames: int = 0
+    # Partial frames in connections we closed at shutdown (the sender was mid-message).
+    cut_at_shutdown: int = 0
 
 
 class _Connection(asyncio.Protocol):
@@ -136,13 +138,19 @@ class TcpInput:
             if conn.transport is not None:
                 conn.transport.close()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop accepting; keep reading open connections while they are busy, at most ``grace`` s (so what
+        senders already wrote is taken), then close them. A partial frame we cut is counted, not parsed."""
         if self._server is not None:
             self._server.close()
+        deadline = time.monotonic() + grace
+        while not self.paused and time.monotonic() < deadline and any(
+                c.last_active > time.monotonic() - 0.1 for c in self.connections):
+            await asyncio.sleep(0.05)
         for conn in list(self.connections):
             if conn.transport is not None:
-                # What was read is handed over; a last unterminated frame too.
-                conn.eof_received()
+                if conn.deframer.close() is not None:
+                    self.stats.cut_at_shutdown += 1
                 conn.transport.close()
         if self._server is not None:
             await self._server.wait_closed()
