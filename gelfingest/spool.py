@@ -116,7 +116,8 @@ class Spool:
                  segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self.segment_bytes = segment_bytes
+        # Space comes back a whole segment at a time: keep segments small next to a small cap.
+        self.segment_bytes = min(segment_bytes, max(1024 * 1024, max_bytes // 8))
         self._compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
         self._decompressor = zstandard.ZstdDecompressor()
         self._segments: dict[int, _Segment] = {}

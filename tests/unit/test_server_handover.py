@@ -189,3 +189,28 @@ def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_i
     received = asyncio.run(second())
     assert sorted(received) == list(range(1, 96))
     assert not list((tmp_path / "spool" / "0").iterdir())
+
+
+def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        server, output = gated_server(1, tmp_path, "--spool-after", "0.05", "--spool-max-bytes", "1500")
+        udp = FakeUdp()
+        server.udp = udp  # type: ignore[assignment]
+        for i in range(200):
+            server.on_datagram(gelf(f"message number {i} " + "x" * (i % 50)), "127.0.0.1", 1.0)
+        await asyncio.sleep(0.1)
+        server.tick(2.0)
+        # Spooling, but the spool took only what fits: the rest waits in memory and reading stays stopped.
+        assert server.spooling and server.spool.refused_events > 0
+        assert server._blocked and udp.paused and server.is_full()
+        assert server.spool.bytes <= 1500
+        output.gate.set()
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            server.tick(3.0)
+            if output.indexed == 200 and not server.spooling:
+                break
+        assert sorted(output.received) == list(range(1, 201))
+        assert not udp.paused and not server._blocked
+
+    asyncio.run(scenario())
