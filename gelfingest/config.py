@@ -210,7 +210,7 @@ class Config:
                                 "seconds an event may wait for its batch to fill", metavar="SECONDS")
     queue_batches: int = _opt(16, parse_int, "batches held in memory for the output; beyond that the inputs "
                               "pause until there is room or the batches go to the spool", metavar="N")
-    spool_after: float = _opt(5.0, parse_float, "seconds Elasticsearch may be unavailable or slower than the "
+    spool_after: float = _opt(1.0, parse_float, "seconds Elasticsearch may be unavailable or slower than the "
                               "input before batches go to the spool on disk", metavar="SECONDS")
     spool_max_bytes: int = _opt(spool.DEFAULT_MAX_BYTES, parse_size, "disk the spool may use (zstd-compressed); "
                                 "when it is full the inputs pause (UDP datagrams then drop in the kernel, "
