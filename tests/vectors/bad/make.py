@@ -1,0 +1,116 @@
+"""Writes the corpus of known-bad input under tests/vectors/bad/ (deterministic: run it again, same bytes).
+
+Each case is a ``.dgrams`` file (datagrams or frames, each prefixed by its length as 4 big-endian bytes,
+the format of the captured vectors) and a line in ``manifest.json``: how it must come out of the pure
+core (rejected with a reason, or kept with what was dropped or replaced) and which transports can carry
+it. ``tests/unit/test_bad_corpus.py`` checks every case; ``python tests/vectors/bad/make.py`` rewrites them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MAX_UDP = 65_507
+
+
+def gelf(short: str = "hello", **fields: Any) -> bytes:
+    return json.dumps({"version": "1.1", "host": "bad-corpus", "short_message": short, **fields}).encode()
+
+
+def chunk(message_id: bytes, seq: int, count: int, data: bytes) -> bytes:
+    return b"\x1e\x0f" + message_id + bytes([seq, count]) + data
+
+
+def zeros_bomb(kind: str, size: int) -> bytes:
+    """``size`` zero bytes compressed at level 9, streamed so the zeros never sit in memory at once."""
+    block = bytes(1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, 31) if kind == "gzip" else zlib.compressobj(9)
+    out = [c.compress(block) for _ in range(size // len(block))]
+    out.append(c.compress(bytes(size % len(block))))
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def udp_sized_bomb(kind: str) -> bytes:
+    """The largest zeros bomb that still fits in one UDP datagram."""
+    size = 64 << 20
+    while len(bomb := zeros_bomb(kind, size)) < MAX_UDP - 2048:
+        size *= 2
+    while len(bomb) > MAX_UDP:
+        size = size * 9 // 10
+        bomb = zeros_bomb(kind, size)
+    return bomb
+
+
+def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
+    rejected = lambda reason, *transports: {"outcome": "rejected", "reason": reason,  # noqa: E731
+                                            "transports": list(transports or ("udp", "tcp", "http"))}
+    # Each chunked case has a message id of its own: sent one after another, they must not meet.
+    all_three = ["udp", "tcp", "http"]
+    big_line = "x" * (MAX_UDP - len(gelf("")))
+    return {
+        "empty": ([b""], rejected("empty", "udp")),
+        "one_byte": ([b"{"], rejected("invalid_json")),
+        "one_byte_chunk_magic": ([b"\x1e"], rejected("invalid_json", "udp")),
+        "chunk_shorter_than_12": ([b"\x1e\x0f" + b"12345"], rejected("chunk_too_short", "udp")),
+        "chunk_count_zero": ([chunk(b"BADCOUN0", 0, 0, b"x")], rejected("chunk_count_invalid", "udp")),
+        "chunk_count_129": ([chunk(b"BADCOUN1", 0, 129, b"x")], rejected("chunk_count_invalid", "udp")),
+        "chunk_sequence_not_below_count": ([chunk(b"BADSEQNO", 2, 2, b"x")], rejected("chunk_sequence_invalid", "udp")),
+        "chunk_counts_disagree": ([chunk(b"BADDISAG", 0, 2, b"ab"), chunk(b"BADDISAG", 1, 3, b"cd")],
+                                  rejected("chunk_count_mismatch", "udp")),
+        "chunk_inside_chunk": ([chunk(b"BADOUTER", 0, 1, chunk(b"BADINNER", 0, 1, gelf("inner")))],
+                               rejected("chunk_nested", "udp")),
+        "gzip_bomb_one_datagram": ([udp_sized_bomb("gzip")], rejected("decompressed_too_large")),
+        "zlib_bomb_one_datagram": ([udp_sized_bomb("zlib")], rejected("decompressed_too_large")),
+        "gzip_bomb_1gib": ([zeros_bomb("gzip", 1 << 30)], rejected("decompressed_too_large", "tcp", "http")),
+        "zlib_bomb_1gib": ([zeros_bomb("zlib", 1 << 30)], rejected("decompressed_too_large", "tcp", "http")),
+        "zlib_truncated": ([zlib.compress(gelf("cut short"))[:-6]], rejected("compressed_truncated")),
+        "gzip_truncated": ([gzip.compress(gelf("cut short"), 1, mtime=0)[:-9]], rejected("compressed_truncated")),
+        "json_null": ([b"null"], rejected("not_an_object")),
+        "json_array": ([b'[{"short_message": "in an array"}]'], rejected("not_an_object")),
+        "json_number": ([b"12201"], rejected("not_an_object")),
+        "json_string": ([b'"short_message"'], rejected("not_an_object")),
+        "missing_short_message": ([json.dumps({"version": "1.1", "host": "h"}).encode()],
+                                  rejected("missing_short_message")),
+        "empty_short_message": ([gelf("")], rejected("missing_short_message")),
+        "short_message_not_a_string": ([json.dumps({"host": "h", "short_message": 42}).encode()],
+                                       rejected("missing_short_message")),
+        "trailing_data": ([gelf("then garbage") + b" {garbage"], rejected("trailing_data")),
+        "deep_nesting_10000": ([b'{"short_message": "deep", "_x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"],
+                               rejected("invalid_json")),
+        "invalid_utf8": ([b'{"short_message": "bad \xff\xfe bytes"}'], rejected("invalid_utf8")),
+        "not_json_at_all": ([b"<14>Nov 24 00:00:00 host app: a syslog line on the GELF port"],
+                            rejected("invalid_json")),
+        # Kept, with the damage repaired or counted, never a crash:
+        "timestamp_as_a_string": ([gelf("string time", timestamp="yesterday")],
+                                  {"outcome": "kept", "timestamp": "receive time", "transports": all_three}),
+        "timestamp_negative": ([gelf("negative time", timestamp=-5)],
+                               {"outcome": "kept", "timestamp": "receive time", "transports": all_three}),
+        "trailing_nuls": ([gelf("nul padded") + b"\0\0\0\0"], rejected("trailing_data", "udp", "http")),
+        "docker_label_with_slash": ([gelf("label", **{"_app.kubernetes.io/name": "web", "_ok": 1})],
+                                    {"outcome": "kept", "dropped_fields": {"field_name_invalid": 1},
+                                     "transports": all_three}),
+        "largest_udp_datagram": ([gelf(big_line)], {"outcome": "kept", "transports": all_three}),
+    }
+
+
+def write(path: Path, datagrams: list[bytes]) -> None:
+    path.write_bytes(b"".join(struct.pack(">I", len(d)) + d for d in datagrams))
+
+
+def main() -> None:
+    manifest = {}
+    for name, (datagrams, expected) in cases().items():
+        write(HERE / f"{name}.dgrams", datagrams)
+        manifest[name] = expected
+    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
