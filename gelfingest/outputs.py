@@ -122,6 +122,7 @@ class ElasticsearchOutput:
         self.outage_since: float | None = None
         self.incidents = 0
         self._last_trouble = 0.0
+        self._last_success = 0.0
         self._incident_retried = 0
         self.dead_lettered = 0
         self.dead_letters: DeadLetters | None = None
@@ -191,8 +192,16 @@ class ElasticsearchOutput:
             logger.warning("Elasticsearch unavailable (%s); holding %d events and retrying", what, waiting)
 
     def _clear(self) -> None:
-        # A storm of 429s alternates full and partial successes: the incident ends after a quiet spell.
-        if self.outage_since is not None and time.monotonic() - self._last_trouble >= INCIDENT_QUIET:
+        self._last_success = time.monotonic()
+        self.check_recovered()
+
+    def check_recovered(self, final: bool = False) -> None:
+        """End the incident once a request went through and nothing went wrong for a quiet spell (a storm
+        of 429s alternates full and partial successes). Called after each success and by the server's
+        timer, so the end is seen even when no more traffic comes; ``final`` (at shutdown) skips the wait."""
+        now = time.monotonic()
+        if (self.outage_since is not None and self._last_success > self._last_trouble
+                and (final or now - self._last_trouble >= INCIDENT_QUIET)):
             logger.warning("Elasticsearch takes everything again after %.1f s (%d items were sent again)",
                            time.monotonic() - self.outage_since, self._incident_retried)
             self.outage_since = None

@@ -347,6 +347,8 @@ class Server:
         logger.info("%s", self.describe())
 
     def tick(self, now: float) -> None:
+        if isinstance(self.output, ElasticsearchOutput):
+            self.output.check_recovered()
         self._check_spooling(time.monotonic())
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
             self._last_snapshot = now
@@ -420,6 +422,8 @@ class Server:
             else:
                 self.lost_at_shutdown += len(batch)
         self.spool.close()
+        if isinstance(self.output, ElasticsearchOutput):
+            self.output.check_recovered(final=True)
         await self.output.close()
         write_snapshot(self.config.data_dir, self.config.worker_index, self.snapshot())
         self.log_totals()
