@@ -284,6 +284,12 @@ class Server:
                 self.tick(time.time())
         finally:
             await self.shutdown()
+            # Done: a signal from now on (a second Ctrl-C while the process exits) must not kill it with
+            # 143. Taken back from the loop first, or closing the loop would restore the default action.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
 
     def _open_spool(self) -> None:
         c = self.config

@@ -290,7 +290,8 @@ def test_a_second_signal_spools_at_once_and_the_next_start_sends_it(
         elasticsearch: ES, daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Small batches, one at a time: Elasticsearch has a backlog when the signals come.
     env = {"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "impatient", "GELFINGEST_TCP": "127.0.0.1:0",
-           "GELFINGEST_BATCH_MAX_DOCS": "20", "GELFINGEST_ELASTICSEARCH_CONCURRENCY": "1"}
+           "GELFINGEST_BATCH_MAX_DOCS": "20", "GELFINGEST_ELASTICSEARCH_CONCURRENCY": "1",
+           "GELFINGEST_QUEUE_BATCHES": "1000"}
     d = daemon(env, data_dir=tmp_path)
     TcpSender(d.tcp_port, "i", rate=20000, limit=20000).run()
     started = time.monotonic()
