@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import random
 import sys
@@ -352,12 +351,6 @@ class Shipper:
         except asyncio.QueueFull:
             return False
         return True
-
-    async def drain(self, timeout: float) -> None:
-        """Wait until everything queued is sent, at most ``timeout`` s."""
-        if timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queue.join(), timeout)
 
     async def stop(self) -> list[Batch]:
         """Stop sending; return every batch the output has not finished with (in flight first, then queued)."""

@@ -126,7 +126,7 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
         assert output.received == list(range(1, 101))
         writer.close()
         await tcp.close()
-        await server.shipper.drain(1.0)
+        assert await server.shipper.stop() == []
 
     asyncio.run(scenario())
 
