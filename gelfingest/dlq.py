@@ -57,7 +57,6 @@ class DeadLetters:
     def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
         self.path = directory / f"{name}{SUFFIX}"
-        self.written = 0
         self._compressor = zstandard.ZstdCompressor(level=3)
 
     def write(self, records: list[dict[str, Any]]) -> None:
@@ -81,7 +80,6 @@ class DeadLetters:
                 while view:
                     view = view[os.write(fd, view):]
                 os.fsync(fd)
-                self.written += len(records)
                 return
             finally:
                 os.close(fd)

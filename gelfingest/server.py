@@ -201,9 +201,7 @@ class Server:
             slow = self._blocked_since is not None and mono - self._blocked_since >= self.config.spool_after
             if not (down or slow):
                 return
-            self.spooling = True
-            self._spooling_since = mono
-            self._spooled_before = self.spool.written_events
+            self._start_spooling(mono)
             logger.warning("output %s %s for %g s: spooling to %s (%d events held in memory)", output.name,
                            "unavailable" if down else "slower than the input", self.config.spool_after,
                            self.spool.directory, self.shipper.waiting_events + sum(map(len, self._blocked)))
@@ -217,6 +215,11 @@ class Server:
             self.spooling = False
             logger.warning("spool drained: %d events went through the spool in %.1f s and were sent on",
                            self.spool.written_events - self._spooled_before, mono - self._spooling_since)
+
+    def _start_spooling(self, mono: float) -> None:
+        self.spooling = True
+        self._spooling_since = mono
+        self._spooled_before = self.spool.written_events
 
     async def _replay(self) -> None:
         """Feed spooled batches to the output, oldest first, as its queue has room."""
@@ -306,9 +309,7 @@ class Server:
         if self.spool.unread_batches:
             logger.warning("spool: %d events in %d batches (%d bytes) left by an earlier run are sent first",
                            self.spool.unread_events, self.spool.unread_batches, self.spool.bytes)
-            self.spooling = True
-            self._spooling_since = time.monotonic()
-            self._spooled_before = self.spool.written_events
+            self._start_spooling(time.monotonic())
 
     async def _start(self) -> None:
         self._open_spool()

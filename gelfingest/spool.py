@@ -130,16 +130,12 @@ class Spool:
         self.unread_events = 0
         self.held_events = 0  # written and not acked (read or not)
         # Counters.
-        self.written_batches = 0
         self.written_events = 0
         self.written_bytes = 0
-        self.read_batches = 0
         self.read_events = 0
-        self.refused_batches = 0
         self.refused_events = 0
         self.torn_records = 0
         self.torn_bytes = 0
-        self.recovered_events = 0
 
     @property
     def unread_batches(self) -> int:
@@ -187,7 +183,6 @@ class Spool:
                 self._unread.append(_Record(number, offset, length, items, raw_length))
                 self.unread_events += items
                 self.held_events += items
-        self.recovered_events = self.unread_events
         return torn
 
     # -- writing -------------------------------------------------------------------------------------
@@ -201,7 +196,6 @@ class Spool:
         """
         record = encode_record(batch.body(), len(batch), self._compressor)
         if self.bytes + len(record) > self.max_bytes:
-            self.refused_batches += 1
             self.refused_events += len(batch)
             return False
         segment = self._writable()
@@ -215,7 +209,6 @@ class Spool:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, segment.size)
             logger.error("cannot write to the spool %s: %s", segment.path, exc)
-            self.refused_batches += 1
             self.refused_events += len(batch)
             return False
         offset = segment.size
@@ -223,7 +216,6 @@ class Spool:
         segment.outstanding += 1
         self.bytes += len(record)
         self.held_events += len(batch)
-        self.written_batches += 1
         self.written_events += len(batch)
         self.written_bytes += len(record)
         if claimed:
@@ -275,7 +267,6 @@ class Spool:
                 self.torn_records += 1
                 self._release(segment, record.items)
                 continue
-            self.read_batches += 1
             self.read_events += record.items
             return Batch(items=items, size=len(body), segment=record.segment)
         return None
