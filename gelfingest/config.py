@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gelfingest import batch, bulk, chunks, payload, sequence, spool
+from gelfingest import batch, bulk, chunks, gelf, payload, sequence, spool
 from gelfingest.framing import DEFAULT_MAX_FRAME, Framing
 from gelfingest.ingest import IngestSettings
 from gelfingest.sequence import SequenceMode
@@ -216,7 +216,17 @@ class Config:
                                 "when it is full the inputs pause (UDP datagrams then drop in the kernel, "
                                 "counted)", metavar="SIZE")
     max_message_size: int = _opt(payload.DEFAULT_MAX_MESSAGE_SIZE, parse_size,
-                                 "largest message once decompressed; larger ones are rejected", metavar="SIZE")
+                                 "largest message once decompressed; larger ones are rejected, never "
+                                 "truncated", metavar="SIZE")
+    max_datagram: int = _opt(65_535, parse_size, "largest UDP datagram taken (the default takes every size UDP "
+                             "can carry; Logstash reads 8192 bytes)", metavar="SIZE")
+    max_json_depth: int = _opt(gelf.DEFAULT_MAX_DEPTH, parse_int, "deepest nesting of objects and arrays in a "
+                               "message (the message is depth 1; Elasticsearch's index.mapping.depth.limit "
+                               "is 20)", metavar="N")
+    max_fields: int = _opt(gelf.DEFAULT_MAX_FIELDS, parse_int, "most fields in a message, nested ones included "
+                           "(Elasticsearch's index.mapping.total_fields.limit is 1000)", metavar="N")
+    max_field_name_length: int = _opt(gelf.DEFAULT_MAX_FIELD_NAME, parse_int, "longest field name, in "
+                                      "characters", metavar="N")
     chunk_timeout: float = _opt(chunks.DEFAULT_CHUNK_TIMEOUT, parse_float,
                                 "seconds a chunked message may take to arrive whole", metavar="SECONDS")
     max_pending_chunked: int = _opt(chunks.DEFAULT_MAX_PENDING_MESSAGES, parse_int,
@@ -245,6 +255,9 @@ class Config:
             workers=self.workers,
             index_pattern=self.index,
             max_message_size=self.max_message_size,
+            max_depth=self.max_json_depth,
+            max_fields=self.max_fields,
+            max_field_name=self.max_field_name_length,
             chunk_timeout=self.chunk_timeout,
             max_pending_messages=self.max_pending_chunked,
             max_pending_bytes=self.max_pending_chunk_bytes,
@@ -339,7 +352,8 @@ def _check(config: Config) -> Config:
         raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
     positive = ("http_max_body", "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
                 "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
-                "elasticsearch_concurrency", "spool_max_bytes")
+                "elasticsearch_concurrency", "spool_max_bytes", "max_datagram", "max_json_depth", "max_fields",
+                "max_field_name_length")
     for spec in options():
         if spec.name in positive and getattr(config, spec.name) < 1:
             raise ConfigError(f"{spec.flag} / {spec.env} must be 1 or more")

@@ -29,6 +29,10 @@ class Reason:
     TRAILING_DATA: Final = "trailing_data"
     NOT_AN_OBJECT: Final = "not_an_object"
     MISSING_SHORT_MESSAGE: Final = "missing_short_message"
+    DATAGRAM_TOO_LARGE: Final = "datagram_too_large"
+    JSON_TOO_DEEP: Final = "json_too_deep"
+    TOO_MANY_FIELDS: Final = "too_many_fields"
+    FIELD_NAME_TOO_LONG: Final = "field_name_too_long"
 
 
 class GelfError(Exception):

@@ -6,13 +6,25 @@ working: ``@timestamp`` (ISO 8601 UTC, milliseconds), ``message`` (from ``short_
 sender's address) and every additional field without its leading underscore. ``sequence`` is added later,
 when the event leaves the decoder (see sequence.py).
 
-Field-name rule (documented in the README):
+Field-name rule (documented in docs/security.md):
 - additional fields (``_name``) must match GELF's ``^[\\w\\.\\-]*$``; the underscore is dropped;
 - a name that would then collide with a field we set (``@timestamp``, ``message``, ``sequence``,
   ``source_host``, ``host``, ``level`` ...) or start with ``_`` (Elasticsearch's metadata: ``_id``,
   ``_index``, ``_source``), or that Elasticsearch cannot map (empty, leading/trailing or double dots),
   is dropped and counted: a client never steers the bulk action line or our own fields.
-  ``_id`` becomes the field ``id``; it never becomes the document's ``_id``.
+  ``_id`` becomes the field ``id``; it never becomes the document's ``_id``;
+- Elasticsearch reads dots as objects, so ``host.name`` would need ``host`` to be an object where we
+  write a value: a dotted name whose first part is one of our fields gets that first dot replaced by
+  ``_`` (``host.name`` -> ``host_name``); if that name is taken in the message, it is dropped;
+- within one message, a dotted name under a field that holds a value (``a`` = "x" and ``a.b`` = "y",
+  as Docker's compose labels ``com.docker.compose.project`` and ``...project.working_dir`` do) would
+  make Elasticsearch refuse the whole document: the value is kept and the dotted name is dropped.
+Dropped names are counted by reason (``field_name_invalid``, ``field_reserved``, ``field_name_clash``).
+
+Bounds (``Limits``): more fields than ``max_fields`` (counting the keys of nested objects), nesting
+deeper than ``max_depth`` (the message object is depth 1) or an additional field's name longer than
+``max_field_name`` characters rejects the message; these are the limits past which Elasticsearch's own
+mapping limits would refuse it anyway, or past which a message is an attack rather than a log line.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -39,11 +52,25 @@ _PASSTHROUGH: Final = ("full_message", "host", "facility", "version")
 _MAX_TIMESTAMP: Final = 253402300800.0
 
 
+# Elasticsearch's defaults: index.mapping.depth.limit (20) and index.mapping.total_fields.limit (1000).
+DEFAULT_MAX_DEPTH: Final = 20
+DEFAULT_MAX_FIELDS: Final = 1000
+DEFAULT_MAX_FIELD_NAME: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_fields: int = DEFAULT_MAX_FIELDS
+    max_field_name: int = DEFAULT_MAX_FIELD_NAME
+
+
 class DroppedField:
     """Reasons an additional field is dropped while its message is kept."""
 
     INVALID_NAME: Final = "field_name_invalid"
     RESERVED: Final = "field_reserved"
+    CLASH: Final = "field_name_clash"
     INVALID_LEVEL: Final = "level_invalid"
 
 
@@ -54,6 +81,9 @@ def _json_reason(exc: orjson.JSONDecodeError) -> str:
     # orjson 3.9 says "trailing characters", 3.10+ "unexpected content after document".
     if "trailing" in text or "after document" in text:
         return Reason.TRAILING_DATA
+    # orjson stops at 1024 levels ("depth limit exceeded"; "recursion limit" in older releases).
+    if "depth limit" in text or "recursion limit" in text:
+        return Reason.JSON_TOO_DEEP
     return Reason.INVALID_JSON
 
 
@@ -84,7 +114,36 @@ def _extra_name(key: str) -> str | None:
         return None
     if name in RESERVED_FIELDS or name[0] == "_":
         return ""
+    root, dot, rest = name.partition(".")
+    if dot and root in RESERVED_FIELDS:
+        return f"{root}_{rest}"
     return name
+
+
+def _nested_keys(value: dict[str, Any] | list[Any], limits: Limits) -> int:
+    """The keys inside a value of the message (at depth 2); DecodeError past the depth or name bound.
+
+    Iterative: a bound set above Python's recursion limit must not turn into a RecursionError.
+    """
+    keys = 0
+    stack: list[tuple[Any, int]] = [(value, 2)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise DecodeError(Reason.JSON_TOO_DEEP, f"nested deeper than {limits.max_depth} levels")
+        if type(item) is dict:
+            keys += len(item)
+            for key, inner in item.items():
+                if len(key) > limits.max_field_name:
+                    raise DecodeError(Reason.FIELD_NAME_TOO_LONG,
+                                      f"a {len(key)}-character field name (at most {limits.max_field_name})")
+                if type(inner) is dict or type(inner) is list:
+                    stack.append((inner, depth + 1))
+        else:
+            for inner in item:
+                if type(inner) is dict or type(inner) is list:
+                    stack.append((inner, depth + 1))
+    return keys
 
 
 def _level(value: Any) -> int | None:
@@ -100,7 +159,8 @@ def _level(value: Any) -> int | None:
 class GelfDecoder:
     """Decodes GELF payloads; counts what it drops from messages it keeps in ``dropped_fields``."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.dropped_fields: Counter[str] = Counter()
         self._names: dict[str, str | None] = {}
         self._last_second = -1
@@ -145,20 +205,68 @@ class GelfDecoder:
             else:
                 doc["level"] = level
         doc["source_host"] = source_host
+        limits = self.limits
+        fields = len(msg)
+        if fields > limits.max_fields:
+            raise DecodeError(Reason.TOO_MANY_FIELDS, f"{fields} fields (at most {limits.max_fields})")
         names = self._names
+        dotted: list[str] | None = None
         for key, value in msg.items():
+            kind = type(value)
+            if kind is dict or kind is list:
+                fields += _nested_keys(value, limits)
+                if fields > limits.max_fields:
+                    raise DecodeError(Reason.TOO_MANY_FIELDS,
+                                      f"more than {limits.max_fields} fields, counting nested ones")
             if key[:1] != "_":
                 continue
             try:
                 extra = names[key]
             except KeyError:
+                if len(key) - 1 > limits.max_field_name:
+                    raise DecodeError(Reason.FIELD_NAME_TOO_LONG, f"a {len(key) - 1}-character field name "
+                                      f"(at most {limits.max_field_name})") from None
                 if len(names) >= _NAME_CACHE_SIZE:
                     names.clear()
                 extra = names[key] = _extra_name(key)
             if extra:
+                if extra in doc:  # only a renamed name (host.name -> host_name) can be taken already
+                    self.dropped_fields[DroppedField.CLASH] += 1
+                    continue
                 doc[extra] = value
+                if "." in extra:
+                    if dotted is None:
+                        dotted = []
+                    dotted.append(extra)
             elif extra is None:
                 self.dropped_fields[DroppedField.INVALID_NAME] += 1
             else:
                 self.dropped_fields[DroppedField.RESERVED] += 1
+        if dotted is not None:
+            self._drop_clashes(doc, dotted)
         return doc, seconds
+
+    def _drop_clashes(self, doc: dict[str, Any], dotted: list[str]) -> None:
+        """Drop each dotted name below a field that holds a value: Elasticsearch would refuse the document."""
+        for name in dotted:
+            pos = name.find(".")
+            while pos != -1:
+                parent = name[:pos]
+                if parent in doc and type(doc[parent]) is not dict:
+                    del doc[name]
+                    self.dropped_fields[DroppedField.CLASH] += 1
+                    break
+                pos = name.find(".", pos + 1)
+
+    def check_bounds(self, msg: dict[str, Any]) -> None:
+        """The bounds of ``Limits`` for a decoder that walks the message its own way (logspout's)."""
+        limits = self.limits
+        fields = len(msg)
+        for key, value in msg.items():
+            if len(key) > limits.max_field_name:
+                raise DecodeError(Reason.FIELD_NAME_TOO_LONG,
+                                  f"a {len(key)}-character field name (at most {limits.max_field_name})")
+            if type(value) is dict or type(value) is list:
+                fields += _nested_keys(value, limits)
+        if fields > limits.max_fields:
+            raise DecodeError(Reason.TOO_MANY_FIELDS, f"{fields} fields (at most {limits.max_fields})")

@@ -25,7 +25,7 @@ from gelfingest.chunks import (
     ChunkReassembler,
 )
 from gelfingest.errors import GelfError, Reason
-from gelfingest.gelf import GelfDecoder
+from gelfingest.gelf import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, GelfDecoder, Limits
 from gelfingest.logspout import LogspoutDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
@@ -42,6 +42,9 @@ class IngestSettings:
     # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
     document_id_prefix: str | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_fields: int = DEFAULT_MAX_FIELDS
+    max_field_name: int = DEFAULT_MAX_FIELD_NAME
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES
     max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
@@ -56,8 +59,9 @@ class Ingest:
         s = settings or IngestSettings()
         self.settings = s
         self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_messages, s.max_pending_bytes)
-        self.decoder = GelfDecoder()
-        self.logspout = LogspoutDecoder()
+        limits = Limits(s.max_depth, s.max_fields, s.max_field_name)
+        self.decoder = GelfDecoder(limits)
+        self.logspout = LogspoutDecoder(limits)
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index_pattern, s.document_id_prefix)

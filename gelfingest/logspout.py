@@ -43,6 +43,7 @@ def _epoch(value: Any) -> float | None:
 class LogspoutDecoder(GelfDecoder):
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
         msg = load_object(payload)
+        self.check_bounds(msg)
         text = next((msg[k] for k in _MESSAGE_KEYS if type(msg.get(k)) is str and msg[k]), None)
         if text is None:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")

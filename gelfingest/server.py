@@ -22,7 +22,7 @@ from typing import Final
 from gelfingest.batch import Batch
 from gelfingest.config import Config
 from gelfingest.dlq import DeadLetters
-from gelfingest.errors import GelfError
+from gelfingest.errors import GelfError, Reason
 from gelfingest.forwarding import ChunkForwarder
 from gelfingest.http_input import HttpInput
 from gelfingest.ingest import Ingest
@@ -97,13 +97,21 @@ class Server:
         self.json_udp: UdpInput | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
-            self.forwarder = ChunkForwarder(config, self.on_datagram)
+            self.forwarder = ChunkForwarder(config, self.on_udp)
         self.should_exit = False
         self.force_exit = False
         # Batches neither the output's queue nor the spool could take yet: the inputs are paused meanwhile.
         self._blocked: list[Batch] = []
 
     # -- the data path -----------------------------------------------------------------------------
+
+    def on_udp(self, data: bytes, source: str, now: float, forwarded: bool = False) -> None:
+        """A datagram (ours, or a chunk a peer forwarded): within --max-datagram, then as any message."""
+        if len(data) > self.config.max_datagram:
+            self._rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than "
+                                     f"{self.config.max_datagram} (--max-datagram)"), source, now)
+            return
+        self.on_datagram(data, source, now, forwarded)
 
     def on_datagram(self, data: bytes, source: str, now: float, forwarded: bool = False) -> None:
         if (not forwarded and self.forwarder is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
@@ -324,7 +332,7 @@ class Server:
         if self.forwarder is not None:
             self.forwarder.start(asyncio.get_running_loop())
         if self.config.udp is not None:
-            self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_datagram,
+            self.udp = UdpInput(self.config.udp, self.config.udp_receive_buffer, self.on_udp,
                                 reuse_port=self.config.workers > 1,
                                 kernel_timestamps=self.config.sequence_mode == "clock")
             self.udp.start(asyncio.get_running_loop())

@@ -54,3 +54,7 @@ def test_each_bad_input_comes_out_as_its_manifest_says(name: str) -> None:
         if expected.get("timestamp") == "receive time":
             assert docs[0]["@timestamp"] == "2025-11-23T12:13:20.000Z"
         assert dict(ingest.decoder.dropped_fields) == expected.get("dropped_fields", {})
+        for field, value in expected.get("has", {}).items():
+            assert docs[0][field] == value
+        for field in expected.get("lacks", []):
+            assert field not in docs[0]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from gelfingest.errors import DecodeError, Reason
-from gelfingest.gelf import DroppedField, GelfDecoder
+from gelfingest.gelf import DroppedField, GelfDecoder, Limits
 from tests.helpers import gelf
 
 NOW = 1_763_900_000.5
@@ -125,7 +125,7 @@ def test_non_underscore_unknown_fields_are_not_indexed() -> None:
         (b'{"short_message": "\xff\xfe"}', Reason.INVALID_UTF8),
         (b'{"short_message": "a"', Reason.INVALID_JSON),
         (b"", Reason.INVALID_JSON),
-        (b"[" * 10_000 + b"]" * 10_000, Reason.INVALID_JSON),
+        (b"[" * 10_000 + b"]" * 10_000, Reason.JSON_TOO_DEEP),
     ],
 )
 def test_rejections_carry_a_reason(payload: bytes, reason: str) -> None:
@@ -141,3 +141,78 @@ def test_trailing_whitespace_is_fine() -> None:
 def test_unicode_survives() -> None:
     doc = decode(json.dumps({"short_message": "héllo ✓ 日本"}, ensure_ascii=False).encode())
     assert doc["message"] == "héllo ✓ 日本"
+
+
+def _deep(depth: int) -> bytes:
+    """A message whose ``_x`` holds ``depth`` nested arrays (written by hand: json.dumps would recurse)."""
+    return b'{"short_message": "deep", "_x": ' + b"[" * depth + b'"leaf"' + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("limit", [1, 2, 20, 1500])
+def test_nesting_is_bounded_at_exactly_max_depth(limit: int) -> None:
+    """The message is depth 1; a bound above Python's recursion limit still answers with the reason."""
+    d = GelfDecoder(Limits(max_depth=limit))
+    inner = min(limit - 1, 1000)  # orjson itself stops at 1024 levels
+    d.decode(_deep(inner), "h", NOW)
+    if limit <= 1000:
+        with pytest.raises(DecodeError) as info:
+            d.decode(_deep(limit), "h", NOW)
+        assert info.value.reason == Reason.JSON_TOO_DEEP
+
+
+def test_depth_counts_objects_in_passthrough_fields_too() -> None:
+    with pytest.raises(DecodeError) as info:
+        GelfDecoder(Limits(max_depth=3)).decode(gelf(host={"a": {"b": {"c": 1}}}), "h", NOW)
+    assert info.value.reason == Reason.JSON_TOO_DEEP
+
+
+def test_fields_are_counted_with_the_nested_keys() -> None:
+    d = GelfDecoder(Limits(max_fields=10))
+    d.decode(gelf(_a={"b": 1, "c": 2}), "h", NOW)  # 5 top-level (with version, host, short_message) + 2
+    for payload in (gelf(**{f"_f{i}": i for i in range(8)}), gelf(_a={f"k{i}": i for i in range(7)})):
+        with pytest.raises(DecodeError) as info:
+            d.decode(payload, "h", NOW)
+        assert info.value.reason == Reason.TOO_MANY_FIELDS
+
+
+def test_a_long_field_name_rejects_the_message_even_once_other_names_are_cached() -> None:
+    d = GelfDecoder(Limits(max_field_name=8))
+    assert d.decode(gelf(_abcdefgh=1), "h", NOW)[0]["abcdefgh"] == 1
+    for payload in (gelf(_abcdefghi=1), gelf(_ok={"abcdefghi": 1})):
+        with pytest.raises(DecodeError) as info:
+            d.decode(payload, "h", NOW)
+        assert info.value.reason == Reason.FIELD_NAME_TOO_LONG
+
+
+def test_a_dotted_name_under_one_of_our_fields_is_renamed_and_a_taken_name_dropped() -> None:
+    d = GelfDecoder()
+    doc = d.decode(gelf(**{"_host.name": "a", "_message.x": 1, "_sequence.n": 2}), "h", NOW)[0]
+    assert (doc["host_name"], doc["message_x"], doc["sequence_n"]) == ("a", 1, 2)
+    assert "host.name" not in doc and doc["host"] == "test-host"
+    doc = d.decode(gelf(**{"_host_name": "first", "_host.name": "second"}), "h", NOW)[0]
+    assert doc["host_name"] == "first"
+    assert d.dropped_fields[DroppedField.CLASH] == 1
+
+
+@pytest.mark.parametrize("order", ["value first", "dotted first"])
+def test_a_dotted_name_below_a_value_is_dropped_whatever_the_order(order: str) -> None:
+    fields = {"_a.b": 1, "_a.b.c": 2, "_a": "value", "_x.y": 3, "_obj": {"k": 1}, "_obj.z": 4}
+    items = list(fields.items())
+    d = GelfDecoder()
+    doc = d.decode(gelf(**dict(items if order == "value first" else items[::-1])), "h", NOW)[0]
+    assert doc["a"] == "value" and doc["x.y"] == 3 and doc["obj.z"] == 4
+    assert "a.b" not in doc and "a.b.c" not in doc
+    assert d.dropped_fields[DroppedField.CLASH] == 2
+
+
+def test_logspout_lines_have_the_same_bounds() -> None:
+    from gelfingest.logspout import LogspoutDecoder
+
+    d = LogspoutDecoder(Limits(max_depth=2, max_fields=5, max_field_name=10))
+    d.decode(b'{"message": "m", "stream": "stdout"}', "h", NOW)
+    for line, reason in ((b'{"message": "m", "a": {"b": {}}}', Reason.JSON_TOO_DEEP),
+                         (b'{"message": "m", "a": 1, "b": 2, "c": 3, "d": 4, "e": 5}', Reason.TOO_MANY_FIELDS),
+                         (b'{"message": "m", "abcdefghijk": 1}', Reason.FIELD_NAME_TOO_LONG)):
+        with pytest.raises(DecodeError) as info:
+            d.decode(line, "h", NOW)
+        assert info.value.reason == reason

@@ -48,6 +48,14 @@ def udp_sized_bomb(kind: str) -> bytes:
     return bomb
 
 
+def nested(depth: int) -> Any:
+    """A value ``depth`` levels deep: with the message around it, one more."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"d": value}
+    return value
+
+
 def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
     rejected = lambda reason, *transports: {"outcome": "rejected", "reason": reason,  # noqa: E731
                                             "transports": list(transports or ("udp", "tcp", "http"))}
@@ -83,7 +91,14 @@ def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
                                        rejected("missing_short_message")),
         "trailing_data": ([gelf("then garbage") + b" {garbage"], rejected("trailing_data")),
         "deep_nesting_10000": ([b'{"short_message": "deep", "_x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"],
-                               rejected("invalid_json")),
+                               rejected("json_too_deep")),
+        "deep_nesting_21": ([gelf("deep", _x=nested(20))], rejected("json_too_deep")),
+        "too_many_fields": ([gelf("wide", **{f"_f{i}": i for i in range(1000)})], rejected("too_many_fields")),
+        "too_many_nested_fields": ([gelf("wide inside", _x={f"k{i}": i for i in range(1000)})],
+                                   rejected("too_many_fields")),
+        "field_name_too_long": ([gelf("long name", **{"_" + "n" * 257: 1})], rejected("field_name_too_long")),
+        "nested_field_name_too_long": ([gelf("long name inside", _x={"n" * 257: 1})],
+                                       rejected("field_name_too_long")),
         "invalid_utf8": ([b'{"short_message": "bad \xff\xfe bytes"}'], rejected("invalid_utf8")),
         "not_json_at_all": ([b"<14>Nov 24 00:00:00 host app: a syslog line on the GELF port"],
                             rejected("invalid_json")),
@@ -97,6 +112,27 @@ def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
                                     {"outcome": "kept", "dropped_fields": {"field_name_invalid": 1},
                                      "transports": all_three}),
         "largest_udp_datagram": ([gelf(big_line)], {"outcome": "kept", "transports": all_three}),
+        # Names that would steer Elasticsearch's metadata or overwrite our fields: dropped, never used.
+        "metadata_and_our_field_names": (
+            [gelf("metadata", **{"_id": "mine", "__id": "x", "__index": "other", "__source": {}, "_sequence": 1,
+                                 "_@timestamp": "2000", "_message": "forged", "_source_host": "forged",
+                                 "_timestamp": 0})],
+            {"outcome": "kept", "dropped_fields": {"field_reserved": 7, "field_name_invalid": 1},
+             "has": {"id": "mine", "message": "metadata"}, "lacks": ["_id", "_index", "_source", "index"],
+             "transports": all_three}),
+        # host.name would need host, our keyword, to be an object: renamed host_name.
+        "dotted_name_under_our_field": (
+            [gelf("dotted", **{"_host.name": "web", "_level.name": "info"})],
+            {"outcome": "kept", "has": {"host_name": "web", "level_name": "info", "host": "bad-corpus"},
+             "lacks": ["host.name"], "transports": all_three}),
+        # Docker's compose labels: project is a value and project.working_dir would make it an object.
+        "compose_labels_clash": (
+            [gelf("labels", **{"_com.docker.compose.project": "demo",
+                               "_com.docker.compose.project.working_dir": "/srv/demo",
+                               "_com.docker.compose.service": "web"})],
+            {"outcome": "kept", "dropped_fields": {"field_name_clash": 1},
+             "has": {"com.docker.compose.project": "demo", "com.docker.compose.service": "web"},
+             "lacks": ["com.docker.compose.project.working_dir"], "transports": all_three}),
     }
 
 
