@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_GELF := /usr/share/gocode/src/github.com/Graylog2/go-gelf/gelf
 
-.PHONY: run test lint bench install system-deps clean
+.PHONY: run test lint bench fuzz soak install system-deps clean
 
 install: $(STAMP)
 
@@ -47,6 +47,17 @@ test: $(STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/udp_throughput.py $(BENCH_ARGS)
+
+# The coverage-guided fuzz target of the pure core, for FUZZ_SECONDS (crashes are written to tests/vectors/fuzz/).
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[fuzz]'
+	$(PY) benchmarks/fuzz.py --seconds $(FUZZ_SECONDS)
+
+# Garbage mixed with good traffic against the daemon and the local Elasticsearch (SOAK_ARGS, e.g. --seconds 300).
+soak: $(STAMP)
+	$(PY) -m gelfingest.local_es fetch >/dev/null
+	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) gelfingest-data .pytest_cache .mypy_cache .ruff_cache
