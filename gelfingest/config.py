@@ -108,6 +108,14 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def parse_tls_inputs(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip().lower().replace("_", "-") for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in ("tcp", "http", "json-tcp")]
+    if unknown:
+        raise ValueError(f"expected tcp, http or json-tcp, got {', '.join(unknown)}")
+    return names
+
+
 def parse_hosts(text: str) -> tuple[str, ...]:
     hosts = tuple(h.strip() for h in text.split(",") if h.strip())
     if not hosts:
@@ -130,8 +138,10 @@ def _choice(kind: Any) -> Callable[[str], str]:
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str, env: str | None = None,
-         metavar: str | None = None) -> Any:
-    return field(default=default, metadata={"parse": parse, "help": help, "env": env, "metavar": metavar})
+         metavar: str | None = None, secret: bool = False) -> Any:
+    """``secret``: also read from a file (``--flag-file`` / ``VARIABLE_FILE``), never shown (repr, logs)."""
+    return field(default=default, repr=not secret,
+                 metadata={"parse": parse, "help": help, "env": env, "metavar": metavar, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,8 @@ class Config:
                               "counted, the connection stays up", metavar="SIZE")
     tcp_idle_timeout: float = _opt(300.0, parse_float, "seconds a TCP connection may stay silent",
                                    metavar="SECONDS")
+    tcp_frame_timeout: float = _opt(60.0, parse_float, "seconds one TCP frame may take to arrive whole once it "
+                                    "started (a client trickling bytes is closed after)", metavar="SECONDS")
     tcp_max_connections: int = _opt(10_000, parse_int, "TCP connections at once; more are refused and counted",
                                     metavar="N")
     json_tcp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over TCP: JSON lines "
@@ -158,13 +170,30 @@ class Config:
                                    "(they are on --http too)", metavar="ADDR")
     http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
                               metavar="SIZE")
-    http_token: str = _opt("", str, "when set, POST /gelf needs 'Authorization: Bearer TOKEN' (401)")
+    http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "
+                                     "counted", metavar="N")
+    http_read_timeout: float = _opt(30.0, parse_float, "seconds a request body may take to arrive (408 after)",
+                                    metavar="SECONDS")
+    http_idle_timeout: float = _opt(75.0, parse_float, "seconds an HTTP connection may stay without a request "
+                                    "(also the time a request's headers may take)", metavar="SECONDS")
+    tls_cert: str = _opt("", str, "certificate (PEM, with its chain) for TLS on the inputs named by --tls-inputs",
+                         metavar="FILE")
+    tls_key: str = _opt("", str, "private key (PEM) of --tls-cert (default: in the certificate file)",
+                        metavar="FILE")
+    tls_key_password: str = _opt("", str, "password of an encrypted --tls-key", secret=True)
+    tls_client_ca: str = _opt("", str, "when set, TLS clients must present a certificate signed by this CA",
+                              metavar="FILE")
+    tls_inputs: tuple[str, ...] = _opt(("tcp", "http"), parse_tls_inputs, "the inputs that speak TLS when "
+                                       "--tls-cert is set: tcp, http, json-tcp (comma-separated)",
+                                       metavar="INPUTS")
+    http_token: str = _opt("", str, "when set, POST /gelf needs 'Authorization: Bearer TOKEN' (401)", secret=True)
     elasticsearch: tuple[str, ...] = _opt(("http://127.0.0.1:9200",), parse_hosts,
                                           "Elasticsearch URLs, comma-separated", env="ELASTICSEARCH_HOSTS",
                                           metavar="URLS")
     elasticsearch_username: str = _opt("", str, "user for HTTP basic authentication")
-    elasticsearch_password: str = _opt("", str, "password for HTTP basic authentication")
-    elasticsearch_api_key: str = _opt("", str, "API key (the base64 'id:key' form) instead of a password")
+    elasticsearch_password: str = _opt("", str, "password for HTTP basic authentication", secret=True)
+    elasticsearch_api_key: str = _opt("", str, "API key (the base64 'id:key' form) instead of a password",
+                                      secret=True)
     elasticsearch_ca_certs: str = _opt("", str, "CA bundle to verify Elasticsearch's TLS certificate",
                                        metavar="FILE")
     elasticsearch_verify_certs: bool = _opt(True, parse_bool, "verify Elasticsearch's TLS certificate")
@@ -276,6 +305,7 @@ class OptionSpec:
     parse: Callable[[str], Any]
     help: str
     metavar: str | None
+    secret: bool = False
 
 
 def options() -> list[OptionSpec]:
@@ -283,7 +313,7 @@ def options() -> list[OptionSpec]:
     for f in fields(Config):
         env = f.metadata["env"] or f"GELFINGEST_{f.name.upper()}"
         specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), env, f.default, f.metadata["parse"],
-                                f.metadata["help"], f.metadata["metavar"]))
+                                f.metadata["help"], f.metadata["metavar"], f.metadata["secret"]))
     return specs
 
 
@@ -308,7 +338,28 @@ def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
         text = f"{spec.help} [env {spec.env}; default {_show_default(spec.default)}]"
         parser.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
                             help=text.replace("%", "%%"))
+        if spec.secret:
+            parser.add_argument(spec.flag + "-file", dest=spec.name + "_file", metavar="FILE", default=None,
+                                help=f"read {spec.flag} from FILE (its first line), e.g. a Docker or Kubernetes "
+                                     f"secret; safer than a flag, which other users see in ps "
+                                     f"[env {spec.env}_FILE]")
     return parser
+
+
+def _read_secret(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{path} is empty")
+    return lines[0].strip()
+
+
+def mask_url(url: str) -> str:
+    """``https://user:secret@host:9200`` -> ``https://user:***@host:9200`` (for logs and start lines)."""
+    return re.sub(r"^(\w+://)([^/@:]*)(:[^/]*)?@", lambda m: f"{m[1]}{m[2]}{':***' if m[3] else ''}@", url)
 
 
 def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -322,6 +373,15 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         if raw is None:
             raw = environ.get(spec.env)
             source = spec.env
+        if spec.secret:
+            path = getattr(args, spec.name + "_file") or environ.get(spec.env + "_FILE")
+            if path and raw is not None:
+                raise ConfigError(f"{source} and {spec.flag}-file / {spec.env}_FILE are both set: give one")
+            if path:
+                try:
+                    raw = _read_secret(path)
+                except ValueError as exc:
+                    raise ConfigError(f"{spec.flag}-file / {spec.env}_FILE: {exc}") from None
         if raw is None:
             continue
         try:
@@ -350,7 +410,12 @@ def _check(config: Config) -> Config:
         config = replace(config, advertise=str(config.chunk_forward))
     if config.advertise and any(str(p) == config.advertise for p in config.peers):
         raise ConfigError("--peers / GELFINGEST_PEERS lists this instance itself (--advertise)")
-    positive = ("http_max_body", "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
+    if config.tls_client_ca and not config.tls_cert:
+        raise ConfigError("--tls-client-ca / GELFINGEST_TLS_CLIENT_CA needs --tls-cert / GELFINGEST_TLS_CERT")
+    if config.tls_key and not config.tls_cert:
+        raise ConfigError("--tls-key / GELFINGEST_TLS_KEY needs --tls-cert / GELFINGEST_TLS_CERT")
+    positive = ("http_max_body", "http_max_connections",
+                "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
                 "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
                 "elasticsearch_concurrency", "spool_max_bytes", "max_datagram", "max_json_depth", "max_fields",
                 "max_field_name_length")

@@ -33,6 +33,13 @@ class Reason:
     JSON_TOO_DEEP: Final = "json_too_deep"
     TOO_MANY_FIELDS: Final = "too_many_fields"
     FIELD_NAME_TOO_LONG: Final = "field_name_too_long"
+    # Said by the inputs about connections and requests rather than by the core about messages.
+    FRAME_TOO_LARGE: Final = "frame_too_large"
+    FRAME_TIMEOUT: Final = "frame_timeout"
+    TOO_MANY_CONNECTIONS: Final = "too_many_connections"
+    BODY_TOO_LARGE: Final = "body_too_large"
+    BODY_TIMEOUT: Final = "body_timeout"
+    UNAUTHORIZED: Final = "unauthorized"
 
 
 class GelfError(Exception):

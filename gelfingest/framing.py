@@ -30,6 +30,11 @@ class Deframer:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def skipping(self) -> bool:
+        """Inside a frame over the cap, dropping bytes up to its terminator."""
+        return self._skipping
+
     def feed(self, data: bytes) -> list[bytes]:
         """Take the next bytes of the stream; return the frames they complete (empty ones left out)."""
         frames: list[bytes] = []

@@ -6,14 +6,22 @@ Answers (unlike Graylog, which says 202 before it decodes anything):
 - 202 when every message was taken;
 - 400 with the reasons, by line, when some were not (the others were taken: resend only those);
 - 413 over the body cap (compressed or not); 401 with a wrong bearer token (``--http-token``);
+- 408 when the body takes longer than ``read_timeout`` to arrive (a client trickling bytes);
 - 503 with Retry-After while the queue towards Elasticsearch is full.
 Also ``GET /healthz`` (the process answers) and ``GET /readyz`` (the output can take events).
+At most ``max_connections`` connections at once: more are closed at once. A connection without a request
+for ``idle_timeout`` is closed (aiohttp's keep-alive timer, which also runs from the connection's start, so
+headers that never end are cut too). Refusals are handed to ``on_reject`` with their reason, counted and
+logged like bad messages. With an SSL context the input speaks TLS (HTTPS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable
@@ -25,11 +33,13 @@ from aiohttp import web
 from gelfingest.config import Address
 from gelfingest.errors import GelfError, Reason
 from gelfingest.payload import PayloadKind, decompress, inflate, payload_kind
+from gelfingest.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 # Called with one message, the client's address and the time; returns the GelfError that rejected it.
 MessageHandler = Callable[[bytes, str, float], GelfError | None]
+RejectHandler = Callable[[GelfError, str, float], None]
 RETRY_AFTER_SECONDS: Final = "1"
 
 
@@ -45,15 +55,35 @@ def _body_messages(body: bytes, encoding: str, max_size: int) -> list[bytes]:
     return [line for line in plain.split(b"\n") if line.strip()]
 
 
+class _Refused(asyncio.Protocol):
+    """A connection over the limit: closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.abort()
+
+
+def _ignore(error: GelfError, source: str, now: float) -> None:
+    pass
+
+
 class HttpInput:
     name = "http"
 
     def __init__(self, address: Address, on_message: MessageHandler | None, *, max_body: int, token: str,
                  is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, max_connections: int = 10_000, read_timeout: float = 30.0,
+                 idle_timeout: float = 75.0, on_reject: RejectHandler = _ignore,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         """``on_message`` None: only the operator's endpoints (``--metrics`` on an address of its own)."""
         self.address = address
         self.on_message = on_message
+        self.on_reject = on_reject
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
+        self.ssl_context = ssl_context
+        self.refused_connections = 0
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
@@ -65,12 +95,12 @@ class HttpInput:
         self.messages = 0
         self.statuses: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._server: asyncio.Server | None = None
 
     @property
     def bound(self) -> Address:
-        assert self._runner is not None
-        host, port = self._runner.addresses[0][:2]
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
         return Address(host, port)
 
     async def start(self) -> None:
@@ -81,11 +111,26 @@ class HttpInput:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         # We read the body as sent and tell its compression ourselves (see the module's docstring).
-        self._runner = web.AppRunner(app, auto_decompress=False, access_log=None)
+        self._runner = web.AppRunner(app, auto_decompress=False, access_log=None,
+                                     keepalive_timeout=self.idle_timeout)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.address.host, self.address.port,
-                                 reuse_port=self.reuse_port or None)
-        await self._site.start()
+        server = self._runner.server
+        assert server is not None
+
+        def connection() -> asyncio.BaseProtocol:
+            # Our own listener rather than aiohttp's TCPSite, to bound the connections.
+            if len(server.connections) >= self.max_connections:
+                self.refused_connections += 1
+                self.on_reject(GelfError(Reason.TOO_MANY_CONNECTIONS,
+                                         f"{self.max_connections} connections open on http already"), "", time.time())
+                return _Refused()
+            return server()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            connection, self.address.host, self.address.port, reuse_port=self.reuse_port or None, backlog=1024,
+            ssl=self.ssl_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self.ssl_context is not None else None,
+            family=socket.AF_INET6 if ":" in self.address.host else socket.AF_UNSPEC)
 
     def _answer(self, status: int, body: dict[str, object] | None = None,
                 headers: dict[str, str] | None = None) -> web.Response:
@@ -93,27 +138,40 @@ class HttpInput:
         return web.Response(status=status, body=orjson.dumps(body) if body else None,
                             content_type="application/json" if body else None, headers=headers)
 
+    def _refuse(self, status: int, error: GelfError, source: str, headers: dict[str, str] | None = None,
+                close: bool = False) -> web.Response:
+        self.on_reject(error, source, time.time())
+        answer = self._answer(status, {"error": error.reason, "detail": error.detail}, headers)
+        if close:
+            answer.force_close()
+        return answer
+
     async def _post(self, request: web.Request) -> web.Response:
         self.requests += 1
+        source = request.remote or ""
         if self.token:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return self._answer(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
+                return self._refuse(401, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer token"), source,
+                                    {"WWW-Authenticate": "Bearer"})
         if self.is_full():
             return self._answer(503, {"error": "queue full, retry later"}, {"Retry-After": RETRY_AFTER_SECONDS})
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.read_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._answer(413, {"error": f"body larger than {self.max_body} bytes"})
-        source = request.remote or ""
+            return self._refuse(413, GelfError(Reason.BODY_TOO_LARGE, f"body larger than {self.max_body} bytes"),
+                                source, close=True)
+        except TimeoutError:
+            return self._refuse(408, GelfError(Reason.BODY_TIMEOUT, f"body not complete after "
+                                               f"{self.read_timeout:g} s"), source, close=True)
         self.bytes += len(body)
         try:
             messages = _body_messages(body, request.headers.get("Content-Encoding", "").lower(), self.max_body)
         except GelfError as err:
-            status = 413 if err.reason == Reason.DECOMPRESSED_TOO_LARGE else 400
-            return self._answer(status, {"error": err.reason, "detail": err.detail})
+            return self._refuse(413 if err.reason == Reason.DECOMPRESSED_TOO_LARGE else 400, err, source)
         if not messages:
-            return self._answer(400, {"error": Reason.EMPTY, "detail": "no message in the body"})
+            return self._refuse(400, GelfError(Reason.EMPTY, "no message in the body"), source)
         now = time.time()
         rejected: list[dict[str, object]] = []
         assert self.on_message is not None
@@ -138,6 +196,11 @@ class HttpInput:
         return web.Response(status=200 if ready else 503, text="ready\n" if ready else "not ready\n")
 
     async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None

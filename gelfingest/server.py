@@ -16,11 +16,12 @@ import asyncio
 import logging
 import secrets
 import signal
+import ssl
 import time
-from typing import Final
+from typing import Any, Final
 
 from gelfingest.batch import Batch
-from gelfingest.config import Config
+from gelfingest.config import Config, mask_url
 from gelfingest.dlq import DeadLetters
 from gelfingest.errors import GelfError, Reason
 from gelfingest.forwarding import ChunkForwarder
@@ -43,6 +44,7 @@ from gelfingest.sequence import Sequencer
 from gelfingest.spool import Spool
 from gelfingest.state import SequenceReservations, highest_reservation
 from gelfingest.tcp import TcpInput
+from gelfingest.tls import server_context
 from gelfingest.udp import UdpInput
 
 logger = logging.getLogger(__name__)
@@ -260,15 +262,18 @@ class Server:
         inputs = f"udp={self.udp.bound}" if self.udp else "udp=off"
         if self.udp:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
-        inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing)" if self.tcp else ", tcp=off"
-        inputs += f", http={self.http.bound}" if self.http else ", http=off"
+        tls = " TLS" if c.tls_cert and "tcp" in c.tls_inputs else ""
+        inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing{tls})" if self.tcp else ", tcp=off"
+        tls = " (TLS)" if c.tls_cert and "http" in c.tls_inputs else ""
+        inputs += f", http={self.http.bound}{tls}" if self.http else ", http=off"
         if self.ops:
             inputs += f", metrics={self.ops.bound}"
         if self.json_tcp:
             inputs += f", json-tcp={self.json_tcp.bound}"
         if self.json_udp:
             inputs += f", json-udp={self.json_udp.bound}"
-        output = c.output if c.output != "elasticsearch" else f"elasticsearch={','.join(c.elasticsearch)}"
+        output = c.output if c.output != "elasticsearch" else \
+            f"elasticsearch={','.join(mask_url(u) for u in c.elasticsearch)}"
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
         routing = f"; {self.forwarder.describe()}" if self.forwarder is not None else ""
@@ -337,15 +342,17 @@ class Server:
                                 kernel_timestamps=self.config.sequence_mode == "clock")
             self.udp.start(asyncio.get_running_loop())
         c = self.config
+        tls = self._tls_context()
+        tcp_bounds: dict[str, Any] = dict(max_frame=c.tcp_max_frame, idle_timeout=c.tcp_idle_timeout,
+                                          max_connections=c.tcp_max_connections, reuse_port=c.workers > 1,
+                                          frame_timeout=c.tcp_frame_timeout, on_reject=self._rejected)
         if c.tcp is not None:
-            self.tcp = TcpInput(c.tcp, self.on_datagram, framing=c.tcp_framing, max_frame=c.tcp_max_frame,
-                                idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
-                                reuse_port=c.workers > 1)
+            self.tcp = TcpInput(c.tcp, self.on_datagram, framing=c.tcp_framing, name="tcp",
+                                ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.tcp.start(asyncio.get_running_loop())
         if c.json_tcp is not None:
-            self.json_tcp = TcpInput(c.json_tcp, self.take_json, framing="newline", max_frame=c.tcp_max_frame,
-                                     idle_timeout=c.tcp_idle_timeout, max_connections=c.tcp_max_connections,
-                                     reuse_port=c.workers > 1)
+            self.json_tcp = TcpInput(c.json_tcp, self.take_json, framing="newline", name="json-tcp",
+                                     ssl_context=tls if "json-tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.json_tcp.start(asyncio.get_running_loop())
         if c.json_udp is not None:
             self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, self.take_json, reuse_port=c.workers > 1)
@@ -353,13 +360,28 @@ class Server:
         if c.http is not None:
             self.http = HttpInput(c.http, self.take, max_body=c.http_max_body, token=c.http_token,
                                   is_full=self.is_full, is_ready=self.is_ready, metrics=self.render_metrics,
-                                  reuse_port=c.workers > 1)
+                                  reuse_port=c.workers > 1, max_connections=c.http_max_connections,
+                                  read_timeout=c.http_read_timeout, idle_timeout=c.http_idle_timeout,
+                                  on_reject=self._rejected, ssl_context=tls if "http" in c.tls_inputs else None)
             await self.http.start()
         if c.metrics is not None:
+            # The operator's listener: plain HTTP, for Prometheus and the orchestrator's probes.
             self.ops = HttpInput(c.metrics, None, max_body=1024, token="", is_full=self.is_full,
-                                 is_ready=self.is_ready, metrics=self.render_metrics, reuse_port=c.workers > 1)
+                                 is_ready=self.is_ready, metrics=self.render_metrics, reuse_port=c.workers > 1,
+                                 max_connections=256, idle_timeout=c.http_idle_timeout)
             await self.ops.start()
         logger.info("%s", self.describe())
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        c = self.config
+        if not c.tls_cert:
+            return None
+        try:
+            return server_context(c.tls_cert, c.tls_key, password=c.tls_key_password, client_ca=c.tls_client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            # cli.py reports an OSError as "cannot start: ..." and exits 1.
+            raise OSError(f"--tls-cert {c.tls_cert} / --tls-key {c.tls_key or '(in the certificate)'}"
+                          f"{' / --tls-client-ca ' + c.tls_client_ca if c.tls_client_ca else ''}: {exc}") from None
 
     def tick(self, now: float) -> None:
         if isinstance(self.output, ElasticsearchOutput):
@@ -452,7 +474,8 @@ class Server:
         if self.tcp is None:
             return ""
         t = self.tcp.stats
-        return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle), "
+        return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle, "
+                f"{t.frame_timeouts} closed mid-frame), "
                 f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped, "
                 f"{t.cut_at_shutdown} partial frames cut at shutdown")
 

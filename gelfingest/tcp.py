@@ -1,9 +1,12 @@
 """The GELF TCP input: connections cut into frames by the pure Deframer, each frame one message.
 
 Bounded everywhere: at most ``max_connections`` at once (more are closed at once and counted), a frame
-cap per connection (the Deframer's), idle connections closed after ``idle_timeout`` (which also ends
-half-open ones, with TCP keepalive underneath), and when the queue towards Elasticsearch is full every
-connection stops being read, so the senders' own buffers and TCP flow control take the pressure.
+cap per connection (the Deframer's), a frame that takes longer than ``frame_timeout`` to arrive whole
+closes its connection (a client trickling a byte a second), idle connections closed after
+``idle_timeout`` (which also ends half-open ones, with TCP keepalive underneath), and when the queue
+towards Elasticsearch is full every connection stops being read, so the senders' own buffers and TCP flow
+control take the pressure. What breaks a bound is handed to ``on_reject`` with its reason, to be counted
+and logged like a bad message. With an SSL context the input speaks TLS.
 """
 
 from __future__ import annotations
@@ -11,16 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gelfingest.config import Address
+from gelfingest.errors import GelfError, Reason
 from gelfingest.framing import Deframer, Framing
+from gelfingest.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 FrameHandler = Callable[[bytes, str, float], None]
+RejectHandler = Callable[[GelfError, str, float], None]
 
 
 @dataclass(slots=True)
@@ -28,6 +35,7 @@ class TcpStats:
     connections: int = 0
     refused_connections: int = 0
     idle_closed: int = 0
+    frame_timeouts: int = 0
     frames: int = 0
     bytes: int = 0
     oversize_frames: int = 0
@@ -42,12 +50,17 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = ""
         self.last_active = time.monotonic()
+        # When the frame now in the buffer started to arrive (None: the buffer is empty).
+        self.frame_started: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         owner = self.owner
         if len(owner.connections) >= owner.max_connections:
             owner.stats.refused_connections += 1
+            peer = transport.get_extra_info("peername")
+            owner.on_reject(GelfError(Reason.TOO_MANY_CONNECTIONS, f"{owner.max_connections} connections open "
+                                      f"on {owner.name} already"), peer[0] if peer else "", time.time())
             transport.abort()
             return
         self.transport = transport
@@ -62,12 +75,21 @@ class _Connection(asyncio.Protocol):
             transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        self.last_active = now_mono = time.monotonic()
         stats = self.owner.stats
         stats.bytes += len(data)
-        before = self.deframer.oversize
-        frames = self.deframer.feed(data)
-        stats.oversize_frames += self.deframer.oversize - before
+        deframer = self.deframer
+        before = deframer.oversize
+        frames = deframer.feed(data)
+        if deframer.oversize != before:
+            stats.oversize_frames += deframer.oversize - before
+            self.owner.on_reject(GelfError(Reason.FRAME_TOO_LARGE, f"a frame over {deframer.max_frame} bytes "
+                                           f"(skipped up to its terminator)"), self.peer, time.time())
+        if deframer.buffered or deframer.skipping:
+            if self.frame_started is None or frames:
+                self.frame_started = now_mono
+        else:
+            self.frame_started = None
         if frames:
             stats.frames += len(frames)
             now = time.time()
@@ -86,13 +108,21 @@ class _Connection(asyncio.Protocol):
         self.owner.connections.discard(self)
 
 
-class TcpInput:
-    name = "tcp"
+def _ignore(error: GelfError, source: str, now: float) -> None:
+    pass
 
+
+class TcpInput:
     def __init__(self, address: Address, on_frame: FrameHandler, *, framing: Framing, max_frame: int,
-                 idle_timeout: float, max_connections: int, reuse_port: bool = False) -> None:
+                 idle_timeout: float, max_connections: int, reuse_port: bool = False,
+                 frame_timeout: float = 60.0, on_reject: RejectHandler = _ignore,
+                 ssl_context: ssl.SSLContext | None = None, name: str = "tcp") -> None:
+        self.name = name
         self.address = address
         self.on_frame = on_frame
+        self.on_reject = on_reject
+        self.frame_timeout = frame_timeout
+        self.ssl_context = ssl_context
         self.framing = framing
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
@@ -112,7 +142,8 @@ class TcpInput:
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._server = await loop.create_server(
             lambda: _Connection(self), self.address.host, self.address.port, reuse_port=self.reuse_port or None,
-            backlog=1024)
+            backlog=1024, ssl=self.ssl_context,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self.ssl_context is not None else None)
 
     def pause(self) -> None:
         if not self.paused:
@@ -124,7 +155,10 @@ class TcpInput:
     def resume(self) -> None:
         if self.paused:
             self.paused = False
+            now = time.monotonic()
             for conn in self.connections:
+                if conn.frame_started is not None:
+                    conn.frame_started = now  # the time we did not read was ours
                 if conn.transport is not None and not conn.transport.is_closing():
                     conn.transport.resume_reading()
 
@@ -132,9 +166,20 @@ class TcpInput:
         """Close connections that sent nothing for idle_timeout (and half-open ones, which look the same)."""
         if self.paused:
             return  # while we do not read, silence is ours, not theirs
-        deadline = time.monotonic() - self.idle_timeout
-        for conn in [c for c in self.connections if c.last_active < deadline]:
-            self.stats.idle_closed += 1
+        now = time.monotonic()
+        deadline = now - self.idle_timeout
+        frame_deadline = now - self.frame_timeout
+        for conn in list(self.connections):
+            if conn.last_active < deadline:
+                self.stats.idle_closed += 1
+            elif conn.frame_started is not None and conn.frame_started < frame_deadline:
+                self.stats.frame_timeouts += 1
+                self.on_reject(GelfError(Reason.FRAME_TIMEOUT, f"a frame still incomplete after "
+                                         f"{self.frame_timeout:.0f} s ({conn.deframer.buffered} bytes); "
+                                         f"connection closed"), conn.peer, time.time())
+            else:
+                continue
+            self.connections.discard(conn)
             if conn.transport is not None:
                 conn.transport.close()
 
