@@ -117,14 +117,22 @@ class HttpInput:
         server = self._runner.server
         assert server is not None
 
+        # Handlers made but not connected yet: a burst of accepts makes them all before the first one's
+        # connection_made registers it with aiohttp (and a TLS handshake may still be running).
+        fresh: list[tuple[float, web.RequestHandler]] = []
+
         def connection() -> asyncio.BaseProtocol:
             # Our own listener rather than aiohttp's TCPSite, to bound the connections.
-            if len(server.connections) >= self.max_connections:
+            now = time.monotonic()
+            fresh[:] = [(t, h) for t, h in fresh if h.transport is None and now - t < HANDSHAKE_TIMEOUT + 1]
+            if len(server.connections) + len(fresh) >= self.max_connections:
                 self.refused_connections += 1
-                self.on_reject(GelfError(Reason.TOO_MANY_CONNECTIONS,
-                                         f"{self.max_connections} connections open on http already"), "", time.time())
+                full = GelfError(Reason.TOO_MANY_CONNECTIONS, f"{self.max_connections} connections open on http")
+                self.on_reject(full, "a new connection", time.time())
                 return _Refused()
-            return server()
+            handler = server()
+            fresh.append((now, handler))
+            return handler
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
