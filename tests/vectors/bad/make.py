@@ -143,6 +143,9 @@ def write(path: Path, datagrams: list[bytes]) -> None:
 def main() -> None:
     manifest = {}
     for name, (datagrams, expected) in cases().items():
+        # GELF TCP ends a frame at a NUL byte: a payload holding one (compressed data) cannot be a frame.
+        if any(b"\0" in d for d in datagrams) and "tcp" in expected["transports"]:
+            expected["transports"].remove("tcp")
         write(HERE / f"{name}.dgrams", datagrams)
         manifest[name] = expected
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
