@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -84,3 +85,67 @@ backend instances
             self.proc.terminate()
             self.proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class NginxTlsProxy:
+    """HTTPS with authentication in front of the real Elasticsearch (whose OSS build has neither): what a
+    secured cluster looks like to gelfingest. ``authorizations``: the Authorization headers it lets through;
+    any other gets 401 as Elasticsearch's security would answer."""
+
+    def __init__(self, listen_port: int, upstream: str, cert: Path, key: str | Path,
+                 authorizations: list[str]) -> None:
+        self.port = listen_port
+        self.dir = Path(tempfile.mkdtemp(prefix="nginx-tls-"))
+        allowed = "".join(f'        "{a}" 1;\n' for a in authorizations)
+        # As root its workers would run as nobody, who cannot read our private 0700 directory.
+        user = "user root;" if os.geteuid() == 0 else ""
+        (self.dir / "nginx.conf").write_text(f"""
+{user}
+daemon off;
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.dir}/body;
+    proxy_temp_path {self.dir}/proxy;
+    client_max_body_size 100m;
+    client_body_buffer_size 16m;
+    map $http_authorization $allowed {{
+        default 0;
+{allowed}    }}
+    server {{
+        listen 127.0.0.1:{listen_port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{
+            if ($allowed = 0) {{
+                add_header WWW-Authenticate 'Basic realm="security"' always;
+                return 401 '{{"error":"security_exception","status":401}}';
+            }}
+            proxy_pass {upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        try:
+            log = (self.dir / "error.log").read_text()
+        except OSError:
+            log = ""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return log
