@@ -166,8 +166,9 @@ class Config:
     http: Address | None = _opt(Address("0.0.0.0", 12202), parse_address,
                                 "GELF HTTP listener: POST /gelf, GET /healthz and /readyz (HOST:PORT, or off)",
                                 metavar="ADDR")
-    metrics: Address | None = _opt(None, parse_address, "a separate address for /metrics, /healthz and /readyz "
-                                   "(they are on --http too)", metavar="ADDR")
+    metrics: Address | None = _opt(None, parse_address, "a separate, plain-HTTP address for /metrics, /healthz "
+                                   "and /readyz; when set, /metrics leaves --http (the health checks stay on both)",
+                                   metavar="ADDR")
     http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
                               metavar="SIZE")
     http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "

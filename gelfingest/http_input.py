@@ -74,8 +74,10 @@ class HttpInput:
                  is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  reuse_port: bool = False, max_connections: int = 10_000, read_timeout: float = 30.0,
                  idle_timeout: float = 75.0, on_reject: RejectHandler = _ignore,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        """``on_message`` None: only the operator's endpoints (``--metrics`` on an address of its own)."""
+                 ssl_context: ssl.SSLContext | None = None, serve_metrics: bool = True) -> None:
+        """``on_message`` None: only the operator's endpoints (``--metrics`` on an address of its own).
+        ``serve_metrics`` False: no /metrics here (it is on the operator's address)."""
+        self.serve_metrics = serve_metrics
         self.address = address
         self.on_message = on_message
         self.on_reject = on_reject
@@ -107,7 +109,8 @@ class HttpInput:
         app = web.Application(client_max_size=self.max_body)
         if self.on_message is not None:
             app.router.add_post("/gelf", self._post)
-        app.router.add_get("/metrics", self._metrics)
+        if self.serve_metrics:
+            app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         # We read the body as sent and tell its compression ourselves (see the module's docstring).

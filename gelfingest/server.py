@@ -362,7 +362,8 @@ class Server:
                                   is_full=self.is_full, is_ready=self.is_ready, metrics=self.render_metrics,
                                   reuse_port=c.workers > 1, max_connections=c.http_max_connections,
                                   read_timeout=c.http_read_timeout, idle_timeout=c.http_idle_timeout,
-                                  on_reject=self._rejected, ssl_context=tls if "http" in c.tls_inputs else None)
+                                  on_reject=self._rejected, ssl_context=tls if "http" in c.tls_inputs else None,
+                                  serve_metrics=c.metrics is None)
             await self.http.start()
         if c.metrics is not None:
             # The operator's listener: plain HTTP, for Prometheus and the orchestrator's probes.

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -200,3 +201,17 @@ def test_secrets_stay_out_of_help_and_the_start_line(tmp_path: Path) -> None:
     both = subprocess.run([sys.executable, "-m", "gelfingest", "--elasticsearch-password-file", str(tmp_path / "pw")],
                           env=env, capture_output=True, text=True)
     assert both.returncode == 2 and "GELFINGEST_ELASTICSEARCH_PASSWORD" in both.stderr
+
+
+def test_metrics_can_live_apart_from_the_data_inputs(daemon: Any, tmp_path: Path) -> None:
+    d = daemon({"GELFINGEST_OUTPUT": "null", "GELFINGEST_HTTP": "127.0.0.1:0", "GELFINGEST_METRICS": "127.0.0.1:0"})
+    ops = int(re.search(r"metrics=\S+:(\d+)", d.text())[1])  # type: ignore[index]
+    with urllib.request.urlopen(f"http://127.0.0.1:{ops}/metrics", timeout=10) as resp:
+        assert b"gelfingest_messages_decoded_total" in resp.read()
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=10)
+    assert info.value.code == 404
+    for port in (ops, d.http_port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+            assert resp.status == 200
+    assert d.stop() == 0
