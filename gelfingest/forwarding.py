@@ -61,6 +61,8 @@ class ForwardStats:
     # Chunks whose owner would be a peer that does not answer: reassembled here instead.
     kept_for_down_peers: int = 0
     received: int = 0
+    # Datagrams on the forwarding ports that are not our frames (the port is exposed to something else).
+    invalid: int = 0
 
 
 class _Peer:
@@ -188,6 +190,7 @@ class ChunkForwarder:
                 continue
             parsed = parse_forward(frame)
             if parsed is None or parsed[0] != HOP_INSTANCE:
+                self.stats.invalid += 1
                 continue
             _, source, datagram = parsed
             self.stats.received += 1
@@ -207,6 +210,7 @@ class ChunkForwarder:
                 return
             parsed = parse_forward(frame)
             if parsed is None:
+                self.stats.invalid += 1
                 continue
             self.stats.received += 1
             self.deliver(parsed[2], parsed[1], now, True)

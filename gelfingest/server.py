@@ -528,6 +528,8 @@ class Server:
                       f.kept_for_down_peers)
             b.counter("gelfingest_chunks_received_forwarded", "Chunks received from other workers or peers",
                       f.received)
+            b.counter("gelfingest_chunk_forward_invalid", "Datagrams on the chunk-forwarding ports that are not "
+                      "forwarded chunks (dropped)", f.invalid)
         b.gauge("gelfingest_queue_batches", "Batches waiting for the output", self.shipper.queue.qsize()
                 + len(self._blocked))
         b.gauge("gelfingest_queue_events", "Events waiting for the output (queued and in flight)",
@@ -581,7 +583,7 @@ class Server:
         f = self.forwarder.stats
         return (f"; chunks forwarded: {f.to_peers} to peers, {f.to_workers} to workers, {f.failed} kept here "
                 f"because forwarding failed, {f.kept_for_down_peers} kept here for peers that did not answer, "
-                f"{f.received} received")
+                f"{f.received} received, {f.invalid} invalid datagrams dropped")
 
     def log_totals(self) -> None:
         i, chunks = self.ingest, self.ingest.reassembler.stats
