@@ -203,6 +203,11 @@ class Config:
                                           "single node on 2 cores best)")
     index: str = _opt(bulk.DEFAULT_INDEX_PATTERN, str,
                       "index name, a strftime pattern applied to each event's @timestamp (UTC)")
+    index_max_age: float = _opt(7 * 86400.0, parse_float, "an event older than this (by its own timestamp) goes "
+                                "to the index of its receive time, keeping its @timestamp: a sender cannot create "
+                                "an index for every past day", metavar="SECONDS")
+    index_max_ahead: float = _opt(86400.0, parse_float, "the same for events dated ahead of the receive time",
+                                  metavar="SECONDS")
     document_id: DocumentId = _opt("sequence", _choice(DocumentId),
                                    "sequence: each event's _id is a per-start prefix and its sequence, sent as "
                                    "op_type create, so a resend is answered 409 and never indexed twice; auto: "
@@ -294,6 +299,8 @@ class Config:
             batch_max_docs=self.batch_max_docs,
             batch_max_bytes=self.batch_max_bytes,
             batch_max_age=self.batch_max_age,
+            index_max_age=self.index_max_age,
+            index_max_ahead=self.index_max_ahead,
         )
 
 

@@ -29,7 +29,6 @@ mapping limits would refuse it anyway, or past which a message is an attack rath
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -146,14 +145,30 @@ def _nested_keys(value: dict[str, Any] | list[Any], limits: Limits) -> int:
     return keys
 
 
+def epoch_millis(ts: float, now: float) -> tuple[int, int]:
+    """Whole seconds and milliseconds of ``ts``, or of ``now`` when ``ts`` cannot be an @timestamp."""
+    if not 0.0 <= ts < _MAX_TIMESTAMP:  # NaN fails this too
+        ts = now
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    if seconds >= _MAX_TIMESTAMP:  # 9999-12-31T23:59:59.9996 rounds into the year 10000
+        return int(_MAX_TIMESTAMP) - 1, 999
+    return int(seconds), int(millis)
+
+
+# Syslog's levels are 0..7; anything that fits Elasticsearch's integer is kept as sent.
+_LEVEL_RANGE: Final = range(-(2**31), 2**31)
+
+
 def _level(value: Any) -> int | None:
-    if type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
-    if type(value) is str and value.strip().isdigit():
-        return int(value)
-    return None
+    kind = type(value)
+    if kind is int:
+        level = value
+    elif (kind is float and value.is_integer()) or (
+            kind is str and value.strip().isascii() and value.strip().isdigit() and len(value) < 16):
+        level = int(value)
+    else:
+        return None
+    return level if level in _LEVEL_RANGE else None
 
 
 class GelfDecoder:
@@ -190,9 +205,7 @@ class GelfDecoder:
                 ts = now
         elif type(ts) is not float and type(ts) is not int:
             ts = now
-        if not 0.0 <= ts < _MAX_TIMESTAMP or math.isnan(ts):
-            ts = now
-        seconds, millis = divmod(round(ts * 1000), 1000)
+        seconds, millis = epoch_millis(ts, now)
 
         doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": short}
         for name in _PASSTHROUGH:

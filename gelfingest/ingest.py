@@ -30,6 +30,9 @@ from gelfingest.logspout import LogspoutDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
+DEFAULT_INDEX_MAX_AGE = 7 * 86400.0
+DEFAULT_INDEX_MAX_AHEAD = 86400.0
+
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
@@ -51,6 +54,11 @@ class IngestSettings:
     batch_max_docs: int = DEFAULT_BATCH_MAX_DOCS
     batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
     batch_max_age: float = DEFAULT_BATCH_MAX_AGE
+    # The index is named by the event's time only within this window around the receive time; outside it,
+    # by the receive time (``@timestamp`` keeps the event's own), so a sender cannot create an index per
+    # day of the calendar by lying about the time.
+    index_max_age: float = DEFAULT_INDEX_MAX_AGE
+    index_max_ahead: float = DEFAULT_INDEX_MAX_AHEAD
 
 
 class Ingest:
@@ -68,6 +76,8 @@ class Ingest:
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
         self.decoded = 0
+        # Events indexed by their receive time because their own was outside the window.
+        self.index_time_replaced = 0
 
     def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
         """Take one datagram; return a batch when this datagram's event fills one.
@@ -93,6 +103,10 @@ class Ingest:
         """A decoded event leaves the decoder: sequenced in this order, encoded, batched."""
         self.decoded += 1
         self.sequencer.stamp(doc, now)
+        s = self.settings
+        if not now - s.index_max_age <= seconds <= now + s.index_max_ahead:
+            self.index_time_replaced += 1
+            seconds = int(now)
         return self.batcher.add(self.encoder.encode(doc, seconds), now)
 
     def tick(self, now: float) -> Batch | None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from gelfingest.errors import DecodeError, Reason
-from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, load_object
+from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, epoch_millis, load_object
 
 _STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
 _MESSAGE_KEYS: Final = ("message", "msg", "log")
@@ -48,9 +48,7 @@ class LogspoutDecoder(GelfDecoder):
         if text is None:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")
         ts = next((t for k in _TIME_KEYS if (t := _epoch(msg.get(k))) is not None), now)
-        if not 0.0 <= ts < 253402300800.0:
-            ts = now
-        seconds, millis = divmod(round(ts * 1000), 1000)
+        seconds, millis = epoch_millis(ts, now)
         doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": text}
         docker = msg.get("docker")
         if isinstance(docker, dict):

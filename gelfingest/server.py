@@ -507,6 +507,8 @@ class Server:
                 b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
         i = self.ingest
         b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
+        b.counter("gelfingest_index_time_replaced", "Events indexed by their receive time: their own was outside "
+                  "--index-max-age / --index-max-ahead", i.index_time_replaced)
         for reason, n in self.rejects.total.items():
             b.counter("gelfingest_rejected", "Messages or datagrams rejected, by reason", n, reason=reason)
         for reason, n in list(i.decoder.dropped_fields.items()) + list(i.logspout.dropped_fields.items()):

@@ -137,13 +137,20 @@ def test_shutdown_flushes_what_is_in_memory(elasticsearch: ES, daemon) -> None: 
 
 
 def test_events_go_to_the_index_of_their_own_day(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    """Within a week of now, an event's own day names its index; an older one goes to today's, keeping its
+    @timestamp (a sender cannot create an index for every day of the calendar)."""
     d = daemon({"GELFINGEST_INDEX": "e2e-days-%Y.%m.%d", "ELASTICSEARCH_HOSTS": elasticsearch.url})
-    send(d.udp_port, [gelf("before midnight", timestamp=1700006399.999), gelf("after", timestamp=1700006400.0)])
+    midnight = int(time.time()) // 86400 * 86400
+    send(d.udp_port, [gelf("before midnight", timestamp=midnight - 0.001), gelf("after", timestamp=midnight),
+                      gelf("from 2023", timestamp=1700006400.0)])
     time.sleep(1)
     assert d.stop() == 0
     docs = elasticsearch.search_all("e2e-days-*")
-    assert {doc["_index"]: doc["message"] for doc in docs} == {
-        "e2e-days-2023.11.14": "before midnight", "e2e-days-2023.11.15": "after"}
+    day = lambda t: time.strftime("e2e-days-%Y.%m.%d", time.gmtime(t))  # noqa: E731
+    today = day(time.time())
+    assert {doc["message"]: doc["_index"] for doc in docs} == {
+        "before midnight": day(midnight - 1), "after": day(midnight), "from 2023": today}
+    assert {doc["message"]: doc["@timestamp"] for doc in docs}["from 2023"] == "2023-11-15T00:00:00.000Z"
 
 
 def test_unreachable_elasticsearch_at_shutdown_spools_and_says_so(daemon) -> None:  # type: ignore[no-untyped-def]

@@ -216,3 +216,21 @@ def test_logspout_lines_have_the_same_bounds() -> None:
         with pytest.raises(DecodeError) as info:
             d.decode(line, "h", NOW)
         assert info.value.reason == reason
+
+
+@pytest.mark.parametrize("level", ["²", "99999999999999999999999", 2**31, -(2**31) - 1, "1e3", 1.5, None, [6]])
+def test_a_level_elasticsearch_cannot_hold_is_dropped_not_a_crash(level: object) -> None:
+    d = GelfDecoder()
+    doc = d.decode(gelf(level=level), "h", NOW)[0]
+    assert "level" not in doc
+    assert d.dropped_fields[DroppedField.INVALID_LEVEL] == 1
+
+
+@pytest.mark.parametrize("level", [0, 7, "3", " 6 ", 6.0, -1, 2**31 - 1])
+def test_levels_that_fit_are_kept_as_integers(level: object) -> None:
+    assert decode(gelf(level=level))["level"] == int(level)  # type: ignore[call-overload]
+
+
+def test_the_last_millisecond_before_the_year_10000_does_not_round_into_it() -> None:
+    doc = decode(gelf(timestamp=253402300799.9996))
+    assert doc["@timestamp"] == "9999-12-31T23:59:59.999Z"

@@ -1,0 +1,43 @@
+"""The joined pure path: which index an event goes to when its own time is far from the receive time."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gelfingest.ingest import Ingest, IngestSettings
+from tests.helpers import gelf
+
+NOW = 1_763_900_000.0  # 2025-11-23T12:13:20Z
+
+
+def index_of(ingest: Ingest, timestamp: float) -> tuple[str, str]:
+    batch = ingest.datagram(gelf("x", timestamp=timestamp), "h", NOW)
+    assert batch is not None
+    action, doc = (orjson.loads(line) for line in batch.items[0].split(b"\n")[:2])
+    return action["index"]["_index"], doc["@timestamp"]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "index", "stamp"),
+    [
+        (NOW - 6 * 86400, "logstash-2025.11.17", "2025-11-17T12:13:20.000Z"),  # within 7 days: its own day
+        (NOW + 3600, "logstash-2025.11.23", "2025-11-23T13:13:20.000Z"),
+        (NOW - 8 * 86400, "logstash-2025.11.23", "2025-11-15T12:13:20.000Z"),  # older: today's index
+        (NOW + 2 * 86400, "logstash-2025.11.23", "2025-11-25T12:13:20.000Z"),  # too far ahead
+        (253402300799.0, "logstash-2025.11.23", "9999-12-31T23:59:59.000Z"),
+        (1.0, "logstash-2025.11.23", "1970-01-01T00:00:01.000Z"),
+    ],
+)
+def test_a_sender_cannot_make_an_index_for_every_day_of_the_calendar(timestamp: float, index: str,
+                                                                      stamp: str) -> None:
+    ingest = Ingest(IngestSettings(batch_max_docs=1, document_id_prefix=None))
+    assert index_of(ingest, timestamp) == (index, stamp)
+    assert ingest.index_time_replaced == (index == "logstash-2025.11.23" and not stamp.startswith("2025-11-23"))
+
+
+def test_the_window_is_a_setting() -> None:
+    ingest = Ingest(IngestSettings(batch_max_docs=1, index_max_age=30 * 86400, index_max_ahead=0))
+    assert index_of(ingest, NOW - 20 * 86400)[0] == "logstash-2025.11.03"
+    assert index_of(ingest, NOW + 60)[0] == "logstash-2025.11.23"
+    assert ingest.index_time_replaced == 1
