@@ -159,8 +159,12 @@ class ElasticsearchOutput:
     async def request(self, method: str, target: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """One HTTP request through the client's node pool; returns (status, parsed body)."""
+        # The client applies its own request_timeout and retry settings only to its API methods; through
+        # the transport they must be given with each request, or the transport's 10 s default applies.
         response = await self._client.transport.perform_request(
-            method, target, body=body, headers={**(headers or _JSON), **self._headers})
+            method, target, body=body, headers={**(headers or _JSON), **self._headers},
+            request_timeout=self.config.elasticsearch_timeout, max_retries=len(self.config.elasticsearch) - 1,
+            retry_on_timeout=True)
         return response.meta.status, response.body
 
     async def ensure_template(self) -> None:
