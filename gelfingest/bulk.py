@@ -109,6 +109,8 @@ class BulkResponse:
         for position, entry in enumerate(items):
             op, outcome = next(iter(entry.items())) if isinstance(entry, dict) and entry else ("", {})
             status = outcome.get("status", 0) if isinstance(outcome, dict) else 0
+            if type(status) is not int:
+                status = 0  # not an answer we can read: resent, like no answer
             if 200 <= status < 300:
                 result.ok += 1
             elif status == 409 and op == "create":

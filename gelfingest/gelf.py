@@ -21,7 +21,8 @@ Field-name rule (documented in docs/security.md):
   make Elasticsearch refuse the whole document: the value is kept and the dotted name is dropped.
 Dropped names are counted by reason (``field_name_invalid``, ``field_reserved``, ``field_name_clash``).
 
-Bounds (``Limits``): more fields than ``max_fields`` (counting the keys of nested objects), nesting
+Bounds (``Limits``): more fields than ``max_fields`` (counting the keys of nested objects, and each
+nested object or array itself), nesting
 deeper than ``max_depth`` (the message object is depth 1) or an additional field's name longer than
 ``max_field_name`` characters rejects the message; these are the limits past which Elasticsearch's own
 mapping limits would refuse it anyway, or past which a message is an attack rather than a log line.
@@ -91,8 +92,32 @@ def _json_reason(exc: orjson.JSONDecodeError) -> str:
 _NAME_CACHE_SIZE: Final = 4096
 
 
-def load_object(payload: bytes) -> dict[str, Any]:
-    """Parse a payload that must be one JSON object; DecodeError with the reason otherwise."""
+# A JSON string (its escapes included), to count the brackets outside strings.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _too_many_containers(payload: bytes, max_fields: int) -> bool:
+    """Whether ``payload`` holds more than ``max_fields`` nested objects and arrays.
+
+    Checked before parsing: a few KiB of zlib can expand into millions of ``{}``, which cost seconds of CPU
+    and hundreds of MiB to build (and pass the key count, having no keys). A payload shorter than the bound
+    cannot hold that many brackets; a longer one is counted in C (``bytes.count``, and only when that says
+    too many, again with the strings taken out, so braces inside a logged text do not count).
+    """
+    if len(payload) <= max_fields:
+        return False
+    if payload.count(b"{") + payload.count(b"[") - 1 <= max_fields:
+        return False
+    bare = _JSON_STRING.sub(b"", payload)
+    return bare.count(b"{") + bare.count(b"[") - 1 > max_fields
+
+
+def load_object(payload: bytes, max_fields: int | None = None) -> dict[str, Any]:
+    """Parse a payload that must be one JSON object; DecodeError with the reason otherwise.
+
+    ``max_fields``: reject before parsing a payload with more nested objects and arrays than that."""
+    if max_fields is not None and _too_many_containers(payload, max_fields):
+        raise DecodeError(Reason.TOO_MANY_FIELDS, f"more than {max_fields} nested objects and arrays")
     try:
         msg = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -120,7 +145,8 @@ def _extra_name(key: str) -> str | None:
 
 
 def _nested_keys(value: dict[str, Any] | list[Any], limits: Limits) -> int:
-    """The keys inside a value of the message (at depth 2); DecodeError past the depth or name bound.
+    """The keys and containers in a value of the message (at depth 2); DecodeError past the depth or name
+    bound.
 
     Iterative: a bound set above Python's recursion limit must not turn into a RecursionError.
     """
@@ -128,6 +154,7 @@ def _nested_keys(value: dict[str, Any] | list[Any], limits: Limits) -> int:
     stack: list[tuple[Any, int]] = [(value, 2)]
     while stack:
         item, depth = stack.pop()
+        keys += 1  # the object or array itself: a million empty {} are a million fields
         if depth > limits.max_depth:
             raise DecodeError(Reason.JSON_TOO_DEEP, f"nested deeper than {limits.max_depth} levels")
         if type(item) is dict:
@@ -192,7 +219,7 @@ class GelfDecoder:
 
         ``now`` (epoch seconds) stands in for a missing or unusable ``timestamp``.
         """
-        msg = load_object(payload)
+        msg = load_object(payload, self.limits.max_fields)
         short = msg.get("short_message")
         if type(short) is not str or not short:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")

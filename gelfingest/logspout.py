@@ -14,7 +14,7 @@ field-name rule as GELF's additional fields. ``@timestamp`` from the line's ``@t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from gelfingest.errors import DecodeError, Reason
@@ -31,7 +31,9 @@ def _epoch(value: Any) -> float | None:
         return float(value)
     if type(value) is str:
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            # A time without a zone is UTC (as Logstash reads it), never this machine's local time.
+            return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
         except ValueError:
             try:
                 return float(value)
@@ -42,7 +44,7 @@ def _epoch(value: Any) -> float | None:
 
 class LogspoutDecoder(GelfDecoder):
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
-        msg = load_object(payload)
+        msg = load_object(payload, self.limits.max_fields)
         self.check_bounds(msg)
         text = next((msg[k] for k in _MESSAGE_KEYS if type(msg.get(k)) is str and msg[k]), None)
         if text is None:

@@ -125,7 +125,8 @@ def test_non_underscore_unknown_fields_are_not_indexed() -> None:
         (b'{"short_message": "\xff\xfe"}', Reason.INVALID_UTF8),
         (b'{"short_message": "a"', Reason.INVALID_JSON),
         (b"", Reason.INVALID_JSON),
-        (b"[" * 10_000 + b"]" * 10_000, Reason.JSON_TOO_DEEP),
+        (b"[" * 10_000 + b"]" * 10_000, Reason.TOO_MANY_FIELDS),  # counted before it is parsed
+        (b"[" * 500 + b"]" * 500, Reason.JSON_TOO_DEEP),
     ],
 )
 def test_rejections_carry_a_reason(payload: bytes, reason: str) -> None:
@@ -151,7 +152,7 @@ def _deep(depth: int) -> bytes:
 @pytest.mark.parametrize("limit", [1, 2, 20, 1500])
 def test_nesting_is_bounded_at_exactly_max_depth(limit: int) -> None:
     """The message is depth 1; a bound above Python's recursion limit still answers with the reason."""
-    d = GelfDecoder(Limits(max_depth=limit))
+    d = GelfDecoder(Limits(max_depth=limit, max_fields=10_000))
     inner = min(limit - 1, 1000)  # orjson itself stops at 1024 levels
     d.decode(_deep(inner), "h", NOW)
     if limit <= 1000:
@@ -234,3 +235,16 @@ def test_levels_that_fit_are_kept_as_integers(level: object) -> None:
 def test_the_last_millisecond_before_the_year_10000_does_not_round_into_it() -> None:
     doc = decode(gelf(timestamp=253402300799.9996))
     assert doc["@timestamp"] == "9999-12-31T23:59:59.999Z"
+
+
+def test_a_million_empty_objects_are_refused_before_they_are_built() -> None:
+    """A few KiB of zlib expand into this; parsing it took 3 s of CPU and 400 MiB before it was refused."""
+    with pytest.raises(DecodeError) as info:
+        decode(b'{"short_message": "x", "_a": [' + b"{}," * 1_000_000 + b"{}]}")
+    assert info.value.reason == Reason.TOO_MANY_FIELDS
+
+
+def test_brackets_inside_strings_are_not_fields() -> None:
+    text = '{[ "\\" ' * 2000
+    doc = decode(gelf(text, _b="]}" * 3000, _c='\\"{{'))
+    assert doc["message"] == text and doc["b"] == "]}" * 3000
