@@ -126,7 +126,7 @@ def test_non_underscore_unknown_fields_are_not_indexed() -> None:
         (b'{"short_message": "a"', Reason.INVALID_JSON),
         (b"", Reason.INVALID_JSON),
         (b"[" * 10_000 + b"]" * 10_000, Reason.TOO_MANY_FIELDS),  # counted before it is parsed
-        (b"[" * 500 + b"]" * 500, Reason.JSON_TOO_DEEP),
+        (b'{"short_message": "x", "_a": ' + b"[" * 500 + b"]" * 500 + b"}", Reason.JSON_TOO_DEEP),
     ],
 )
 def test_rejections_carry_a_reason(payload: bytes, reason: str) -> None:
