@@ -63,6 +63,42 @@ class _Refused(asyncio.Protocol):
         transport.abort()
 
 
+class _Counted(asyncio.Protocol):
+    """aiohttp's handler for one connection, counted from connection_made to connection_lost."""
+
+    __slots__ = ("born", "inner", "made", "owner")
+
+    def __init__(self, inner: asyncio.Protocol, owner: HttpInput, born: float) -> None:
+        self.inner = inner
+        self.owner = owner
+        self.born = born
+        self.made = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.made = True
+        self.owner._live += 1
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.made:
+            self.made = False
+            self.owner._live -= 1
+            self.born = -1e9  # never pending again
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 def _ignore(error: GelfError, source: str, now: float) -> None:
     pass
 
@@ -86,6 +122,8 @@ class HttpInput:
         self.idle_timeout = idle_timeout
         self.ssl_context = ssl_context
         self.refused_connections = 0
+        self._live = 0
+        self._pending: list[_Counted] = []
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
@@ -120,22 +158,20 @@ class HttpInput:
         server = self._runner.server
         assert server is not None
 
-        # Handlers made but not connected yet: a burst of accepts makes them all before the first one's
-        # connection_made registers it with aiohttp (and a TLS handshake may still be running).
-        fresh: list[tuple[float, web.RequestHandler]] = []
-
         def connection() -> asyncio.BaseProtocol:
             # Our own listener rather than aiohttp's TCPSite, to bound the connections.
             now = time.monotonic()
-            fresh[:] = [(t, h) for t, h in fresh if h.transport is None and now - t < HANDSHAKE_TIMEOUT + 1]
-            if len(server.connections) + len(fresh) >= self.max_connections:
+            # Connections accepted but not made yet (a burst of accepts, a TLS handshake under way) count too,
+            # for as long as a handshake may take.
+            self._pending = [c for c in self._pending if not c.made and now - c.born < HANDSHAKE_TIMEOUT + 1]
+            if self._live + len(self._pending) >= self.max_connections:
                 self.refused_connections += 1
                 full = GelfError(Reason.TOO_MANY_CONNECTIONS, f"{self.max_connections} connections open on http")
                 self.on_reject(full, "a new connection", time.time())
                 return _Refused()
-            handler = server()
-            fresh.append((now, handler))
-            return handler
+            counted = _Counted(server(), self, now)
+            self._pending.append(counted)
+            return counted
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(

@@ -33,6 +33,8 @@ _NDJSON = {"content-type": "application/x-ndjson", "accept": "application/json"}
 _JSON = {"content-type": "application/json", "accept": "application/json"}
 # At most one line this often about refused or already-indexed events, with the count since the last.
 LOG_INTERVAL = 10.0
+# How long the first template request at start may take before the inputs open anyway.
+START_TIMEOUT = 5.0
 # An incident (outage, 429 storm) is over once requests have gone through without trouble for this long.
 INCIDENT_QUIET = 2.0
 
@@ -99,6 +101,16 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
     return ceiling / 2 + random.random() * ceiling / 2
 
 
+def describe(exc: BaseException) -> str:
+    """The transport's error and what caused it: its own text is only "TLS error" or "Connection error",
+    while the cause says "certificate verify failed" or "Connect call failed"."""
+    text = f"{type(exc).__name__}: {exc}"
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None and str(inner) and str(inner) not in text:
+        text += f" ({type(inner).__name__}: {str(inner)[:300]})"
+    return text
+
+
 class ElasticsearchOutput:
     name = "elasticsearch"
 
@@ -147,27 +159,30 @@ class ElasticsearchOutput:
             kwargs["ssl_show_warn"] = False
         self._client = AsyncElasticsearch(list(self.config.elasticsearch), **kwargs)
         # Install the template now if Elasticsearch answers (so /readyz can say so); else at the first send.
+        # Briefly: the inputs open after this, and a server that takes connections but never answers must
+        # not keep them closed for the whole request timeout.
         try:
-            await self.ensure_template()
+            await self.ensure_template(timeout=min(START_TIMEOUT, self.config.elasticsearch_timeout))
         except TransportError as exc:
-            logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does", exc)
+            logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does",
+                           describe(exc))
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
 
     async def request(self, method: str, target: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
+                      headers: dict[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any]:
         """One HTTP request through the client's node pool; returns (status, parsed body)."""
         # The client applies its own request_timeout and retry settings only to its API methods; through
         # the transport they must be given with each request, or the transport's 10 s default applies.
         response = await self._client.transport.perform_request(
             method, target, body=body, headers={**(headers or _JSON), **self._headers},
-            request_timeout=self.config.elasticsearch_timeout, max_retries=len(self.config.elasticsearch) - 1,
-            retry_on_timeout=True)
+            request_timeout=timeout or self.config.elasticsearch_timeout,
+            max_retries=len(self.config.elasticsearch) - 1, retry_on_timeout=True)
         return response.meta.status, response.body
 
-    async def ensure_template(self) -> None:
+    async def ensure_template(self, timeout: float | None = None) -> None:
         """Install the index template once; until it is in, every send tries again first."""
         if self.template_installed or not self.config.install_template:
             return
@@ -176,7 +191,7 @@ class ElasticsearchOutput:
                 return
             name = self.config.template_name
             status, body = await self.request(
-                "PUT", f"/_index_template/{name}", orjson.dumps(index_template(self.config.index)))
+                "PUT", f"/_index_template/{name}", orjson.dumps(index_template(self.config.index)), timeout=timeout)
             if status >= 300:
                 # Not fatal: documents still index with dynamic mappings. Say it clearly, once.
                 logger.error("Could not install index template %s (HTTP %d): %s", name, status, body)
@@ -226,7 +241,7 @@ class ElasticsearchOutput:
                     "POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", b"".join(items), _NDJSON)
                 self.latency.observe(time.monotonic() - started)
             except TransportError as exc:
-                self._trouble(f"{type(exc).__name__}: {exc}", len(items))
+                self._trouble(describe(exc), len(items))
                 continue
             if status == 429 or status >= 500 or status in (401, 403):
                 # Busy, down, or our credentials refused: nothing in the batch is at fault; wait and resend.
