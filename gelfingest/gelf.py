@@ -50,6 +50,8 @@ RESERVED_FIELDS: Final = frozenset(
 _PASSTHROUGH: Final = ("full_message", "host", "facility", "version")
 # Timestamps outside 1970..9999 cannot be written as @timestamp; the receive time is used instead.
 _MAX_TIMESTAMP: Final = 253402300800.0
+# Below this, rounding to the millisecond cannot reach the year 10000: the hot path needs no other check.
+_MAX_TIMESTAMP_MS_SAFE: Final = _MAX_TIMESTAMP - 1.0
 
 
 # Elasticsearch's defaults: index.mapping.depth.limit (20) and index.mapping.total_fields.limit (1000).
@@ -232,7 +234,10 @@ class GelfDecoder:
                 ts = now
         elif type(ts) is not float and type(ts) is not int:
             ts = now
-        seconds, millis = epoch_millis(ts, now)
+        if not 0.0 <= ts < _MAX_TIMESTAMP_MS_SAFE:  # NaN fails this too; epoch_millis has the rest
+            seconds, millis = epoch_millis(ts, now)
+        else:
+            seconds, millis = divmod(round(ts * 1000), 1000)
 
         doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": short}
         for name in _PASSTHROUGH:

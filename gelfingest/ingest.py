@@ -78,6 +78,7 @@ class Ingest:
         self.decoded = 0
         # Events indexed by their receive time because their own was outside the window.
         self.index_time_replaced = 0
+        self._max_age, self._max_ahead = s.index_max_age, s.index_max_ahead
 
     def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
         """Take one datagram; return a batch when this datagram's event fills one.
@@ -103,8 +104,7 @@ class Ingest:
         """A decoded event leaves the decoder: sequenced in this order, encoded, batched."""
         self.decoded += 1
         self.sequencer.stamp(doc, now)
-        s = self.settings
-        if not now - s.index_max_age <= seconds <= now + s.index_max_ahead:
+        if not now - self._max_age <= seconds <= now + self._max_ahead:
             self.index_time_replaced += 1
             seconds = int(now)
         return self.batcher.add(self.encoder.encode(doc, seconds), now)
