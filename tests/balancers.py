@@ -12,7 +12,33 @@ from pathlib import Path
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
 
-class NginxUdpBalancer:
+class _Nginx:
+    """nginx run by hand from a configuration of its own in a throw-away directory (``self.dir``)."""
+
+    dir: Path
+    proc: subprocess.Popen[bytes]
+
+    def _launch(self) -> None:
+        self.proc = subprocess.Popen(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+
+    def stop(self) -> str:
+        """Stop it; return what it logged (warnings and errors)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        try:
+            log = (self.dir / "error.log").read_text()
+        except OSError:
+            log = ""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return log
+
+
+class NginxUdpBalancer(_Nginx):
     """Round robin per datagram: every datagram is a session of its own, so chunks scatter."""
 
     def __init__(self, listen_port: int, backends: list[int], hash_source: bool = False) -> None:
@@ -33,23 +59,8 @@ stream {{
     server {{ listen 127.0.0.1:{listen_port} udp rcvbuf=4m; proxy_pass gelf; proxy_responses 0; proxy_timeout 1s; }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        self._launch()
 
-    def stop(self) -> str:
-        """Stop it; return what it logged (warnings and errors)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        try:
-            log = (self.dir / "error.log").read_text()
-        except OSError:
-            log = ""
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return log
 
 
 class HaproxyTcpBalancer:
@@ -87,7 +98,7 @@ backend instances
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class NginxTlsProxy:
+class NginxTlsProxy(_Nginx):
     """HTTPS with authentication in front of the real Elasticsearch (whose OSS build has neither): what a
     secured cluster looks like to gelfingest. ``authorizations``: the Authorization headers it lets through;
     any other gets 401 as Elasticsearch's security would answer."""
@@ -133,19 +144,5 @@ http {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        self._launch()
 
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        try:
-            log = (self.dir / "error.log").read_text()
-        except OSError:
-            log = ""
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return log
