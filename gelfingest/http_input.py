@@ -33,13 +33,13 @@ from aiohttp import web
 from gelfingest.config import Address
 from gelfingest.errors import GelfError, Reason
 from gelfingest.payload import PayloadKind, decompress, inflate, payload_kind
+from gelfingest.rejects import RejectHandler, ignore_rejection
 from gelfingest.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 # Called with one message, the client's address and the time; returns the GelfError that rejected it.
 MessageHandler = Callable[[bytes, str, float], GelfError | None]
-RejectHandler = Callable[[GelfError, str, float], None]
 RETRY_AFTER_SECONDS: Final = "1"
 
 
@@ -64,7 +64,8 @@ class _Refused(asyncio.Protocol):
 
 
 class _Counted(asyncio.Protocol):
-    """aiohttp's handler for one connection, counted from connection_made to connection_lost."""
+    """aiohttp's handler for one connection: pending from its accept (``born``) until made, then live until
+    lost (asyncio calls connection_lost only for a connection it made)."""
 
     __slots__ = ("born", "inner", "made", "owner")
 
@@ -80,10 +81,7 @@ class _Counted(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.made:
-            self.made = False
-            self.owner._live -= 1
-            self.born = -1e9  # never pending again
+        self.owner._live -= 1
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -99,17 +97,13 @@ class _Counted(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-def _ignore(error: GelfError, source: str, now: float) -> None:
-    pass
-
-
 class HttpInput:
     name = "http"
 
     def __init__(self, address: Address, on_message: MessageHandler | None, *, max_body: int, token: str,
                  is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  reuse_port: bool = False, max_connections: int = 10_000, read_timeout: float = 30.0,
-                 idle_timeout: float = 75.0, on_reject: RejectHandler = _ignore,
+                 idle_timeout: float = 75.0, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None, serve_metrics: bool = True) -> None:
         """``on_message`` None: only the operator's endpoints (``--metrics`` on an address of its own).
         ``serve_metrics`` False: no /metrics here (it is on the operator's address)."""
@@ -121,7 +115,6 @@ class HttpInput:
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
         self.ssl_context = ssl_context
-        self.refused_connections = 0
         self._live = 0
         self._pending: list[_Counted] = []
         self.max_body = max_body
@@ -165,7 +158,6 @@ class HttpInput:
             # for as long as a handshake may take.
             self._pending = [c for c in self._pending if not c.made and now - c.born < HANDSHAKE_TIMEOUT + 1]
             if self._live + len(self._pending) >= self.max_connections:
-                self.refused_connections += 1
                 full = GelfError(Reason.TOO_MANY_CONNECTIONS, f"{self.max_connections} connections open on http")
                 self.on_reject(full, "a new connection", time.time())
                 return _Refused()

@@ -8,11 +8,19 @@ A port under a flood of garbage writes a few lines a minute, not one per datagra
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from gelfingest.errors import GelfError
 
 DEFAULT_SUMMARY_INTERVAL: Final = 10.0
+
+# How an input hands over what it refused itself (a connection, a frame, a request): error, sender, time.
+RejectHandler = Callable[[GelfError, str, float], None]
+
+
+def ignore_rejection(error: GelfError, source: str, now: float) -> None:
+    """The default ``RejectHandler`` of an input nobody counts for (tests, the operator's listener)."""
 
 
 class RejectLog:

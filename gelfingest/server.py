@@ -262,10 +262,11 @@ class Server:
         inputs = f"udp={self.udp.bound}" if self.udp else "udp=off"
         if self.udp:
             inputs += f" (receive buffer {self.udp.effective_buffer} bytes)"
-        tls = " TLS" if c.tls_cert and "tcp" in c.tls_inputs else ""
-        inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing{tls})" if self.tcp else ", tcp=off"
-        tls = " (TLS)" if c.tls_cert and "http" in c.tls_inputs else ""
-        inputs += f", http={self.http.bound}{tls}" if self.http else ", http=off"
+        if self.tcp:
+            inputs += f", tcp={self.tcp.bound} ({c.tcp_framing} framing{' TLS' if self.tcp.ssl_context else ''})"
+        else:
+            inputs += ", tcp=off"
+        inputs += f", http={self.http.bound}{' (TLS)' if self.http.ssl_context else ''}" if self.http else ", http=off"
         if self.ops:
             inputs += f", metrics={self.ops.bound}"
         if self.json_tcp:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from gelfingest.config import Address
 from gelfingest.errors import GelfError, Reason
 from gelfingest.framing import Deframer, Framing
+from gelfingest.rejects import RejectHandler, ignore_rejection
 from gelfingest.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 FrameHandler = Callable[[bytes, str, float], None]
-RejectHandler = Callable[[GelfError, str, float], None]
 
 
 @dataclass(slots=True)
@@ -108,14 +108,10 @@ class _Connection(asyncio.Protocol):
         self.owner.connections.discard(self)
 
 
-def _ignore(error: GelfError, source: str, now: float) -> None:
-    pass
-
-
 class TcpInput:
     def __init__(self, address: Address, on_frame: FrameHandler, *, framing: Framing, max_frame: int,
                  idle_timeout: float, max_connections: int, reuse_port: bool = False,
-                 frame_timeout: float = 60.0, on_reject: RejectHandler = _ignore,
+                 frame_timeout: float = 60.0, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None, name: str = "tcp") -> None:
         self.name = name
         self.address = address
