@@ -53,25 +53,39 @@ class Batcher:
         return len(self._current.items) if self._current else 0
 
     def add(self, item: bytes, now: float) -> Batch | None:
-        """Add one encoded item; return a batch that is ready to send, if any.
+        """Add one encoded item; return a batch that is ready to send, if any (see ``add_many``)."""
+        return self.one_of(self.add_many([item], now))
+
+    def one_of(self, ready: list[Batch]) -> Batch | None:
+        """What ``add_many`` returned for one item: the batch it filled. When the item also filled the next
+        batch on its own (one item of max_bytes or more), that one stays current and goes out with the next
+        add or flush."""
+        if len(ready) > 1:
+            self._current = ready.pop()
+        return ready[0] if ready else None
+
+    def add_many(self, items: list[bytes], now: float) -> list[Batch]:
+        """Add encoded items in order; return the batches they fill, in order.
 
         An item that would push the batch past max_bytes closes the batch before it and starts the next,
-        so no batch exceeds the bytes cap unless a single item does. In the rare case where that item
-        also fills its own batch, that batch goes out with the next add or flush.
+        so no batch exceeds the bytes cap unless a single item does.
         """
-        ready = None
+        ready: list[Batch] = []
         current = self._current
-        if current is not None and (
-            len(current.items) >= self.max_docs or current.size + len(item) > self.max_bytes
-        ):
-            ready, current = current, None
-        if current is None:
-            current = self._current = Batch(created=now)
-        current.items.append(item)
-        current.size += len(item)
-        if ready is None and (len(current.items) >= self.max_docs or current.size >= self.max_bytes):
-            self._current = None
-            return current
+        max_docs, max_bytes = self.max_docs, self.max_bytes
+        for item in items:
+            n = len(item)
+            if current is not None and (len(current.items) >= max_docs or current.size + n > max_bytes):
+                ready.append(current)
+                current = None
+            if current is None:
+                current = Batch(created=now)
+            current.items.append(item)
+            current.size += n
+            if len(current.items) >= max_docs or current.size >= max_bytes:
+                ready.append(current)
+                current = None
+        self._current = current
         return ready
 
     def maybe_flush(self, now: float) -> Batch | None:

@@ -66,10 +66,22 @@ class BulkEncoder:
 
     def encode(self, doc: dict[str, Any], epoch_seconds: int) -> bytes:
         """One item; ``doc`` carries its ``sequence`` (an int) when ids are ours."""
-        body = orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
-        if self._id_prefix is None:
-            return self._action(epoch_seconds) + body
-        return b"".join((self._action(epoch_seconds), b"%d" % doc["sequence"], b'"}}\n', body))
+        return self.encode_many([doc], [epoch_seconds])[0]
+
+    def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int]) -> list[bytes]:
+        """Items for documents and their times, in order."""
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        prefix = self._id_prefix
+        last, action = -1, b""
+        items = []
+        for doc, seconds in zip(docs, epoch_seconds, strict=True):
+            if seconds != last:
+                last, action = seconds, self._action(seconds)
+            if prefix is None:
+                items.append(action + dumps(doc, option=newline))
+            else:
+                items.append(b'%s%d"}}\n%s' % (action, doc["sequence"], dumps(doc, option=newline)))
+        return items
 
 
 def decode_item(item: bytes) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,19 +8,20 @@ holds more than the cap.
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
 
 Framing = Literal["nul", "newline", "auto"]
 # Graylog's cap on a GELF TCP frame.
 DEFAULT_MAX_FRAME: Final = 2 * 1024 * 1024
 
-_TERMINATORS: Final = {"nul": re.compile(b"\x00"), "newline": re.compile(b"\n"), "auto": re.compile(b"[\x00\n]")}
+# In ``auto`` mode a newline ends a frame as NUL does: newlines are made NULs, then the stream is split on NUL.
+_NEWLINE_TO_NUL: Final = bytes.maketrans(b"\n", b"\x00")
 
 
 class Deframer:
     def __init__(self, framing: Framing = "nul", max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._terminator = _TERMINATORS[framing]
+        self._terminator = b"\n" if framing == "newline" else b"\x00"
+        self._translate = _NEWLINE_TO_NUL if framing == "auto" else None
         self.max_frame = max_frame
         self._buffer = bytearray()
         self._skipping = False
@@ -37,33 +38,36 @@ class Deframer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Take the next bytes of the stream; return the frames they complete (empty ones left out)."""
-        frames: list[bytes] = []
+        if self._translate is not None:
+            data = data.translate(self._translate)
         buffer = self._buffer
-        start = len(buffer)
-        buffer += data
-        pos = 0
-        # Only the new bytes can hold the next terminator: what was buffered before had none.
-        search_from = start
-        while True:
-            m = self._terminator.search(buffer, search_from)
-            if m is None:
-                break
-            end = m.start()
-            if self._skipping:
-                self._skipping = False
-            elif end - pos > self.max_frame:
-                self.oversize += 1
-            elif end > pos and buffer[pos:end].strip():
-                frames.append(bytes(buffer[pos:end]))
-            pos = search_from = end + 1
-        del buffer[:pos]
-        if len(buffer) > self.max_frame:
-            # No terminator within the cap: drop what we have and skip up to the next terminator.
+        if self._terminator not in data:
             if not self._skipping:
-                self.oversize += 1
-            self._skipping = True
+                buffer += data
+                self._check_buffer()
+            return []
+        parts = data.split(self._terminator)
+        rest = parts.pop()  # after the last terminator: the start of the next frame
+        if self._skipping:  # the first part ends the frame being skipped
+            parts[0] = b""
+            self._skipping = False
+        elif buffer:
+            parts[0] = bytes(buffer) + parts[0]
             buffer.clear()
+        max_frame = self.max_frame
+        frames = [part for part in parts if part and len(part) <= max_frame and not part.isspace()]
+        if len(frames) != len(parts):
+            self.oversize += sum(len(part) > max_frame for part in parts)
+        buffer += rest
+        self._check_buffer()
         return frames
+
+    def _check_buffer(self) -> None:
+        if len(self._buffer) > self.max_frame:
+            # No terminator within the cap: drop what we have and skip up to the next terminator.
+            self.oversize += 1
+            self._skipping = True
+            self._buffer.clear()
 
     def close(self) -> bytes | None:
         """End of stream: a last frame without its terminator (what graypy's close may leave), if any."""

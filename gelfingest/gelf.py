@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -207,21 +209,75 @@ def _level(value: Any) -> int | None:
     return level if level in _LEVEL_RANGE else None
 
 
+# Distinct message shapes (the keys of a message, in order) remembered with their plan. A sender repeats
+# one or a few shapes (Docker's driver: one, plus the labels and env it is told to add), so nearly every
+# message finds its plan; a flood of random names only refills the cache. Shapes of more keys than
+# _PLAN_MAX_KEYS take the general path, so the cache holds at most 256 x 64 names.
+_PLAN_CACHE_SIZE: Final = 256
+_PLAN_MAX_KEYS: Final = 64
+# Milliseconds as the end of an @timestamp, made once.
+_MILLIS: Final = tuple(f".{m:03d}Z" for m in range(1000))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to map every message of one shape: its values are read in C (``itemgetter``) in the order of
+    ``names``, which begin with ``message`` and ``@timestamp`` (filled in afterwards) and ``level`` when
+    sent; ``dropped`` names the fields this shape always drops."""
+
+    get: Callable[[dict[str, Any]], tuple[Any, ...]]
+    names: tuple[str, ...]
+    level: bool
+    dropped: tuple[str, ...]
+
+
 class GelfDecoder:
-    """Decodes GELF payloads; counts what it drops from messages it keeps in ``dropped_fields``."""
+    """Decodes GELF payloads; counts what it drops from messages it keeps in ``dropped_fields``.
+
+    A message whose shape (its keys, in order) was seen before is mapped by that shape's plan: its values
+    picked and renamed in C, then the three that need a look (``short_message``, ``timestamp``,
+    ``level``) checked. A shape the plan cannot describe (no ``timestamp``, a dotted or over-long name,
+    too many fields) takes the general path, which has the same outcome.
+    """
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self.dropped_fields: Counter[str] = Counter()
         self._names: dict[str, str | tuple[str] | None] = {}
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
         self._last_second = -1
         self._last_prefix = ""
+        self._last_ts = -1.0
+        self._last_time: tuple[str, int] = ("", 0)
 
     def _iso(self, seconds: int, millis: int) -> str:
         if seconds != self._last_second:
             self._last_second = seconds
             self._last_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._last_prefix}.{millis:03d}Z"
+        return self._last_prefix + _MILLIS[millis]
+
+    def _time(self, ts: Any, now: float) -> tuple[str, int]:
+        """``@timestamp`` and whole epoch seconds for a message's ``timestamp`` (``now`` when it has none
+        that can be one). Lines of a busy sender share their millisecond: the last answer is kept."""
+        if ts == self._last_ts and type(ts) is float:
+            return self._last_time
+        if type(ts) is str:
+            try:
+                value = float(ts)
+            except ValueError:
+                value = now
+        elif type(ts) is float or type(ts) is int:
+            value = ts
+        else:
+            value = now
+        if 0.0 <= value < _MAX_TIMESTAMP_MS_SAFE:  # NaN fails this; epoch_millis has the rest
+            seconds, millis = divmod(round(value * 1000), 1000)
+        else:
+            seconds, millis = epoch_millis(value, now)
+        answer = self._iso(seconds, millis), seconds
+        if type(ts) is float:
+            self._last_ts, self._last_time = ts, answer
+        return answer
 
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
         """Return the document and its time in whole epoch seconds (for the index name).
@@ -233,24 +289,85 @@ class GelfDecoder:
         # have none (looked for, 0.2 us a KiB; counting costs 1.8), and then nothing below walks the values.
         nested = payload.rfind(b"{") > 0 or 91 in payload  # 91: "[" (an int is looked for with memchr)
         msg = load_object(payload, limits.max_fields if nested else None)
+        plan = None
+        if len(msg) <= _PLAN_MAX_KEYS:
+            shape = tuple(msg)
+            try:
+                plan = self._plans[shape]
+            except KeyError:
+                plan = self._plan(shape)
+        if plan is None:
+            return self._decode_generally(msg, nested, source_host, now)
+        values = plan.get(msg)
+        short = values[0]
+        if type(short) is not str or not short:
+            raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")
+        if nested:
+            self._check_fields(msg, nested)
+        doc = dict(zip(plan.names, values))  # noqa: B905 (one length by construction; strict costs here)
+        doc["@timestamp"], seconds = self._time(values[1], now)
+        if plan.level:
+            level = values[2]
+            if type(level) is not int or level not in _LEVEL_RANGE:
+                level = _level(level)
+                if level is None:
+                    self.dropped_fields[DroppedField.INVALID_LEVEL] += 1
+                    del doc["level"]
+                else:
+                    doc["level"] = level
+        doc["source_host"] = source_host
+        for reason in plan.dropped:
+            self.dropped_fields[reason] += 1
+        return doc, seconds
+
+    def _plan(self, shape: tuple[str, ...]) -> _Plan | None:
+        """The plan for messages of this shape, remembered; None: the general path serves them."""
+        plans = self._plans
+        if len(plans) >= _PLAN_CACHE_SIZE:
+            plans.clear()
+        plan = plans[shape] = self._make_plan(shape)
+        return plan
+
+    def _make_plan(self, shape: tuple[str, ...]) -> _Plan | None:
+        if "short_message" not in shape or "timestamp" not in shape or len(shape) > self.limits.max_fields:
+            return None
+        keys, names, dropped = ["short_message", "timestamp"], ["message", "@timestamp"], []
+        level = "level" in shape
+        if level:
+            keys.append("level")
+            names.append("level")
+        for name in _PASSTHROUGH:
+            if name in shape:
+                keys.append(name)
+                names.append(name)
+        for key in shape:
+            if key[:1] != "_":
+                continue
+            if len(key) - 1 > self.limits.max_field_name:
+                return None
+            extra = _verdict(key)
+            if isinstance(extra, tuple):
+                return None  # dotted: placed with care, by the general path
+            if extra is None:
+                dropped.append(DroppedField.INVALID_NAME)
+            elif not extra:
+                dropped.append(DroppedField.RESERVED)
+            else:
+                keys.append(key)
+                names.append(extra)
+        # The source address goes after the passthrough fields and before the additional ones, as the
+        # general path writes them; written last here, which no reader can tell (JSON objects are unordered).
+        return _Plan(itemgetter(*keys), tuple(names), level, tuple(dropped))
+
+    def _decode_generally(self, msg: dict[str, Any], nested: bool, source_host: str,
+                          now: float) -> tuple[dict[str, Any], int]:
+        """Any message, one field at a time."""
+        limits = self.limits
         short = msg.get("short_message")
         if type(short) is not str or not short:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")
-
-        ts = msg.get("timestamp")
-        if type(ts) is str:
-            try:
-                ts = float(ts)
-            except ValueError:
-                ts = now
-        elif type(ts) is not float and type(ts) is not int:
-            ts = now
-        if not 0.0 <= ts < _MAX_TIMESTAMP_MS_SAFE:  # NaN fails this too; epoch_millis has the rest
-            seconds, millis = epoch_millis(ts, now)
-        else:
-            seconds, millis = divmod(round(ts * 1000), 1000)
-
-        doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": short}
+        iso, seconds = self._time(msg.get("timestamp"), now)
+        doc: dict[str, Any] = {"@timestamp": iso, "message": short}
         for name in _PASSTHROUGH:
             if name in msg:
                 doc[name] = msg[name]

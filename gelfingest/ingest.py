@@ -7,6 +7,7 @@ for the caller to count; nothing else is expected to come out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,33 +82,59 @@ class Ingest:
         self._max_age, self._max_ahead = s.index_max_age, s.index_max_ahead
 
     def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
-        """Take one datagram; return a batch when this datagram's event fills one.
+        """Take one datagram; return a batch when this datagram's event fills one; GelfError if it is bad.
 
         ``forwarded``: a chunk that another worker or instance passed on to us, its owner.
         """
-        if not data:
-            raise GelfError(Reason.EMPTY, "empty datagram")
-        if data[:2] == CHUNK_MAGIC:
-            whole = self.reassembler.maybe_complete(data, now, forwarded)
-            if whole is None:
-                return None
-            data = whole
-        doc, seconds = self.decoder.decode(decompress(data, self.settings.max_message_size), source_host, now)
-        return self._emit(doc, seconds, now)
+        ready, rejected = self.take_many([data], [source_host], now, forwarded)
+        if rejected:
+            raise rejected[0][0]
+        return self.batcher.one_of(ready)
+
+    def take_many(self, datagrams: Sequence[bytes], sources: Sequence[str], now: float,
+                  forwarded: bool = False) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
+        """Take datagrams (or frames) received at ``now``, from these senders; return the batches they
+        fill and the rejected ones with their sender, in order."""
+        reassembler, decode, max_size = self.reassembler, self.decoder.decode, self.settings.max_message_size
+        docs: list[dict[str, Any]] = []
+        times: list[int] = []
+        rejected: list[tuple[GelfError, str]] = []
+        for data, source in zip(datagrams, sources, strict=True):
+            try:
+                if data[:2] == CHUNK_MAGIC:
+                    whole = reassembler.maybe_complete(data, now, forwarded)
+                    if whole is None:
+                        continue
+                    data = whole
+                elif not data:
+                    raise GelfError(Reason.EMPTY, "empty datagram")
+                doc, seconds = decode(decompress(data, max_size), source, now)
+            except GelfError as err:
+                rejected.append((err, source))
+                continue
+            docs.append(doc)
+            times.append(seconds)
+        return self._emit(docs, times, now), rejected
 
     def json_line(self, data: bytes, source_host: str, now: float) -> Batch | None:
         """Take one logspout (logstash adapter) JSON line; sequenced and batched like GELF."""
         doc, seconds = self.logspout.decode(decompress(data, self.settings.max_message_size), source_host, now)
-        return self._emit(doc, seconds, now)
+        return self.batcher.one_of(self._emit([doc], [seconds], now))
 
-    def _emit(self, doc: dict[str, Any], seconds: int, now: float) -> Batch | None:
-        """A decoded event leaves the decoder: sequenced in this order, encoded, batched."""
-        self.decoded += 1
-        self.sequencer.stamp(doc, now)
-        if not now - self._max_age <= seconds <= now + self._max_ahead:
-            self.index_time_replaced += 1
-            seconds = int(now)
-        return self.batcher.add(self.encoder.encode(doc, seconds), now)
+    def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float) -> list[Batch]:
+        """Decoded events leave the decoder: sequenced in this order, encoded, batched."""
+        if not docs:
+            return []
+        self.decoded += len(docs)
+        for doc, value in zip(docs, self.sequencer.take(len(docs), now), strict=True):
+            doc["sequence"] = value
+        low, high = now - self._max_age, now + self._max_ahead
+        if min(times) < low or max(times) > high:
+            for i, seconds in enumerate(times):
+                if not low <= seconds <= high:
+                    self.index_time_replaced += 1
+                    times[i] = int(now)
+        return self.batcher.add_many(self.encoder.encode_many(docs, times), now)
 
     def tick(self, now: float) -> Batch | None:
         """Periodic work: expire stale chunked messages, return a batch that is old enough."""

@@ -72,13 +72,15 @@ def decompress(data: bytes, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> bytes:
     Raises PayloadError when it is corrupt, truncated, followed by other bytes, or larger than max_size
     once decompressed. Chunked data is the reassembler's business and is rejected here.
     """
-    kind = payload_kind(data)
-    if kind is PayloadKind.GZIP:
+    head = data[:2]
+    if head == GZIP_MAGIC:  # Docker's default over UDP, looked for first
         return inflate(data, _GZIP_WBITS, max_size, "gzip")
-    if kind is PayloadKind.ZLIB:
-        return inflate(data, _ZLIB_WBITS, max_size, "zlib")
-    if kind is PayloadKind.CHUNKED:
-        raise PayloadError(Reason.CHUNK_NESTED, "a chunk inside a chunked message")
+    if head[:1] != b"{":  # JSON (GELF over TCP) cannot start like any of the magic bytes
+        kind = payload_kind(data)
+        if kind is PayloadKind.ZLIB:
+            return inflate(data, _ZLIB_WBITS, max_size, "zlib")
+        if kind is PayloadKind.CHUNKED:
+            raise PayloadError(Reason.CHUNK_NESTED, "a chunk inside a chunked message")
     if len(data) > max_size:
         raise PayloadError(Reason.TOO_LARGE, f"{len(data)} bytes, more than {max_size}")
     return data

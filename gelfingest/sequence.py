@@ -136,24 +136,30 @@ class Sequencer:
     def next_value(self) -> int:
         return self.progression.value(self._n)
 
-    def _reserve_from(self, n: int) -> None:
-        limit = n + self.block
+    def _reserve_from(self, n: int, end: int) -> None:
+        limit = max(n + self.block, end)
         bound = self.progression.value(limit)
         if bound >= MAX_SEQUENCE:
             raise OverflowError(f"sequence would pass 2^53 (at {self.progression.value(n)})")
         self.reserve(bound)
         self._limit = limit
 
-    def stamp(self, doc: dict[str, Any], now: float) -> int:
+    def take(self, count: int, now: float) -> range:
+        """The next ``count`` values, in order, for events received at ``now``."""
         n = self._n
         if self.mode == "clock":
             ticks = int((now - CLOCK_EPOCH) * CLOCK_TICKS_PER_SECOND)
             if ticks > n:
                 n = ticks
-        if n >= self._limit:
-            self._reserve_from(n)
-        self._n = n + 1
-        value = self.progression.first + n * self.progression.step
+        end = n + count
+        if end > self._limit:
+            self._reserve_from(n, end)
+        self._n = end
+        first, step = self.progression.first, self.progression.step
+        return range(first + n * step, first + end * step, step)
+
+    def stamp(self, doc: dict[str, Any], now: float) -> int:
+        value = self.take(1, now)[0]
         doc["sequence"] = value
         return value
 

@@ -45,7 +45,7 @@ from gelfingest.spool import Spool
 from gelfingest.state import SequenceReservations, highest_reservation
 from gelfingest.tcp import TcpInput
 from gelfingest.tls import server_context
-from gelfingest.udp import UdpInput
+from gelfingest.udp import MAX_DATAGRAM, UdpInput
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Server:
         self.json_udp: UdpInput | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
-            self.forwarder = ChunkForwarder(config, self.on_udp)
+            self.forwarder = ChunkForwarder(config, self.on_forwarded)
         self.should_exit = False
         self.force_exit = False
         # Batches neither the output's queue nor the spool could take yet: the inputs are paused meanwhile.
@@ -107,30 +107,57 @@ class Server:
 
     # -- the data path -----------------------------------------------------------------------------
 
-    def on_udp(self, data: bytes, source: str, now: float, forwarded: bool = False) -> None:
-        """A datagram (ours, or a chunk a peer forwarded): within --max-datagram, then as any message."""
+    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float) -> None:
+        """A burst from the UDP input: datagrams within --max-datagram, chunks to their owner, the rest here."""
+        limit = self.config.max_datagram
+        if self.forwarder is not None or limit < MAX_DATAGRAM:
+            datagrams, sources = self._ours(datagrams, sources, now, limit)
+        self._take_many(datagrams, sources, now)
+
+    def on_frames(self, frames: list[bytes], peer: str, now: float) -> None:
+        """Frames from a GELF TCP connection (a chunk among them goes to its owner, as a datagram would)."""
+        sources = [peer] * len(frames)
+        if self.forwarder is not None:
+            frames, sources = self._ours(frames, sources, now, None)
+        self._take_many(frames, sources, now)
+
+    def on_forwarded(self, data: bytes, source: str, now: float, forwarded: bool = True) -> None:
+        """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
         if len(data) > self.config.max_datagram:
             self._rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than "
                                      f"{self.config.max_datagram} (--max-datagram)"), source, now)
             return
-        self.on_datagram(data, source, now, forwarded)
+        self._take_many([data], [source], now, forwarded)
 
-    def on_datagram(self, data: bytes, source: str, now: float, forwarded: bool = False) -> None:
-        if (not forwarded and self.forwarder is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
-                and self.forwarder.route(data, source, now)):
-            return
-        self.take(data, source, now, forwarded)
+    def _ours(self, datagrams: list[bytes], sources: list[str], now: float,
+              limit: int | None) -> tuple[list[bytes], list[str]]:
+        """The datagrams to take here: one over ``limit`` is rejected, a chunk another owns is forwarded."""
+        route = self.forwarder.route if self.forwarder is not None else None
+        kept: list[bytes] = []
+        kept_sources: list[str] = []
+        for data, source in zip(datagrams, sources, strict=True):
+            if limit is not None and len(data) > limit:
+                self._rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than {limit} "
+                                         f"(--max-datagram)"), source, now)
+            elif not (route is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12 and route(data, source, now)):
+                kept.append(data)
+                kept_sources.append(source)
+        return kept, kept_sources
 
-    def take(self, data: bytes, source: str, now: float, forwarded: bool = False) -> GelfError | None:
-        """Ingest one message (or chunk); a rejection is counted, logged (rate-limited) and returned."""
-        try:
-            batch = self.ingest.datagram(data, source, now, forwarded)
-        except GelfError as err:
+    def take(self, data: bytes, source: str, now: float) -> GelfError | None:
+        """Ingest one message; a rejection is counted, logged (rate-limited) and returned."""
+        rejected = self._take_many([data], [source], now)
+        return rejected[0][0] if rejected else None
+
+    def _take_many(self, datagrams: list[bytes], sources: list[str], now: float,
+                   forwarded: bool = False) -> list[tuple[GelfError, str]]:
+        """Ingest messages (or chunks); rejections are counted, logged (rate-limited) and returned."""
+        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded)
+        for err, source in rejected:
             self._rejected(err, source, now)
-            return err
-        if batch is not None:
+        for batch in ready:
             self._hand_over(batch)
-        return None
+        return rejected
 
     def take_json(self, data: bytes, source: str, now: float) -> None:
         """One logspout JSON line (either transport), counted and handed over like GELF."""
@@ -141,6 +168,14 @@ class Server:
             return
         if batch is not None:
             self._hand_over(batch)
+
+    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float) -> None:
+        for data, source in zip(datagrams, sources, strict=True):
+            self.take_json(data, source, now)
+
+    def on_json_frames(self, frames: list[bytes], peer: str, now: float) -> None:
+        for frame in frames:
+            self.take_json(frame, peer, now)
 
     def _rejected(self, err: GelfError, source: str, now: float) -> None:
         line = self.rejects.record(err, source, now)
@@ -348,15 +383,15 @@ class Server:
                                           max_connections=c.tcp_max_connections, reuse_port=c.workers > 1,
                                           frame_timeout=c.tcp_frame_timeout, on_reject=self._rejected)
         if c.tcp is not None:
-            self.tcp = TcpInput(c.tcp, self.on_datagram, framing=c.tcp_framing, name="tcp",
+            self.tcp = TcpInput(c.tcp, self.on_frames, framing=c.tcp_framing, name="tcp",
                                 ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.tcp.start(asyncio.get_running_loop())
         if c.json_tcp is not None:
-            self.json_tcp = TcpInput(c.json_tcp, self.take_json, framing="newline", name="json-tcp",
+            self.json_tcp = TcpInput(c.json_tcp, self.on_json_frames, framing="newline", name="json-tcp",
                                      ssl_context=tls if "json-tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.json_tcp.start(asyncio.get_running_loop())
         if c.json_udp is not None:
-            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, self.take_json, reuse_port=c.workers > 1)
+            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, self.on_json_datagrams, reuse_port=c.workers > 1)
             self.json_udp.start(asyncio.get_running_loop())
         if c.http is not None:
             self.http = HttpInput(c.http, self.take, max_body=c.http_max_body, token=c.http_token,

@@ -27,7 +27,8 @@ from gelfingest.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
-FrameHandler = Callable[[bytes, str, float], None]
+# Called with the frames a read completed, the peer's address and the time.
+FramesHandler = Callable[[list[bytes], str, float], None]
 
 
 @dataclass(slots=True)
@@ -92,16 +93,13 @@ class _Connection(asyncio.Protocol):
             self.frame_started = None
         if frames:
             stats.frames += len(frames)
-            now = time.time()
-            handle = self.owner.on_frame
-            for frame in frames:
-                handle(frame, self.peer, now)
+            self.owner.on_frames(frames, self.peer, time.time())
 
     def eof_received(self) -> bool:
         rest = self.deframer.close()
         if rest is not None:
             self.owner.stats.frames += 1
-            self.owner.on_frame(rest, self.peer, time.time())
+            self.owner.on_frames([rest], self.peer, time.time())
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -109,13 +107,13 @@ class _Connection(asyncio.Protocol):
 
 
 class TcpInput:
-    def __init__(self, address: Address, on_frame: FrameHandler, *, framing: Framing, max_frame: int,
+    def __init__(self, address: Address, on_frames: FramesHandler, *, framing: Framing, max_frame: int,
                  idle_timeout: float, max_connections: int, reuse_port: bool = False,
                  frame_timeout: float = 60.0, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None, name: str = "tcp") -> None:
         self.name = name
         self.address = address
-        self.on_frame = on_frame
+        self.on_frames = on_frames
         self.on_reject = on_reject
         self.frame_timeout = frame_timeout
         self.ssl_context = ssl_context

@@ -1,8 +1,9 @@
 """The UDP input: a socket drained in bursts from the event loop.
 
 asyncio's DatagramProtocol reads one datagram per loop turn (about 29k/s here, FACTS.md); a reader that
-drains the socket until it would block reads over 300k/s. The input only moves bytes: every datagram is
-handed to ``on_datagram(data, source_ip, now)`` with one ``now`` per burst.
+drains the socket until it would block reads over 300k/s. The input only moves bytes: each burst is
+handed over at once, ``on_burst(datagrams, source_ips, now)`` with one ``now`` per burst (so what is done
+per message, decoding to batching, runs in one loop over the burst).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ MAX_DATAGRAM: Final = 65535
 # Datagrams read per wake-up before giving the loop back to the timers and the sender.
 DRAIN_PER_WAKEUP: Final = 512
 
-DatagramHandler = Callable[[bytes, str, float], None]
+BurstHandler = Callable[[list[bytes], list[str], float], None]
 # SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec.
 _SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC: Final = struct.Struct("@qq")
@@ -46,15 +47,16 @@ def _set_receive_buffer(sock: socket.socket, size: int) -> int:
 class UdpInput:
     name = "udp"
 
-    def __init__(self, address: Address, receive_buffer: int, on_datagram: DatagramHandler,
+    def __init__(self, address: Address, receive_buffer: int, on_burst: BurstHandler,
                  reuse_port: bool = False, kernel_timestamps: bool = False) -> None:
         """``kernel_timestamps``: hand each datagram the time the kernel received it (for clock-mode
-        sequences) instead of one ``now`` per burst; costs a recvmsg instead of a recvfrom."""
+        sequences) instead of one ``now`` per burst; costs a recvmsg instead of a recvfrom, and a burst
+        of one datagram each."""
         self.address = address
         self.reuse_port = reuse_port
         self.kernel_timestamps = kernel_timestamps
         self.receive_buffer = receive_buffer
-        self.on_datagram = on_datagram
+        self.on_burst = on_burst
         self.sock: socket.socket | None = None
         self.effective_buffer = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,34 +100,39 @@ class UdpInput:
             self._loop.add_reader(self.sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
 
     def _ready(self) -> bool:
-        """Read one burst; True when it stopped at the burst cap (more may be waiting)."""
+        """Read one burst and hand it over; True when it stopped at the burst cap (more may be waiting)."""
         sock = self.sock
         if sock is None:
             return False
-        handle = self.on_datagram
         now = time.time()
         recvfrom = sock.recvfrom
+        datagrams: list[bytes] = []
+        sources: list[str] = []
+        full = True
         for _ in range(DRAIN_PER_WAKEUP):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
-                return False
+                full = False
+                break
             except OSError as exc:  # e.g. ICMP errors surfaced on the socket: not ours to stop for
                 logger.debug("UDP receive error: %s", exc)
-                return False
-            self.datagrams += 1
-            self.bytes += len(data)
-            handle(data, addr[0], now)
-            if self._paused:
-                return False
-        return True
+                full = False
+                break
+            datagrams.append(data)
+            sources.append(addr[0])
+        if datagrams:
+            self.datagrams += len(datagrams)
+            self.bytes += sum(map(len, datagrams))
+            self.on_burst(datagrams, sources, now)
+        return full and not self._paused
 
     def _ready_stamped(self) -> bool:
         """As _ready, with each datagram's kernel receive time as its ``now``."""
         sock = self.sock
         if sock is None:
             return False
-        handle = self.on_datagram
+        handle = self.on_burst
         recvmsg = sock.recvmsg
         for _ in range(DRAIN_PER_WAKEUP):
             try:
@@ -142,7 +149,7 @@ class UdpInput:
                     now = seconds + nanos * 1e-9
             self.datagrams += 1
             self.bytes += len(data)
-            handle(data, addr[0], now or time.time())
+            handle([data], [addr[0]], now or time.time())
             if self._paused:
                 return False
         return True

@@ -65,3 +65,15 @@ def test_no_item_is_lost_or_reordered() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Batcher(max_docs=0)
+
+
+@pytest.mark.parametrize("sizes", [[4, 4, 4, 2], [1] * 7, [12, 1, 12, 12, 3], [5, 5, 10, 1]])
+def test_adding_many_cuts_as_adding_one_by_one(sizes: list[int]) -> None:
+    items = [bytes([97 + k]) * n for k, n in enumerate(sizes)]
+    one, many = Batcher(max_docs=3, max_bytes=10, max_age=60), Batcher(max_docs=3, max_bytes=10, max_age=60)
+    by_one = [x.items for item in items if (x := one.add(item, 0))]
+    by_many = [x.items for x in many.add_many(items, 0)]
+    # One by one, an item that fills a batch of its own as it starts it waits for the next add or flush.
+    rest_one, rest_many = one.flush(), many.flush()
+    assert by_one + ([rest_one.items] if rest_one else []) == by_many + ([rest_many.items] if rest_many else [])
+    assert all(len(b) <= 3 and (sum(map(len, b)) <= 10 or len(b) == 1) for b in by_many)

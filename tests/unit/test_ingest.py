@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from gelfingest.errors import GelfError
 from gelfingest.ingest import Ingest, IngestSettings
 from tests.helpers import gelf
 
@@ -41,3 +42,24 @@ def test_the_window_is_a_setting() -> None:
     assert index_of(ingest, NOW - 20 * 86400)[0] == "logstash-2025.11.03"
     assert index_of(ingest, NOW + 60)[0] == "logstash-2025.11.23"
     assert ingest.index_time_replaced == 1
+
+
+def test_a_burst_gives_what_its_datagrams_give_one_by_one() -> None:
+    """The burst path (UDP reads, TCP reads) and the one-datagram path: the same items, the same rejections
+    with their senders, in the same order."""
+    burst = [gelf("a"), b"", gelf("b", level="x"), b"{not json", gelf("c", _id="spoof"), b"\x1f\x8bjunk", gelf("d")]
+    sources = [f"10.0.0.{k}" for k in range(len(burst))]
+    settings = IngestSettings(batch_max_docs=2, document_id_prefix="p-")
+    one, many = Ingest(settings), Ingest(settings)
+    items_one, rejected_one = [], []
+    for data, source in zip(burst, sources, strict=True):
+        try:
+            if (batch := one.datagram(data, source, NOW)) is not None:
+                items_one += batch.items
+        except GelfError as err:
+            rejected_one.append((type(err), str(err), source))
+    ready, rejected = many.take_many(burst, sources, NOW)
+    assert [i for b in ready for i in b.items] == items_one and len(items_one) == 4
+    assert [(type(e), str(e), s) for e, s in rejected] == rejected_one
+    assert [s for _, s in rejected] == ["10.0.0.1", "10.0.0.3", "10.0.0.5"]
+    assert many.decoded == one.decoded == 4 and many.decoder.dropped_fields == one.decoder.dropped_fields

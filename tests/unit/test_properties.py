@@ -482,3 +482,32 @@ def test_inputs_the_fuzzer_found_give_only_gelf_errors(path: Path) -> None:
     Ingest.datagram, JSON lines, a TCP stream, a bulk answer, one GELF message the harness compresses and
     chunks); run_input raises only on a finding."""
     run_input(path.read_bytes())
+
+
+# Mostly with short_message and timestamp, which the plans need.
+planned_messages = st.builds(lambda msg, short, ts: {**msg, "short_message": short, "timestamp": ts},
+                             gelf_objects(), st.text(min_size=1, max_size=5), timestamps) | gelf_objects()
+
+
+@given(messages=st.lists(planned_messages, min_size=1, max_size=6), repeat=st.integers(1, 3))
+@examples(200)
+def test_the_shape_plans_map_every_message_as_the_general_path_does(messages: list[dict[str, Any]],
+                                                                   repeat: int) -> None:
+    """A message mapped by its shape's plan (the hot path) gives the document, the time, the error and the
+    dropped-field counts that the general path gives for it, the first time its shape is seen and after."""
+    from gelfingest.gelf import GelfDecoder
+
+    planned, general = GelfDecoder(), GelfDecoder()
+    for msg in messages * repeat:
+        payload = encode_json(msg, ascii_only=False)
+        try:
+            fast: Any = planned.decode(payload, "10.0.0.1", NOW)
+        except GelfError as err:
+            fast = err.reason
+        try:
+            parsed = orjson.loads(payload)
+            slow: Any = general._decode_generally(parsed, True, "10.0.0.1", NOW)
+        except GelfError as err:
+            slow = err.reason
+        assert fast == slow
+        assert planned.dropped_fields == general.dropped_fields

@@ -6,6 +6,7 @@ from gelfingest.sequence import (
     COUNTER_BLOCK,
     MAX_SEQUENCE,
     Progression,
+    SequenceMode,
     Sequencer,
     check_sequence_settings,
 )
@@ -103,3 +104,15 @@ def test_clock_mode_stays_below_2_53_for_30_years_at_the_largest_step() -> None:
 def test_bad_settings_name_the_variable(seed: int, iterator: int, workers: int, mode: str, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         check_sequence_settings(seed, iterator, workers, mode)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["counter", "clock"])
+def test_taking_many_at_once_hands_out_what_stamping_one_by_one_does(mode: SequenceMode) -> None:
+    reserved: list[int] = []
+    one = Sequencer(1, 2, worker=1, workers=3, mode=mode, now=NOW)
+    many = Sequencer(1, 2, worker=1, workers=3, mode=mode, now=NOW, reserve=reserved.append)
+    for k, count in enumerate([1, 511, 0, 3, COUNTER_BLOCK + 5, 2]):
+        taken = list(many.take(count, NOW + k))
+        assert taken == stamp(one, count, NOW + k)
+        # Each value is below a bound reserved before it was handed out, a burst larger than a block too.
+        assert not taken or max(reserved) > taken[-1]
