@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 from typing import Final
@@ -34,7 +35,9 @@ _TIMESPEC: Final = struct.Struct("@qq")
 
 def _set_receive_buffer(sock: socket.socket, size: int) -> int:
     """Ask for ``size`` bytes of receive buffer; as root past net.core.rmem_max. Return what we got."""
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    # Python's socket module does not name SO_RCVBUFFORCE (33 on Linux): without it, a root daemon got
+    # net.core.rmem_max (often 4 MiB, doubled by the kernel) instead of the buffer it asked for.
+    force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
     try:
         if force is None:
             raise PermissionError
