@@ -47,8 +47,11 @@ test: $(STAMP) system-deps lint
 	$(PY) -m gelfingest.local_es fetch >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The benchmark suite (BENCH_ARGS, e.g. --quick, --skip-es, --only udp-null-curve): one table, and
+# benchmarks/results/suite.json and curve.svg.
 bench: $(STAMP)
-	$(PY) benchmarks/udp_throughput.py $(BENCH_ARGS)
+	$(PY) -m gelfingest.local_es fetch >/dev/null
+	$(PY) -m benchmarks.suite $(BENCH_ARGS)
 
 # The coverage-guided fuzz target of the pure core, for FUZZ_SECONDS (crashes are written to tests/vectors/fuzz/).
 FUZZ_SECONDS ?= 600

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.udp_throughput import ROOT, encoded_bodies, post_bulks, report
+from benchmarks.measure import RESULTS, encoded_bodies, post_bulks, report
+from benchmarks.traffic import build_traffic
 from gelfingest.local_es import LocalElasticsearch
 
 
@@ -27,19 +28,20 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "document_ids.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "document_ids.json")
     args = parser.parse_args()
     es = LocalElasticsearch(heap="1g")
     es.start()
     rates: dict[str, list[float]] = {"auto ids (index)": [], "sequence ids (create)": [], "resend (all 409)": []}
+    datagrams, _ = build_traffic(args.events)
     try:
         # A JVM warms up: the first bulk requests are slower whichever way they come. Not measured.
-        warm, _ = encoded_bodies(args.events // 2, f"warmup-{time.time_ns()}", None)
+        warm, _ = encoded_bodies(datagrams[: len(datagrams) // 2], f"warmup-{time.time_ns()}", None)
         post_bulks(es.url, warm, args.concurrency)
         for r in range(args.rounds):
             order = [None, "bench-"] if r % 2 == 0 else ["bench-", None]
             for prefix in order:
-                bodies, n = encoded_bodies(args.events, f"ids-{time.time_ns()}", prefix)
+                bodies, n = encoded_bodies(datagrams, f"ids-{time.time_ns()}", prefix)
                 seconds = post_bulks(es.url, bodies, args.concurrency)
                 rates["auto ids (index)" if prefix is None else "sequence ids (create)"].append(n / seconds)
                 if prefix is not None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/pure_path.py [--events 30000]
 
-Same Docker-shaped traffic as udp_throughput.py. Best of 5 runs per figure.
+Same Docker-shaped traffic as the suite (benchmarks/traffic.py). Best of 5 runs per figure.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from benchmarks.udp_throughput import build_traffic
+from benchmarks.traffic import build_traffic
 from gelfingest.gelf import GelfDecoder
 from gelfingest.ingest import Ingest
 from gelfingest.payload import decompress

@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.udp_throughput import WORDS, chunks_of  # noqa: E402
+from benchmarks.traffic import WORDS, chunks_of  # noqa: E402
 from gelfingest.errors import GelfError  # noqa: E402
 from gelfingest.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
 from gelfingest.http_input import _body_messages  # noqa: E402
@@ -115,7 +115,7 @@ def scaled(outcome: Outcome, times: int, into: Outcome) -> None:
 # -- traffic ---------------------------------------------------------------------------------------------
 
 def good_message(rng: random.Random, tid: str, n: int, big: bool = False) -> dict[str, Any]:
-    """Docker's gelf driver's shape (as udp_throughput.docker_message), with a unique ``_tid``."""
+    """Docker's gelf driver's shape (as traffic.docker_event), with a unique ``_tid``."""
     size = rng.randrange(80, 400)
     text = (f"{tid} " + " ".join(rng.choice(WORDS) for _ in range(size // 5)))[:size]
     if big:

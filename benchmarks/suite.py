@@ -1,0 +1,549 @@
+"""The benchmark suite: gelfingest's throughput, cost and loss, one table for all of it.
+
+    python -m benchmarks.suite [--quick] [--skip-es] [--only NAME ...] [--json PATH] [--svg PATH]
+
+Scenarios (one daemon per scenario and worker count, reused across that scenario's points):
+
+- ``udp-null-max``: Docker-shaped gzip GELF over UDP into the null output (everything but Elasticsearch), as
+  fast as the sender goes: events per CPU-second of gelfingest (goal 100,000).
+- ``udp-null-curve``: the same at fixed offered rates, low to beyond the knee: delivered events/s and loss
+  per point, and the knee (the highest offered rate with loss under 0.1 %, every lower rate too). Also drawn
+  as an SVG chart.
+- ``tcp-null-max``: uncompressed GELF TCP into the null output over 8 connections, as fast as they go:
+  MiB/s (goal 86 with 2 workers), events/s, events per CPU-second.
+- ``es-ceiling``: a local Elasticsearch's own limit for the same documents: bulk bodies encoded by the pure
+  core exactly as the daemon sends them (op_type create with ids, batches cut as the daemon's defaults cut
+  them, the daemon's filter_path), posted by a minimal keep-alive client as many at a time as the daemon
+  (its default --elasticsearch-concurrency), after a warm-up; timed to the last answer and a _refresh.
+- ``es-udp``: the daemon into that Elasticsearch, fed the same events over UDP at a fixed rate (--es-rate:
+  above the ceiling, so that Elasticsearch is the bottleneck, and within what the daemon decodes without
+  kernel drops); end-to-end events/s = documents in the index / time from the first datagram until the
+  index (polled with _refresh) holds all that was sent, or stopped growing for 5 s. Reported against the
+  ceiling as ``ratio_to_ceiling`` (goal 0.9); on one machine the daemon's CPU competes with Elasticsearch's.
+  It measures the ceiling first when asked alone.
+
+The load comes from a separate process replaying traffic encoded once (benchmarks/traffic.py), paced in
+bursts of 100 events over 64 source sockets (SO_REUSEPORT spreads by source address), so the generator is
+never what is measured. Between points the suite waits until nothing is left unread in the daemon's
+sockets, its CPU is idle and its metrics snapshots are newer than the work, and takes differences.
+
+Figures of a row: events sent (and datagrams, MiB, the rate the sender achieved); received (the daemon's
+own counter: datagrams for UDP, so chunked events count once per chunk; frames for TCP); delivered
+(documents the null output took, from the daemon's snapshots; for Elasticsearch the index's _count); loss =
+sent - delivered, and the kernel's drop counter of the daemon's UDP sockets over the point; events per
+CPU-second (utime+stime of the supervisor and every worker from /proc over the point); wall-clock delivered
+events/s and received MiB/s (from the first send until the daemon's CPU went idle); the largest peak RSS
+(VmHWM) of a worker; and ``others``: the cores the rest of the machine kept busy meanwhile (all cores' busy
+time from /proc/stat less the daemon's, the sender's and the suite's; Elasticsearch's own in es-udp) or the
+hypervisor gave to other machines (steal), so a figure taken while something else ran says so. The note
+column holds goals met or missed, the knee, a sender that fell short of its rate, other work on the machine
+or steal, and errors the daemon logged.
+
+The table goes to stdout; the same figures with the machine, the date and the options to --json; each
+daemon's log to suite-logs/ beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import json
+import math
+import os
+import platform
+import secrets
+import sys
+import time
+import urllib.error
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.measure import (
+    RESULTS,
+    Counters,
+    Daemon,
+    encoded_bodies,
+    es_call,
+    es_count,
+    machine_cpu_seconds,
+    own_cpu_seconds,
+    post_bulks,
+    wait_until_idle,
+)
+from benchmarks.traffic import Sent, send_tcp, send_udp, tcp_frames, udp_events
+from gelfingest.config import Config
+from gelfingest.local_es import LocalElasticsearch
+from gelfingest.template import index_template
+
+SCENARIOS = ("udp-null-max", "udp-null-curve", "tcp-null-max", "es-ceiling", "es-udp")
+ES_SCENARIOS = ("es-ceiling", "es-udp")
+# A point is below the knee while it loses less than this share of the events sent.
+KNEE_LOSS_PCT = 0.1
+# The goals the figures are held against.
+GOAL_EVENTS_PER_CPU_S = 100_000
+GOAL_TCP_MIB_S = 86.0
+GOAL_TCP_WORKERS = 2
+GOAL_RATIO_TO_CEILING = 0.9
+# es-udp: the index must stop growing for this long before the run counts as over short of what was sent;
+# and how often it is counted.
+ES_STALL_SECONDS = 5.0
+ES_POLL_SECONDS = 0.5
+# A point during which the rest of the machine kept more than this many cores busy (or the hypervisor took
+# them) is marked.
+OTHERS_BUSY = 0.3
+MIB = 2**20
+STARTED = time.perf_counter()
+
+
+def log(msg: str) -> None:
+    print(f"[suite {time.perf_counter() - STARTED:5.0f} s] {msg}", file=sys.stderr, flush=True)
+
+
+# -- one point -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    sent: Sent
+    counters: Counters  # the daemon's counters over the point
+    delivered: int
+    kernel_drops: int | None
+    cpu_seconds: float
+    wall_seconds: float
+    peak_rss_mib: float
+    daemon_errors: list[str]  # what the daemon logged at ERROR or above during the point
+    udp_receive_buffer: int | None
+    # CPU-seconds the rest of the machine spent meanwhile: all cores' busy time less the daemon's, the
+    # sender's and the suite's own (the kernel's softirq work for loopback traffic lands here too); and
+    # those the hypervisor gave to other machines (steal).
+    others_cpu_seconds: float
+    steal_cpu_seconds: float
+
+
+class Usage:
+    """Busy CPU time of the machine and of the suite with its senders, to subtract from each other."""
+
+    def __init__(self) -> None:
+        (self.busy, self.steal), self.own = machine_cpu_seconds(), own_cpu_seconds()
+
+    def others(self, daemon_cpu: float) -> tuple[float, float]:
+        """CPU-seconds since this was made that neither the daemon (``daemon_cpu``) nor we used, and steal."""
+        busy, steal = machine_cpu_seconds()
+        # Clock ticks make it a little uncertain: a few hundredths below zero mean none.
+        return max(0.0, busy - self.busy - (own_cpu_seconds() - self.own) - daemon_cpu), steal - self.steal
+
+
+class Session:
+    """A started daemon, measured point after point: each point is a difference from the one before."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        wait_until_idle(daemon.proc.pid)
+        self.last = daemon.settled(time.time())
+        self.errors = len(daemon.errors())
+
+    def new_errors(self) -> list[str]:
+        errors = self.daemon.errors()
+        new, self.errors = errors[self.errors :], len(errors)
+        return new
+
+    def point(self, send: Callable[[], Sent], udp: bool = True) -> Measured:
+        d = self.daemon
+        cpu0, drops0, usage = d.cpu_seconds(), d.kernel_drops(), Usage()
+        t0 = time.perf_counter()
+        sent = send()
+        cpu1, busy_until = wait_until_idle(d.proc.pid)
+        others, steal = usage.others(cpu1 - cpu0)
+        # Before the socket closes: its row in /proc/net/udp, and its drop counter, leave with it.
+        drops = d.kernel_drops() - drops0
+        after = d.settled(time.time())
+        delta, self.last = after - self.last, after
+        return Measured(sent, delta, delta.indexed, drops if udp else None, cpu1 - cpu0, busy_until - t0,
+                        d.peak_rss_mib(), self.new_errors(), d.receive_buffer, others, steal)
+
+
+def row(scenario: str, workers: int | None, offered: float | str, m: Measured) -> dict[str, Any]:
+    sent, c = m.sent, m.counters
+    loss = sent.events - m.delivered
+    wall = m.wall_seconds
+    r = {
+        "scenario": scenario, "workers": workers, "offered_rate": offered,
+        "events_sent": sent.events, "datagrams_sent": sent.datagrams, "mib_sent": round(sent.bytes / MIB, 1),
+        "send_seconds": round(sent.seconds, 2), "sent_rate": round(sent.rate),
+        "received": c.received, "received_mib": round(c.received_bytes / MIB, 1), "decoded": c.decoded,
+        "delivered": m.delivered, "loss": loss, "loss_pct": round(100 * loss / sent.events, 3) if sent.events else 0,
+        "kernel_drops": m.kernel_drops, "rejected": c.rejected, "chunked_incomplete": c.chunks_incomplete,
+        "cpu_seconds": round(m.cpu_seconds, 2),
+        "events_per_cpu_s": round(m.delivered / m.cpu_seconds) if m.cpu_seconds > 0 else None,
+        "wall_seconds": round(wall, 2),
+        "delivered_per_s": round(m.delivered / wall) if wall > 0 else None,
+        "mib_per_s": round(c.received_bytes / MIB / wall, 1) if wall > 0 else None,
+        "peak_rss_mib": round(m.peak_rss_mib, 1), "udp_receive_buffer": m.udp_receive_buffer,
+        "others_cpu_seconds": round(m.others_cpu_seconds, 2), "steal_cpu_seconds": round(m.steal_cpu_seconds, 2),
+        "others_cores": round((m.others_cpu_seconds + m.steal_cpu_seconds) / wall, 2) if wall > 0 else None,
+        "daemon_errors": len(m.daemon_errors), "daemon_error_sample": m.daemon_errors[:3],
+    }
+    if isinstance(offered, float | int) and sent.rate < 0.95 * offered:
+        note(r, "the sender fell short of the rate")
+    if m.daemon_errors:
+        note(r, f"the daemon logged {len(m.daemon_errors)} errors, e.g. {m.daemon_errors[0][:100]!r}")
+    if scenario != "es-udp" and wall > 0 and m.others_cpu_seconds / wall > OTHERS_BUSY:
+        note(r, "other work on the machine meanwhile")
+    if wall > 0 and m.steal_cpu_seconds / wall > OTHERS_BUSY:
+        note(r, f"the hypervisor took {m.steal_cpu_seconds / wall:.1f} cores (steal)")
+    return r
+
+
+def note(r: dict[str, Any], text: str) -> None:
+    r["note"] = f"{r['note']}; {text}" if r.get("note") else text
+
+
+def goal(r: dict[str, Any], figure: str, wanted: float) -> None:
+    """Hold a figure of the row against its goal (in the row, and in its note)."""
+    value = r.get(figure)
+    met = value is not None and value >= wanted
+    r["goal"] = {"figure": figure, "wanted": wanted, "met": met}
+    note(r, f"goal {figure} >= {wanted:g}: {'met' if met else 'MISSED'}")
+
+
+# -- scenarios --------------------------------------------------------------------------------------------
+
+def udp_null_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    rows = []
+    for w in args.workers:
+        log(f"udp-null-max: {w} worker(s), {args.events} events as fast as possible")
+        with Daemon(w, udp=True, keep_log=args.logs / f"udp-null-max-{w}w.log") as d:
+            m = Session(d).point(functools.partial(send_udp, d.udp_port, events, args.events))
+        r = row("udp-null-max", w, "max", m)
+        goal(r, "events_per_cpu_s", GOAL_EVENTS_PER_CPU_S)
+        rows.append(r)
+    return rows
+
+
+def udp_null_curve(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    rows = []
+    for w in args.workers:
+        with Daemon(w, udp=True, keep_log=args.logs / f"udp-null-curve-{w}w.log") as d:
+            session = Session(d)
+            for rate in sorted(args.rates):
+                count = max(1, round(rate * args.point_seconds))
+                log(f"udp-null-curve: {w} worker(s), {rate}/s offered, {count} events")
+                m = session.point(functools.partial(send_udp, d.udp_port, events, count, rate))
+                rows.append(row("udp-null-curve", w, rate, m))
+    mark_knees(rows)
+    return rows
+
+
+def mark_knees(rows: list[dict[str, Any]]) -> None:
+    """Per worker count: the highest offered rate that, with every lower one, lost under KNEE_LOSS_PCT."""
+    for w in {r["workers"] for r in rows}:
+        knee = None
+        for r in sorted((r for r in rows if r["workers"] == w), key=lambda r: r["offered_rate"]):
+            if r["loss_pct"] >= KNEE_LOSS_PCT:
+                break
+            knee = r
+        if knee is not None:
+            knee["knee"] = True
+            note(knee, f"KNEE (loss < {KNEE_LOSS_PCT:g} % up to here)")
+
+
+def tcp_null_max(args: argparse.Namespace, frames: Sequence[bytes]) -> list[dict[str, Any]]:
+    rows = []
+    for w in args.workers:
+        log(f"tcp-null-max: {w} worker(s), {len(frames)} frames over {args.connections} connections")
+        with Daemon(w, tcp=True, keep_log=args.logs / f"tcp-null-max-{w}w.log") as d:
+            m = Session(d).point(functools.partial(send_tcp, d.tcp_port, frames, args.connections), udp=False)
+        r = row("tcp-null-max", w, "max", m)
+        if w == GOAL_TCP_WORKERS:
+            goal(r, "mib_per_s", GOAL_TCP_MIB_S)
+        rows.append(r)
+    return rows
+
+
+def es_ceiling(es_url: str, datagrams: list[bytes], concurrency: int) -> dict[str, Any]:
+    """Elasticsearch's own rate for the daemon's documents and requests, with a warmed-up JVM."""
+    template = index_template("ceiling-%Y")
+    es_call(es_url, "PUT", "/_index_template/bench-ceiling", template)
+    # The daemon's ids: a per-start prefix of 8 hex digits and the sequence.
+    prefix = secrets.token_hex(4) + "-"
+    warm_index = f"ceiling-warmup-{time.time_ns()}"
+    # A cold JVM indexes several times slower (seen here: 950 docs/s for the first 20,000, 4000 for the third).
+    warm, warm_docs = encoded_bodies(datagrams[: len(datagrams) // 2], warm_index, prefix)
+    log(f"es-ceiling: warming up with {warm_docs} documents in {len(warm)} bulk requests")
+    post_bulks(es_url, warm, concurrency)
+    es_call(es_url, "DELETE", f"/{warm_index}")
+    index = f"ceiling-{time.time_ns()}"
+    bodies, n = encoded_bodies(datagrams, index, prefix)
+    log(f"es-ceiling: {n} documents in {len(bodies)} bulk requests, {concurrency} at a time")
+    t0 = time.perf_counter()
+    post_bulks(es_url, bodies, concurrency)
+    count = es_count(es_url, index)
+    seconds = time.perf_counter() - t0
+    es_call(es_url, "DELETE", f"/{index}")
+    size = sum(map(len, bodies))
+    return {
+        "scenario": "es-ceiling", "workers": None, "offered_rate": "max", "events_sent": n,
+        "mib_sent": round(size / MIB, 1), "send_seconds": round(seconds, 2),
+        "delivered": count, "loss": n - count, "loss_pct": round(100 * (n - count) / n, 3) if n else 0,
+        "wall_seconds": round(seconds, 2), "delivered_per_s": round(count / seconds),
+        "mib_per_s": round(size / MIB / seconds, 1), "bulk_requests": len(bodies), "concurrency": concurrency,
+        "warmup_docs": warm_docs,
+        "note": f"raw _bulk, {len(bodies)} requests, {concurrency} at a time",
+    }
+
+
+def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
+    """Poll the index until it holds ``wanted`` documents or stops growing; the count and the perf_counter
+    time it was first seen."""
+    count, seen = 0, time.perf_counter()
+    while count < wanted and time.perf_counter() - seen < ES_STALL_SECONDS:
+        time.sleep(ES_POLL_SECONDS)
+        now = es_count(es_url, index)
+        if now > count:
+            count, seen = now, time.perf_counter()
+    return count, seen
+
+
+def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate: float, ceiling: float,
+           logs: Path) -> dict[str, Any]:
+    index = f"bench-e2e-{time.time_ns()}"
+    log(f"es-udp: {workers} worker(s), {len(events)} events at {rate:.0f}/s into {index}")
+    try:
+        with Daemon(workers, udp=True, es_url=es_url, index=index, keep_log=logs / f"es-udp-{workers}w.log") as d:
+            session = Session(d)
+            cpu0, drops0, usage = d.cpu_seconds(), d.kernel_drops(), Usage()
+            t0 = time.perf_counter()
+            sent = send_udp(d.udp_port, events, len(events), rate)
+            count, done = wait_indexed(es_url, index, len(events))
+            cpu = d.cpu_seconds() - cpu0
+            # Elasticsearch's own CPU counts as others' here.
+            others, steal = usage.others(cpu)
+            drops = d.kernel_drops() - drops0
+            counters = d.settled(time.time()) - session.last
+            m = Measured(sent, counters, count, drops, cpu, done - t0, d.peak_rss_mib(), session.new_errors(),
+                         d.receive_buffer, others, steal)
+    finally:
+        try:
+            es_call(es_url, "DELETE", f"/{index}")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+    r = row("es-udp", workers, round(rate), m)
+    r["ratio_to_ceiling"] = round(r["delivered_per_s"] / ceiling, 2) if ceiling else None
+    goal(r, "ratio_to_ceiling", GOAL_RATIO_TO_CEILING)
+    if rate < ceiling:
+        note(r, f"offered only {rate / ceiling:.2f} of the ceiling")
+    return r
+
+
+def elasticsearch(args: argparse.Namespace, selected: set[str],
+                  events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    concurrency = Config().elasticsearch_concurrency
+    log("starting a local Elasticsearch (heap 1g)")
+    es = LocalElasticsearch(heap="1g")
+    try:
+        es.start()
+        ceiling = es_ceiling(es.url, [d for e in events for d in e], concurrency)
+        rows.append(ceiling)
+        if "es-udp" in selected:
+            rate = args.es_rate or ceiling["delivered_per_s"]
+            for w in args.es_workers:
+                rows.append(es_udp(es.url, w, events, rate, ceiling["delivered_per_s"], args.logs))
+    finally:
+        es.cleanup()
+    return rows
+
+
+# -- output ----------------------------------------------------------------------------------------------
+
+COLUMNS = (
+    ("scenario", "scenario"), ("w", "workers"), ("offered/s", "offered_rate"), ("sent", "events_sent"),
+    ("sent/s", "sent_rate"), ("dgrams", "datagrams_sent"), ("MiB", "mib_sent"), ("received", "received"),
+    ("delivered", "delivered"), ("loss", "loss"), ("loss%", "loss_pct"), ("kdrops", "kernel_drops"),
+    ("ev/CPU-s", "events_per_cpu_s"), ("ev/s", "delivered_per_s"), ("MiB/s", "mib_per_s"),
+    ("RSS MiB", "peak_rss_mib"), ("others", "others_cores"), ("note", "note"),
+)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    cells = [[h for h, _ in COLUMNS]]
+    cells += [["-" if r.get(k) is None else str(r[k]) for _, k in COLUMNS] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(wd) if i in (0, len(COLUMNS) - 1) else c.rjust(wd)
+                       for i, (c, wd) in enumerate(zip(cs, widths, strict=True))).rstrip() for cs in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values from 0 to the first at or above ``top``."""
+    raw = max(top, 1.0) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [i * step for i in range(math.ceil(max(top, 1.0) / step - 1e-9) + 1)]
+
+
+def curve_svg(rows: list[dict[str, Any]], title: str) -> str:
+    """Delivered events/s (left axis, solid) and loss % (right axis, dashed) against the rate offered (as
+    the sender achieved it), one colour per worker count; the knee circled and named in the legend; the grey
+    line is delivered = offered."""
+    width, height, left, right, top, bottom = 760, 460, 80, 70, 50, 60
+    pw, ph = width - left - right, height - top - bottom
+    xs = nice_ticks(max(max(r["sent_rate"] for r in rows), max(r["delivered_per_s"] or 0 for r in rows)))
+    ys, ls = xs, nice_ticks(min(100.0, max(1.0, max(r["loss_pct"] for r in rows))))
+
+    def x(v: float) -> float:
+        return left + pw * v / xs[-1]
+
+    def y(v: float) -> float:
+        return top + ph * (1 - v / ys[-1])
+
+    def yl(v: float) -> float:
+        return top + ph * (1 - v / ls[-1])
+
+    def num(v: float) -> str:
+        return f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="14">{html.escape(title)}</text>']
+    for v in xs:
+        out.append(f'<line x1="{x(v):.1f}" y1="{top}" x2="{x(v):.1f}" y2="{top + ph}" stroke="#eee"/>')
+        out.append(f'<text x="{x(v):.1f}" y="{top + ph + 16}" text-anchor="middle">{num(v)}</text>')
+    for v in ys:
+        out.append(f'<line x1="{left}" y1="{y(v):.1f}" x2="{left + pw}" y2="{y(v):.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{num(v)}</text>')
+    for v in ls:
+        out.append(f'<text x="{left + pw + 6}" y="{yl(v) + 4:.1f}">{v:g} %</text>')
+    out += [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>',
+            f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(min(xs[-1], ys[-1])):.1f}" y2="{y(min(xs[-1], ys[-1])):.1f}" '
+            f'stroke="#bbb" stroke-dasharray="2,3"/>',
+            f'<text x="{left + pw / 2}" y="{height - 18}" text-anchor="middle">offered events/s (as sent)</text>',
+            f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+            f'delivered events/s (solid)</text>',
+            f'<text transform="translate({width - 12} {top + ph / 2}) rotate(90)" text-anchor="middle">'
+            f'loss % (dashed)</text>']
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+    for k, w in enumerate(sorted({r["workers"] for r in rows})):
+        colour = colours[k % len(colours)]
+        points = sorted((r for r in rows if r["workers"] == w), key=lambda r: r["sent_rate"])
+        delivered = " ".join(f"{x(r['sent_rate']):.1f},{y(r['delivered_per_s'] or 0):.1f}" for r in points)
+        lost = " ".join(f"{x(r['sent_rate']):.1f},{yl(r['loss_pct']):.1f}" for r in points)
+        out.append(f'<polyline points="{delivered}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<polyline points="{lost}" fill="none" stroke="{colour}" stroke-width="1.5" '
+                   f'stroke-dasharray="6,4"/>')
+        for r in points:
+            px, py = x(r["sent_rate"]), y(r["delivered_per_s"] or 0)
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
+            out.append(f'<rect x="{px - 2.5:.1f}" y="{yl(r["loss_pct"]) - 2.5:.1f}" width="5" height="5" '
+                       f'fill="{colour}"/>')
+            if r.get("knee"):
+                out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="8" fill="none" stroke="{colour}" '
+                           f'stroke-width="1.5"/>')
+        knee = next((f", knee (circled) {num(r['offered_rate'])}/s" for r in points if r.get("knee")), ", no knee")
+        ly = top + 16 + 18 * k
+        out.append(f'<line x1="{left + 12}" y1="{ly - 4}" x2="{left + 36}" y2="{ly - 4}" stroke="{colour}" '
+                   f'stroke-width="2"/>')
+        out.append(f'<text x="{left + 42}" y="{ly}">{w} worker{"s" if w != 1 else ""}{knee}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor())
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "kernel": platform.release(), "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+            "net_core_rmem_max": int(Path("/proc/sys/net/core/rmem_max").read_text())}
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small event counts: a smoke run in under 2 minutes")
+    parser.add_argument("--skip-es", action="store_true", help="leave out the Elasticsearch scenarios")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, metavar="NAME",
+                        help=f"run only these scenarios ({', '.join(SCENARIOS)})")
+    parser.add_argument("--json", type=Path, default=RESULTS / "suite.json", help="where the figures go")
+    parser.add_argument("--svg", type=Path, default=RESULTS / "curve.svg", help="where the curve's chart goes")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (null scenarios)")
+    parser.add_argument("--events", type=int, help="events of the max scenarios (200000; quick 20000)")
+    parser.add_argument("--rates", type=int, nargs="+",
+                        help="offered events/s of the curve (5000 ... 120000; quick 5000 20000 60000)")
+    parser.add_argument("--point-seconds", type=float, help="seconds a curve point lasts (4; quick 1)")
+    parser.add_argument("--connections", type=int, default=8, help="TCP connections of tcp-null-max")
+    parser.add_argument("--es-events", type=int, help="events of the Elasticsearch scenarios (100000; quick 10000)")
+    parser.add_argument("--es-rate", type=float, default=15_000,
+                        help="events/s offered in es-udp: above the ceiling, within what the daemon decodes "
+                             "without kernel drops (15000; 0: the ceiling just measured)")
+    parser.add_argument("--es-workers", type=int, nargs="+", help="worker counts of es-udp (1 2; quick 1)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.events = args.events or (20_000 if quick else 200_000)
+    args.rates = args.rates or ([5000, 20_000, 60_000] if quick else
+                                [5000, 10_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000])
+    args.point_seconds = args.point_seconds or (1.0 if quick else 4.0)
+    args.es_events = args.es_events or (10_000 if quick else 100_000)
+    args.es_workers = args.es_workers or ([1] if quick else [1, 2])
+    # Each daemon's log, kept beside the figures.
+    args.logs = args.json.parent / "suite-logs"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    selected = set(args.only or SCENARIOS) - (set(ES_SCENARIOS) if args.skip_es else set())
+    result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+                              "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                              "rows": []}
+    rows: list[dict[str, Any]] = result["rows"]
+    try:
+        udp_count = max([args.events] * bool(selected & {"udp-null-max", "udp-null-curve"})
+                        + [args.es_events] * bool(selected & set(ES_SCENARIOS)), default=0)
+        t = time.perf_counter()
+        events = udp_events(udp_count) if udp_count else []
+        frames = tcp_frames(args.events) if "tcp-null-max" in selected else []
+        log(f"traffic encoded in {time.perf_counter() - t:.1f} s: {len(events)} UDP events, {len(frames)} TCP frames")
+        if "udp-null-max" in selected:
+            rows += udp_null_max(args, events[: args.events])
+        if "udp-null-curve" in selected:
+            rows += udp_null_curve(args, events[: args.events])
+        if "tcp-null-max" in selected:
+            rows += tcp_null_max(args, frames)
+        if selected & set(ES_SCENARIOS):
+            rows += elasticsearch(args, selected, events[: args.es_events])
+    except BaseException as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result["seconds"] = round(time.perf_counter() - STARTED, 1)
+        result["knees"] = {str(r["workers"]): r["offered_rate"] for r in rows if r.get("knee")}
+        print(table(rows))
+        for r in rows:
+            if r["scenario"] == "udp-null-curve" and r.get("knee"):
+                print(f"knee, {r['workers']} worker(s): {r['offered_rate']} events/s offered "
+                      f"({r['delivered_per_s']} delivered/s, loss {r['loss_pct']} %)")
+        print(f"took {result['seconds']} s; figures in {args.json}, the daemons' logs in {args.logs}")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        curve = [r for r in rows if r["scenario"] == "udp-null-curve"]
+        if curve:
+            m = result["machine"]
+            args.svg.parent.mkdir(parents=True, exist_ok=True)
+            args.svg.write_text(curve_svg(curve, f"gelfingest UDP into null: delivered and loss vs offered "
+                                                 f"({m['nproc']} cores, {result['date'][:10]})"))
+            print(f"curve in {args.svg}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
