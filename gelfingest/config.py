@@ -245,6 +245,9 @@ class Config:
                                 "seconds an event may wait for its batch to fill", metavar="SECONDS")
     queue_batches: int = _opt(16, parse_int, "batches held in memory for the output; beyond that the inputs "
                               "pause until there is room or the batches go to the spool", metavar="N")
+    queue_max_bytes: int = _opt(10 * 1024 * 1024, parse_size, "bytes of batches held in memory for the output "
+                                "(besides those being sent); a batch is always taken into an empty queue",
+                                metavar="SIZE")
     spool_after: float = _opt(1.0, parse_float, "seconds Elasticsearch may be unavailable or slower than the "
                               "input before batches go to the spool on disk", metavar="SECONDS")
     spool_max_bytes: int = _opt(spool.DEFAULT_MAX_BYTES, parse_size, "disk the spool may use (zstd-compressed); "
@@ -424,7 +427,8 @@ def _check(config: Config) -> Config:
         raise ConfigError("--tls-key / GELFINGEST_TLS_KEY needs --tls-cert / GELFINGEST_TLS_CERT")
     positive = ("http_max_body", "http_max_connections",
                 "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
-                "queue_batches", "max_message_size", "max_pending_chunked", "max_pending_chunk_bytes",
+                "queue_batches", "queue_max_bytes", "max_message_size", "max_pending_chunked",
+                "max_pending_chunk_bytes",
                 "elasticsearch_concurrency", "spool_max_bytes", "max_datagram", "max_json_depth", "max_fields",
                 "max_field_name_length")
     for spec in options():

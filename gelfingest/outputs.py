@@ -320,16 +320,19 @@ def make_output(config: Config) -> Output:
 
 
 class Shipper:
-    """A bounded queue of batches in front of the output, and the tasks that send them.
+    """A queue of batches in front of the output, bounded in batches and in bytes, and the tasks that send
+    them.
 
     ``on_done`` is called with each batch the output is finished with (delivered, already there, or in
     the dead-letter queue), so its spooled copy can go and a blocked input can go on.
     """
 
     def __init__(self, output: Output, max_batches: int, concurrency: int,
-                 on_done: Callable[[Batch], None] | None = None) -> None:
+                 on_done: Callable[[Batch], None] | None = None, max_bytes: int = 1 << 62) -> None:
         self.output = output
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(max_batches)
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
         self.concurrency = concurrency
         self.on_done = on_done
         self._tasks: list[asyncio.Task[None]] = []
@@ -351,6 +354,7 @@ class Shipper:
     async def _run(self, slot: int) -> None:
         while True:
             batch = await self.queue.get()
+            self.queued_bytes -= batch.size
             self._in_flight[slot] = batch
             try:
                 await self.output.send(batch)
@@ -365,10 +369,13 @@ class Shipper:
                 self.on_done(batch)
 
     def try_submit(self, batch: Batch) -> bool:
+        if self.queued_bytes + batch.size > self.max_bytes and not self.queue.empty():
+            return False
         try:
             self.queue.put_nowait(batch)
         except asyncio.QueueFull:
             return False
+        self.queued_bytes += batch.size
         return True
 
     async def stop(self) -> list[Batch]:
@@ -381,4 +388,5 @@ class Shipper:
         while not self.queue.empty():
             left.append(self.queue.get_nowait())
             self.queue.task_done()
+        self.queued_bytes = 0
         return left

@@ -78,7 +78,7 @@ class Server:
             self.output.dead_letters = DeadLetters(config.data_dir / "dlq", f"worker-{config.worker_index}")
         self.spool = Spool(config.data_dir / "spool" / str(config.worker_index), config.spool_max_bytes)
         self.shipper = Shipper(self.output, config.queue_batches, config.elasticsearch_concurrency,
-                               on_done=self._done)
+                               on_done=self._done, max_bytes=config.queue_max_bytes)
         # While spooling, every new batch goes to the spool, behind what is there, until it is all sent.
         self.spooling = False
         self._spooling_since = 0.0

@@ -214,3 +214,25 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
         assert not udp.paused and not server._blocked
 
     asyncio.run(scenario())
+
+
+def test_the_queue_is_bounded_in_bytes_too_but_always_takes_a_batch_when_empty() -> None:
+    from gelfingest.batch import Batch
+    from gelfingest.outputs import NullOutput, Shipper
+
+    async def scenario() -> None:
+        shipper = Shipper(NullOutput(), max_batches=16, concurrency=1, max_bytes=100)
+        big, small = Batch([b"x" * 150], size=150), Batch([b"y" * 10], size=10)
+        assert shipper.try_submit(big)  # larger than the bound, but the queue was empty
+        assert not shipper.try_submit(small)
+        shipper.start()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if shipper.queue.empty():
+                break
+        assert shipper.queued_bytes == 0
+        assert shipper.try_submit(small) and shipper.try_submit(Batch([b"z" * 90], size=90))
+        assert not shipper.try_submit(Batch([b"w"], size=1)) and shipper.queued_bytes == 100
+        assert [b.size for b in await shipper.stop()] == [10, 90] and shipper.queued_bytes == 0
+
+    asyncio.run(scenario())
