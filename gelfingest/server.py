@@ -87,6 +87,8 @@ class Server:
         self._paused = False
         self._spool_full_since: float | None = None
         self._replay_task: asyncio.Task[None] | None = None
+        # A batch read back from the spool that the queue could not take yet.
+        self._replaying: Batch | None = None
         self.spooled_at_shutdown = 0
         self._cut_short = ""
         self.lost_at_shutdown = 0
@@ -255,7 +257,7 @@ class Server:
             if batch.segment < 0 and not self.spool.append(batch, claimed=True):
                 break
         self._unblock()
-        if (self.spool.unread_batches == 0 and not self._blocked and not down
+        if (self.spool.unread_batches == 0 and self._replaying is None and not self._blocked and not down
                 and (not isinstance(output, ElasticsearchOutput) or output.outage_since is None)):
             self.spooling = False
             logger.warning("spool drained: %d events went through the spool in %.1f s and were sent on",
@@ -267,12 +269,14 @@ class Server:
         self._spooled_before = self.spool.written_events
 
     async def _replay(self) -> None:
-        """Feed spooled batches to the output, oldest first, as its queue has room."""
+        """Feed spooled batches to the output, oldest first, as its queue has room. A batch is read before
+        its size is known: one the queue cannot take yet waits here (it stays unacknowledged in the spool
+        meanwhile, so a stop leaves it there for the next start)."""
         while True:
-            if self.spool.unread_batches and not self.shipper.queue.full():
-                batch = self.spool.read()
-                if batch is not None:
-                    self.shipper.try_submit(batch)
+            if self._replaying is None and self.spool.unread_batches and not self.shipper.queue.full():
+                self._replaying = self.spool.read()
+            if self._replaying is not None and self.shipper.try_submit(self._replaying):
+                self._replaying = None
                 await asyncio.sleep(0)
             else:
                 await asyncio.sleep(0.05)
