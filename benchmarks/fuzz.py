@@ -59,7 +59,7 @@ import orjson
 
 from gelfingest.batch import Batch
 from gelfingest.bulk import BulkResponse
-from gelfingest.errors import GelfError
+from gelfingest.errors import GelfError, Reason
 from gelfingest.framing import DEFAULT_MAX_FRAME, Deframer, Framing
 from gelfingest.ingest import Ingest, IngestSettings
 from gelfingest.payload import decompress
@@ -206,6 +206,7 @@ def _take(ingest: Ingest, out: Outputs, data: bytes, now: float, forwarded: bool
         batch = ingest.json_line(data, SOURCE, now) if json_line else ingest.datagram(data, SOURCE, now, forwarded)
     except GelfError as err:
         _check(isinstance(err.reason, str) and err.reason != "", "a GelfError without a reason")
+        _check(err.reason != Reason.INTERNAL_ERROR, f"a bug in the core: {err.detail}")
         return
     out.check(batch)
 

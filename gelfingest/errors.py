@@ -2,7 +2,8 @@
 
 Everything the pure core rejects raises a ``GelfError`` whose ``reason`` is a short, stable token that the
 daemon counts (``rejected{reason="..."}``) and logs; the other attributes carry the facts. Any other
-exception out of the core is a bug.
+exception out of the core is a bug; ``Ingest.take_many`` turns one into ``internal_error`` for that message
+alone, so a bug costs the message that found it and not the burst it came in.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Reason:
     JSON_TOO_DEEP: Final = "json_too_deep"
     TOO_MANY_FIELDS: Final = "too_many_fields"
     FIELD_NAME_TOO_LONG: Final = "field_name_too_long"
+    # A bug in the core, met by this message (logged with the exception; the tests fail on it).
+    INTERNAL_ERROR: Final = "internal_error"
     # Said by the inputs about connections and requests rather than by the core about messages.
     FRAME_TOO_LARGE: Final = "frame_too_large"
     FRAME_TIMEOUT: Final = "frame_timeout"

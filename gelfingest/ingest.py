@@ -112,6 +112,10 @@ class Ingest:
             except GelfError as err:
                 rejected.append((err, source))
                 continue
+            except Exception as exc:  # a bug: this message is rejected, the rest of the burst goes on
+                rejected.append((GelfError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc} (a bug in "
+                                           f"gelfingest; please report it with the message)"), source))
+                continue
             docs.append(doc)
             times.append(seconds)
         return self._emit(docs, times, now), rejected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
-from gelfingest.errors import GelfError
+from gelfingest.errors import GelfError, Reason
 from gelfingest.ingest import Ingest, IngestSettings
 from tests.helpers import gelf
 
@@ -63,3 +65,18 @@ def test_a_burst_gives_what_its_datagrams_give_one_by_one() -> None:
     assert [(type(e), str(e), s) for e, s in rejected] == rejected_one
     assert [s for _, s in rejected] == ["10.0.0.1", "10.0.0.3", "10.0.0.5"]
     assert many.decoded == one.decoded == 4 and many.decoder.dropped_fields == one.decoder.dropped_fields
+
+
+def test_a_bug_met_by_one_message_rejects_that_message_and_not_its_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    ingest = Ingest()
+    real = ingest.decoder.decode
+
+    def decode(payload: bytes, source: str, now: float) -> Any:
+        if b"boom" in payload:
+            raise KeyError("boom")
+        return real(payload, source, now)
+
+    monkeypatch.setattr(ingest.decoder, "decode", decode)
+    _, rejected = ingest.take_many([gelf("a"), gelf("boom"), gelf("c")], ["h1", "h2", "h3"], NOW)
+    assert [(e.reason, s) for e, s in rejected] == [(Reason.INTERNAL_ERROR, "h2")]
+    assert "KeyError" in rejected[0][0].detail and ingest.decoded == 2

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from benchmarks.fuzz import run_input
 from gelfingest.batch import Batch
 from gelfingest.bulk import BulkResponse
-from gelfingest.errors import GelfError
+from gelfingest.errors import GelfError, Reason
 from gelfingest.framing import Deframer, Framing
 from gelfingest.ingest import Ingest, IngestSettings
 from gelfingest.spool import split_items
@@ -106,6 +106,7 @@ def ingest_all(ingest: Ingest, inputs: list[bytes], step: float = 0.0, json_line
             out.check(take(data, SOURCE, now))
         except GelfError as err:
             assert err.reason and type(err.reason) is str
+            assert err.reason != Reason.INTERNAL_ERROR, err.detail
         now += step
         out.check(ingest.tick(now))
     out.check(ingest.flush())
