@@ -338,6 +338,42 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
+def _reference_default(spec: OptionSpec) -> str:
+    value = spec.default
+    if value == "":
+        return "none"
+    if spec.parse is parse_size and isinstance(value, int):
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if value >= size and value % size == 0:
+                return f"{value // size} {unit}"
+    return _show_default(value)
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every flag and environment variable with its default, made from the options
+    themselves (``python -m gelfingest.config > docs/configuration.md``; a test fails when they differ)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `gelfingest/config.py` by `python -m gelfingest.config > docs/configuration.md`;",
+        "`make test` fails when this file and the code disagree. A flag wins over its environment variable,",
+        "the variable over the default. Sizes take `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`); durations are",
+        "seconds. Secrets can also be read from a file (`--…-file` / `…_FILE`, its first line) and are",
+        "never logged.",
+        "",
+        "| flag | environment variable | default | what it sets |",
+        "| --- | --- | --- | --- |",
+    ]
+    for spec in options():
+        text = " ".join(spec.help.split()).replace("|", "\\|")
+        default = _reference_default(spec).replace("|", "\\|")
+        lines.append(f"| `{spec.flag}` | `{spec.env}` | {default} | {text} |")
+        if spec.secret:
+            lines.append(f"| `{spec.flag}-file` | `{spec.env}_FILE` | off | a file whose first line is "
+                         f"`{spec.flag}` |")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -438,3 +474,7 @@ def _check(config: Config) -> Config:
     if not config.index or literal != literal.lower():
         raise ConfigError("--index / GELFINGEST_INDEX must be a non-empty, lower-case index name pattern")
     return config
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
