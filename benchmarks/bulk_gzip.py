@@ -12,51 +12,16 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
-import json
 import secrets
 import sys
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import RESULTS, encoded_bodies, es_call, es_count, report
+from benchmarks.measure import NDJSON, RESULTS, encoded_bodies, es_call, es_count, post_bulks, report
 from benchmarks.traffic import udp_events
-from gelfingest.bulk import BULK_FILTER_PATH
 from gelfingest.local_es import LocalElasticsearch
-
-
-def post(es_url: str, bodies: Sequence[bytes], headers: dict[str, str], concurrency: int = 2) -> float:
-    url = urllib.parse.urlsplit(es_url)
-    lock = threading.Lock()
-    queue: Iterator[bytes] = iter(bodies)
-
-    def poster() -> None:
-        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=300)
-        try:
-            while True:
-                with lock:
-                    body = next(queue, None)
-                if body is None:
-                    return
-                conn.request("POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", body, headers)
-                response = conn.getresponse()
-                answer = json.loads(response.read())
-                if response.status != 200 or answer["errors"]:
-                    raise RuntimeError(str(answer)[:300])
-        finally:
-            conn.close()
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for done in [pool.submit(poster) for _ in range(concurrency)]:
-            done.result()
-    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -66,19 +31,18 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=RESULTS / "bulk_gzip.json")
     args = parser.parse_args()
     datagrams = [d for e in udp_events(args.events) for d in e]
-    plain_headers = {"content-type": "application/x-ndjson", "accept": "application/json"}
     results = []
     es = LocalElasticsearch(heap="1g")
     es.start()
     try:
         warm, _ = encoded_bodies(datagrams, "warmup", secrets.token_hex(4) + "-")
-        post(es.url, warm, plain_headers)
+        post_bulks(es.url, warm, 2)
         es_call(es.url, "DELETE", "/warmup")
         for r in range(args.rounds):
             for kind in ("plain", "gzip"):
                 index = f"gz-{kind}-{r}-{time.time_ns()}"
                 bodies, n = encoded_bodies(datagrams, index, secrets.token_hex(4) + "-")
-                headers = dict(plain_headers)
+                headers = dict(NDJSON)
                 cpu = 0.0
                 if kind == "gzip":
                     t = time.process_time()
@@ -86,7 +50,7 @@ def main() -> int:
                     cpu = time.process_time() - t
                     headers["content-encoding"] = "gzip"
                 size = sum(map(len, bodies))
-                seconds = post(es.url, bodies, headers)
+                seconds = post_bulks(es.url, bodies, 2, headers=headers)
                 assert es_count(es.url, index) == n
                 es_call(es.url, "DELETE", f"/{index}")
                 results.append({"round": r, "bodies": kind, "docs": n, "mib_posted": round(size / 2**20, 1),

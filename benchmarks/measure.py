@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,9 +308,11 @@ def encoded_bodies(datagrams: Iterable[bytes], index: str, id_prefix: str | None
     return bodies, ingest.decoded
 
 
-def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409: bool = False) -> float:
+def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409: bool = False,
+               headers: Mapping[str, str] = NDJSON) -> float:
     """Post the bodies to _bulk as the daemon does, ``concurrency`` at a time over keep-alive connections;
-    return the seconds it took. Every item must be created (or, with ``allow_409``, be there already)."""
+    return the seconds it took. Every item must be created (or, with ``allow_409``, be there already).
+    ``headers``: e.g. a content-encoding for bodies compressed beforehand."""
     url = urllib.parse.urlsplit(es_url)
     path = f"/_bulk?filter_path={BULK_FILTER_PATH}"
     lock = threading.Lock()
@@ -324,7 +326,7 @@ def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409
                     body = next(queue, None)
                 if body is None:
                     return
-                conn.request("POST", path, body, NDJSON)
+                conn.request("POST", path, body, dict(headers))
                 response = conn.getresponse()
                 answer = json.loads(response.read())
                 assert response.status == 200, answer

@@ -131,6 +131,15 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+async def until_sent(server: Server, output: GatedOutput, events: int) -> None:
+    """Let the server run its timers until the output has ``events`` and spooling is over (3 s at most)."""
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        server.tick(3.0)
+        if output.indexed == events and not server.spooling:
+            return
+
+
 def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
         server, output = gated_server(2, tmp_path, "--spool-after", "0.05")
@@ -148,11 +157,7 @@ def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_orde
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         assert server.spool.unread_events == 130 and not udp.paused
         output.gate.set()
-        for _ in range(300):
-            await asyncio.sleep(0.01)
-            server.tick(3.0)
-            if output.indexed == 150 and not server.spooling:
-                break
+        await until_sent(server, output, 150)
         assert output.received == list(range(1, 151))
         assert not server.spooling
         assert server.spool.held_events == 0 and server.spool.bytes == 0
@@ -174,11 +179,7 @@ def test_spooled_batches_come_back_through_a_queue_bounded_in_bytes(tmp_path: Pa
         assert server.spooling and server.spool.unread_events > 0
         await asyncio.sleep(0.3)  # the replay runs while the output still holds its batch and the queue one
         output.gate.set()
-        for _ in range(300):
-            await asyncio.sleep(0.01)
-            server.tick(3.0)
-            if output.indexed == 100 and not server.spooling:
-                break
+        await until_sent(server, output, 100)
         assert output.received == list(range(1, 101))
         assert not server.spooling and server.spool.held_events == 0
 
@@ -200,11 +201,7 @@ def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_i
         output.gate.set()
         server, _ = gated_server(2, tmp_path, output=output)
         assert server.spooling and server.spool.unread_events == 95
-        for _ in range(300):
-            await asyncio.sleep(0.01)
-            server.tick(3.0)
-            if output.indexed == 95 and not server.spooling:
-                break
+        await until_sent(server, output, 95)
         server.should_exit = True
         await server.shutdown()
         return output.received
