@@ -125,23 +125,22 @@ class Server:
 
     def on_forwarded(self, data: bytes, source: str, now: float, forwarded: bool = True) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
-        if len(data) > self.config.max_datagram:
-            self._rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than "
-                                     f"{self.config.max_datagram} (--max-datagram)"), source, now)
-            return
-        self._take_many([data], [source], now, forwarded)
+        datagrams, sources = self._ours([data], [source], now, self.config.max_datagram, route=False)
+        self._take_many(datagrams, sources, now, forwarded)
 
-    def _ours(self, datagrams: list[bytes], sources: list[str], now: float,
-              limit: int | None) -> tuple[list[bytes], list[str]]:
-        """The datagrams to take here: one over ``limit`` is rejected, a chunk another owns is forwarded."""
-        route = self.forwarder.route if self.forwarder is not None else None
+    def _ours(self, datagrams: list[bytes], sources: list[str], now: float, limit: int | None,
+              route: bool = True) -> tuple[list[bytes], list[str]]:
+        """The datagrams to take here: one over ``limit`` is rejected, a chunk another owns is forwarded
+        (unless ``route`` is False: it was forwarded to us)."""
+        forward = self.forwarder.route if self.forwarder is not None and route else None
         kept: list[bytes] = []
         kept_sources: list[str] = []
         for data, source in zip(datagrams, sources, strict=True):
             if limit is not None and len(data) > limit:
                 self._rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than {limit} "
                                          f"(--max-datagram)"), source, now)
-            elif not (route is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12 and route(data, source, now)):
+            elif not (forward is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
+                      and forward(data, source, now)):
                 kept.append(data)
                 kept_sources.append(source)
         return kept, kept_sources
