@@ -9,6 +9,7 @@ errors), with Elasticsearch's own error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -68,19 +69,26 @@ class BulkEncoder:
         """One item; ``doc`` carries its ``sequence`` (an int) when ids are ours."""
         return self.encode_many([doc], [epoch_seconds])[0]
 
-    def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int]) -> list[bytes]:
-        """Items for documents and their times, in order."""
+    def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int],
+                    sequences: Iterable[int] | None = None) -> list[bytes]:
+        """Items for documents and their times, in order; the ids come from ``sequences`` (by default each
+        document's ``sequence``: an ECS document carries it elsewhere)."""
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         prefix = self._id_prefix
         last, action = -1, b""
         items = []
-        for doc, seconds in zip(docs, epoch_seconds, strict=True):
+        if prefix is None:
+            for doc, seconds in zip(docs, epoch_seconds, strict=True):
+                if seconds != last:
+                    last, action = seconds, self._action(seconds)
+                items.append(action + dumps(doc, option=newline))
+            return items
+        if sequences is None:
+            sequences = [doc["sequence"] for doc in docs]
+        for doc, seconds, sequence in zip(docs, epoch_seconds, sequences, strict=True):
             if seconds != last:
                 last, action = seconds, self._action(seconds)
-            if prefix is None:
-                items.append(action + dumps(doc, option=newline))
-            else:
-                items.append(b'%s%d"}}\n%s' % (action, doc["sequence"], dumps(doc, option=newline)))
+            items.append(b'%s%d"}}\n%s' % (action, sequence, dumps(doc, option=newline)))
         return items
 
 

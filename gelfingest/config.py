@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from gelfingest import batch, bulk, chunks, gelf, payload, sequence, spool
 from gelfingest.framing import DEFAULT_MAX_FRAME, Framing
-from gelfingest.ingest import IngestSettings
+from gelfingest.ingest import IngestSettings, Schema
 from gelfingest.sequence import SequenceMode
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
@@ -138,10 +138,17 @@ def _choice(kind: Any) -> Callable[[str], str]:
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str, env: str | None = None,
-         metavar: str | None = None, secret: bool = False) -> Any:
-    """``secret``: also read from a file (``--flag-file`` / ``VARIABLE_FILE``), never shown (repr, logs)."""
+         metavar: str | None = None, secret: bool = False, shown: str | None = None) -> Any:
+    """``secret``: also read from a file (``--flag-file`` / ``VARIABLE_FILE``), never shown (repr, logs).
+    ``shown``: the default as the reference states it, when it depends on another setting."""
     return field(default=default, repr=not secret,
-                 metadata={"parse": parse, "help": help, "env": env, "metavar": metavar, "secret": secret})
+                 metadata={"parse": parse, "help": help, "env": env, "metavar": metavar, "secret": secret,
+                           "shown": shown})
+
+
+# What --schema ecs changes when --index / --template-name are not given.
+ECS_INDEX_PATTERN = "ecs-gelfingest-%Y.%m.%d"
+ECS_TEMPLATE_NAME = "gelfingest-ecs"
 
 
 @dataclass(frozen=True)
@@ -201,8 +208,13 @@ class Config:
     elasticsearch_timeout: float = _opt(60.0, parse_float, "seconds to wait for one bulk request")
     elasticsearch_concurrency: int = _opt(2, parse_int, "bulk requests in flight at once (2 feeds a "
                                           "single node on 2 cores best)")
+    schema: Schema = _opt("logstash", _choice(Schema),
+                          "the documents' fields: logstash (as Logstash's gelf input made them) or ecs (the "
+                          "Elastic Common Schema: log.level, host.name, container.*, event.sequence, the other "
+                          "GELF fields under gelf.*; see docs/ecs.md)")
     index: str = _opt(bulk.DEFAULT_INDEX_PATTERN, str,
-                      "index name, a strftime pattern applied to each event's @timestamp (UTC)")
+                      "index name, a strftime pattern applied to each event's @timestamp (UTC)",
+                      shown=f"`{bulk.DEFAULT_INDEX_PATTERN}`; `{ECS_INDEX_PATTERN}` with `--schema ecs`")
     index_max_age: float = _opt(7 * 86400.0, parse_float, "an event older than this (by its own timestamp) goes "
                                 "to the index of its receive time, keeping its @timestamp: a sender cannot create "
                                 "an index for every past day", metavar="SECONDS")
@@ -214,7 +226,8 @@ class Config:
                                    "Elasticsearch picks ids (op_type index), cheaper, but a resend after a lost "
                                    "answer or a crash indexes a duplicate")
     install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start")
-    template_name: str = _opt("gelfingest", str, "name of the composable index template")
+    template_name: str = _opt("gelfingest", str, "name of the composable index template",
+                              shown=f"`gelfingest`; `{ECS_TEMPLATE_NAME}` with `--schema ecs`")
     output: OutputKind = _opt("elasticsearch", _choice(OutputKind),
                               "elasticsearch, stdout (one JSON document a line) or null (encode, send nothing)")
     data_dir: Path = _opt(Path("gelfingest-data"), Path, "directory for the daemon's state", metavar="DIR")
@@ -292,6 +305,7 @@ class Config:
             worker=self.worker_index,
             workers=self.workers,
             index_pattern=self.index,
+            schema=self.schema,
             max_message_size=self.max_message_size,
             max_depth=self.max_json_depth,
             max_fields=self.max_fields,
@@ -317,6 +331,7 @@ class OptionSpec:
     help: str
     metavar: str | None
     secret: bool = False
+    shown: str | None = None
 
 
 def options() -> list[OptionSpec]:
@@ -324,7 +339,8 @@ def options() -> list[OptionSpec]:
     for f in fields(Config):
         env = f.metadata["env"] or f"GELFINGEST_{f.name.upper()}"
         specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), env, f.default, f.metadata["parse"],
-                                f.metadata["help"], f.metadata["metavar"], f.metadata["secret"]))
+                                f.metadata["help"], f.metadata["metavar"], f.metadata["secret"],
+                                f.metadata["shown"]))
     return specs
 
 
@@ -339,6 +355,8 @@ def _show_default(value: Any) -> str:
 
 
 def _reference_default(spec: OptionSpec) -> str:
+    if spec.shown is not None:
+        return spec.shown
     value = spec.default
     if value == "":
         return "none"
@@ -382,7 +400,8 @@ def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
         epilog="Every flag can also be set by the environment variable shown; a flag wins.",
     )
     for spec in options():
-        text = f"{spec.help} [env {spec.env}; default {_show_default(spec.default)}]"
+        default = spec.shown.replace("`", "") if spec.shown else _show_default(spec.default)
+        text = f"{spec.help} [env {spec.env}; default {default}]"
         parser.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
                             help=text.replace("%", "%%"))
         if spec.secret:
@@ -435,6 +454,9 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
             values[spec.name] = spec.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{source} ({spec.flag} / {spec.env}): {exc}") from None
+    if values.get("schema") == "ecs":
+        values.setdefault("index", ECS_INDEX_PATTERN)
+        values.setdefault("template_name", ECS_TEMPLATE_NAME)
     return _check(Config(**values))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gelfingest.batch import (
     DEFAULT_BATCH_MAX_AGE,
@@ -25,12 +25,15 @@ from gelfingest.chunks import (
     DEFAULT_MAX_PENDING_MESSAGES,
     ChunkReassembler,
 )
+from gelfingest.ecs import EcsMapper
 from gelfingest.errors import GelfError, Reason
 from gelfingest.gelf import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, GelfDecoder, Limits
 from gelfingest.logspout import LogspoutDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
+# logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
+Schema = Literal["logstash", "ecs"]
 DEFAULT_INDEX_MAX_AGE = 7 * 86400.0
 DEFAULT_INDEX_MAX_AHEAD = 86400.0
 
@@ -43,6 +46,7 @@ class IngestSettings:
     worker: int = 0
     workers: int = 1
     index_pattern: str = DEFAULT_INDEX_PATTERN
+    schema: Schema = "logstash"
     # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
     document_id_prefix: str | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -74,6 +78,7 @@ class Ingest:
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index_pattern, s.document_id_prefix)
+        self.ecs = EcsMapper() if s.schema == "ecs" else None
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
         self.decoded = 0
@@ -130,15 +135,20 @@ class Ingest:
         if not docs:
             return []
         self.decoded += len(docs)
-        for doc, value in zip(docs, self.sequencer.take(len(docs), now), strict=True):
-            doc["sequence"] = value
+        sequences = self.sequencer.take(len(docs), now)
+        if self.ecs is None:
+            for doc, value in zip(docs, sequences, strict=True):
+                doc["sequence"] = value
+        else:
+            ecs, ingested = self.ecs.document, self.ecs.ingested(now)
+            docs = [ecs(doc, value, ingested) for doc, value in zip(docs, sequences, strict=True)]
         low, high = now - self._max_age, now + self._max_ahead
         if min(times) < low or max(times) > high:
             for i, seconds in enumerate(times):
                 if not low <= seconds <= high:
                     self.index_time_replaced += 1
                     times[i] = int(now)
-        return self.batcher.add_many(self.encoder.encode_many(docs, times), now)
+        return self.batcher.add_many(self.encoder.encode_many(docs, times, sequences), now)
 
     def tick(self, now: float) -> Batch | None:
         """Periodic work: expire stale chunked messages, return a batch that is old enough."""

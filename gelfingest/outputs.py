@@ -190,14 +190,15 @@ class ElasticsearchOutput:
             if self.template_installed:
                 return
             name = self.config.template_name
+            template = index_template(self.config.index, self.config.schema)
             status, body = await self.request(
-                "PUT", f"/_index_template/{name}", orjson.dumps(index_template(self.config.index)), timeout=timeout)
+                "PUT", f"/_index_template/{name}", orjson.dumps(template), timeout=timeout)
             if status >= 300:
                 # Not fatal: documents still index with dynamic mappings. Say it clearly, once.
                 logger.error("Could not install index template %s (HTTP %d): %s", name, status, body)
             else:
-                logger.info("Installed index template %s for %s", name, index_template(self.config.index)
-                            ["index_patterns"][0])
+                logger.info("Installed index template %s (%s schema) for %s", name, self.config.schema,
+                            template["index_patterns"][0])
             self.template_installed = True
 
     def _trouble(self, what: str, waiting: int) -> None:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ES
-from tests.helpers import chunk, compress, gelf
+from tests.helpers import chunk, compress, gelf, read_vector
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +122,48 @@ def test_template_maps_sequence_as_long(elasticsearch: ES, daemon) -> None:  # t
     assert props["message"]["type"] == "text"
     assert props["container_id"]["type"] == "keyword"
     assert props["host"]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_ecs_schema_lands_with_its_own_template_and_types(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    """--schema ecs against the real server: Docker's and graypy's datagrams as sent, a chunked one, and a
+    value of the wrong type for its ECS home; the template maps every field with its ECS type."""
+    d = daemon({"GELFINGEST_SCHEMA": "ecs", "GELFINGEST_INDEX": "e2e-ecs-%Y.%m", "SEQUENCE_SEED": "2",
+                "SEQUENCE_ITERATOR": "2", "ELASTICSEARCH_HOSTS": elasticsearch.url})
+    datagrams = read_vector("gogelf_gzip_l1") + read_vector("graypy_zlib") + read_vector("gogelf_gzip_chunked_8")
+    datagrams.append(compress(gelf("wrong type", level=3, _pid="not-a-pid", _container_name="db-1"), "gzip"))
+    send(d.udp_port, datagrams)
+    time.sleep(1)
+    assert d.stop() == 0
+    template = elasticsearch.call("GET", "/_index_template/gelfingest-ecs")["index_templates"][0]["index_template"]
+    assert template["index_patterns"] == ["e2e-ecs-*"]
+    elasticsearch.call("POST", "/e2e-ecs-*/_refresh")
+    result = elasticsearch.call("POST", "/e2e-ecs-*/_search", {
+        "size": 10, "sort": [{"event.sequence": "asc"}], "query": {"match_all": {}}})
+    docs = [hit["_source"] for hit in result["hits"]["hits"]]
+    assert [doc["event"]["sequence"] for doc in docs] == [2, 4, 6, 8]
+    docker, graypy, chunked, wrong = docs
+    assert docker["container"]["name"] == "web-1" and docker["container"]["image"]["name"] == "nginx:1.25"
+    assert docker["log"]["level"] == "info" and docker["host"]["name"] == "docker-host"
+    assert docker["source"]["ip"] == "127.0.0.1" and docker["gelf"]["tag"] == "3f4e5d6c7b8a"
+    assert graypy["process"]["pid"] == 3600 and graypy["log"]["level"] == "warning"
+    assert chunked["message"].startswith("gogelf chunked 0 ") and len(chunked["message"]) == 14000
+    assert wrong["gelf"]["pid"] == "not-a-pid" and wrong["container"]["name"] == "db-1"
+    assert wrong["log"]["level"] == "err"
+    # Searchable the ECS way: a term on the keyword, a range on the ip.
+    hits = elasticsearch.call("POST", "/e2e-ecs-*/_search", {"query": {"bool": {"filter": [
+        {"term": {"log.level": "warning"}}, {"term": {"source.ip": "127.0.0.0/8"}}]}}})
+    assert hits["hits"]["total"]["value"] == 1
+    mapping = elasticsearch.call("GET", "/e2e-ecs-*/_mapping")
+    (props,) = [m["mappings"]["properties"] for m in mapping.values()]
+    assert "sequence" not in props
+    assert props["event"]["properties"]["sequence"]["type"] == "long"
+    assert props["event"]["properties"]["ingested"]["type"] == "date"
+    assert props["log"]["properties"]["level"]["type"] == "keyword"
+    assert props["source"]["properties"]["ip"]["type"] == "ip"
+    assert props["container"]["properties"]["name"]["type"] == "keyword"
+    assert props["gelf"]["properties"]["created"]["type"] == "date"
+    assert props["gelf"]["properties"]["command"]["type"] == "keyword"
+    assert props["gelf"]["properties"]["pid"]["type"] == "keyword"
 
 
 def test_shutdown_flushes_what_is_in_memory(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,138 @@
+"""The Elastic Common Schema form of a document (``--schema ecs``).
+
+The decoders build the Logstash-shaped document (gelf.py, logspout.py); this maps a finished one, with
+its sequence number and the time it was received, into ECS:
+
+- ``@timestamp`` and ``message`` stay; ``ecs.version`` says which ECS the fields follow;
+- ``level`` (syslog severity 0..7) becomes ``log.level``, the syslog keyword (``emerg`` ... ``debug``),
+  with ``log.syslog.severity.code`` and ``.name``; a level outside 0..7 is kept as ``log.level`` text;
+- ``host`` becomes ``host.name``; ``source_host`` (the sender's address) ``source.address``, and
+  ``source.ip`` when it is an IP address;
+- the sequence number becomes ``event.sequence``, the receive time ``event.ingested``;
+- additional fields with an ECS home go there when their value has the type ECS gives it (``EXTRAS``:
+  Docker's ``container.id``, ``container.name``, ``container.image.name``; graypy's ``process.pid``,
+  ``process.name``, ``process.thread.name``, ``log.logger``, ``log.origin.function``; logspout's
+  ``container.labels`` and ``tags``);
+- everything else (``full_message``, ``facility``, ``version``, Docker's ``command``, ``image_id``,
+  ``tag``, ``created``, the labels and environment it was told to add, any other additional field, and
+  a field whose value has the wrong type for its ECS home) goes under one namespace, ``gelf``, by the
+  name the Logstash form gives it (``_foo`` -> ``gelf.foo``).
+
+Nothing a sender writes can land outside ``gelf`` except through ``EXTRAS``: no client field collides
+with an ECS field it does not mean.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any, Final
+
+# The ECS release whose field definitions these follow (every field used here is in ECS since 1.x).
+ECS_VERSION: Final = "8.17.0"
+NAMESPACE: Final = "gelf"
+# Syslog severities: the keyword (syslog.conf's, what log.level carries) and RFC 5424's name.
+SEVERITIES: Final = (
+    ("emerg", "Emergency"), ("alert", "Alert"), ("crit", "Critical"), ("err", "Error"),
+    ("warning", "Warning"), ("notice", "Notice"), ("info", "Informational"), ("debug", "Debug"),
+)
+# Additional fields (as named in the Logstash form) with an ECS home, and the type the value must have.
+EXTRAS: Final[dict[str, tuple[tuple[str, ...], type]]] = {
+    "container_id": (("container", "id"), str),
+    "container_name": (("container", "name"), str),
+    "image_name": (("container", "image", "name"), str),
+    "labels": (("container", "labels"), dict),
+    "tags": (("tags",), list),
+    "pid": (("process", "pid"), int),
+    "process_name": (("process", "name"), str),
+    "thread_name": (("process", "thread", "name"), str),
+    "logger_name": (("log", "logger"), str),
+    "function": (("log", "origin", "function"), str),
+}
+_IP_CACHE_SIZE: Final = 4096
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class EcsMapper:
+    """Maps finished Logstash-shaped documents into ECS; remembers which sender addresses are IPs."""
+
+    def __init__(self) -> None:
+        self._ips: dict[str, bool] = {}
+        self._last_second = -1
+        self._last_prefix = ""
+
+    def ingested(self, now: float) -> str:
+        """``now`` (epoch seconds) as ``event.ingested``: ISO 8601 UTC with milliseconds."""
+        seconds, millis = divmod(round(now * 1000), 1000)
+        if seconds != self._last_second:
+            self._last_second = seconds
+            self._last_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._last_prefix}.{millis:03d}Z"
+
+    def document(self, doc: dict[str, Any], sequence: int, ingested: str) -> dict[str, Any]:
+        """The ECS form of ``doc``; ``ingested``: the receive time as an ISO 8601 UTC string."""
+        out: dict[str, Any] = {"@timestamp": doc["@timestamp"], "message": doc["message"],
+                               "ecs": {"version": ECS_VERSION}}
+        extra: dict[str, Any] = {}
+        for key, value in doc.items():
+            if key == "@timestamp" or key == "message" or key == "sequence":
+                continue
+            if key == "level" and type(value) is int:
+                if 0 <= value < 8:
+                    keyword, name = SEVERITIES[value]
+                    _put(out, ("log",), {"level": keyword, "syslog": {"severity": {"code": value, "name": name}}})
+                else:
+                    _put(out, ("log", "level"), str(value))
+            elif key == "host" and type(value) is str:
+                out["host"] = {"name": value}
+            elif key == "source_host" and type(value) is str:
+                source: dict[str, Any] = {"address": value}
+                if self._ip(value):
+                    source["ip"] = value
+                out["source"] = source
+            else:
+                home = EXTRAS.get(key)
+                if home is not None and _fits(value, home[1]):
+                    _put(out, home[0], value)
+                else:
+                    extra[key] = value
+        out["event"] = {"sequence": sequence, "ingested": ingested}
+        if extra:
+            out[NAMESPACE] = extra
+        return out
+
+    def _ip(self, text: str) -> bool:
+        ips = self._ips
+        known = ips.get(text)
+        if known is None:
+            if len(ips) >= _IP_CACHE_SIZE:
+                ips.clear()
+            known = ips[text] = _is_ip(text)
+        return known
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is int:
+        return type(value) is int  # not a bool, not a float
+    if kind is list:
+        return type(value) is list and all(type(item) is str for item in value)
+    return type(value) is kind
+
+
+def _put(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` in ``out``, merging with the objects already there."""
+    node = out
+    for name in path[:-1]:
+        node = node.setdefault(name, {})
+    last = path[-1]
+    if type(value) is dict and type(node.get(last)) is dict:
+        node[last].update(value)
+    else:
+        node[last] = value
