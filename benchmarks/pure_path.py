@@ -22,7 +22,7 @@ import orjson
 
 from benchmarks.traffic import udp_events
 from gelfingest.gelf import GelfDecoder
-from gelfingest.ingest import Ingest
+from gelfingest.ingest import Ingest, IngestSettings
 from gelfingest.payload import decompress
 from gelfingest.udp import DRAIN_PER_WAKEUP
 
@@ -47,10 +47,10 @@ def main() -> int:
     chunked = [d for e in events if len(e) > 1 for d in e]
     plain = [decompress(d) for d in small]
 
-    def ingest_all(traffic: list[bytes]) -> Callable[[object], None]:
+    def ingest_all(traffic: list[bytes], settings: IngestSettings | None = None) -> Callable[[object], None]:
         """The whole path as the UDP input drives it: bursts of up to 512 datagrams, one now each."""
         def run(_: object) -> None:
-            ingest = Ingest()  # a new one each time: a chunk seen before is a duplicate
+            ingest = Ingest(settings)  # a new one each time: a chunk seen before is a duplicate
             sources = ["172.17.0.1"] * DRAIN_PER_WAKEUP
             for i in range(0, len(traffic), DRAIN_PER_WAKEUP):
                 burst = traffic[i : i + DRAIN_PER_WAKEUP]
@@ -62,13 +62,18 @@ def main() -> int:
         ("whole path (Ingest.take_many), per event", best_us(ingest_all(datagrams), [None], per=args.events)),
         ("  small (unchunked) events", best_us(ingest_all(small), [None], per=len(small))),
         ("  chunked events", best_us(ingest_all(chunked), [None], per=len(events) - len(small))),
+        ("whole path, ids from the sequence (default)", best_us(
+            ingest_all(datagrams, IngestSettings(document_id_prefix="Ab3-")), [None], per=args.events)),
+        ("  the same, --schema ecs", best_us(
+            ingest_all(datagrams, IngestSettings(document_id_prefix="Ab3-", schema="ecs")), [None],
+            per=args.events)),
         ("decompress (small events)", best_us(decompress, small)),
         ("  of which stdlib zlib alone", best_us(lambda d: zlib.decompress(d, 31), small)),
         ("GELF decode and mapping (small events)", best_us(lambda p: decoder.decode(p, "172.17.0.1", 1.0), plain)),
         ("  of which orjson.loads alone", best_us(orjson.loads, plain)),
     ]
     for label, us in rows:
-        print(f"{label:42} {us:7.2f} us")
+        print(f"{label:44} {us:7.2f} us")
     return 0
 
 

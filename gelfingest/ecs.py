@@ -25,7 +25,10 @@ with an ECS field it does not mean.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Final
 
 # The ECS release whose field definitions these follow (every field used here is in ECS since 1.x).
@@ -60,11 +63,43 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+# Distinct document shapes remembered with their plan (as gelf.py's decoder does for message shapes).
+_PLAN_CACHE_SIZE: Final = 256
+# The document's own fields, mapped one by one; every other key is an additional field.
+_OWN: Final = frozenset({"@timestamp", "message", "sequence", "level", "host", "source_host"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to map every document of one shape (its keys, in order): ``rest`` go under ``gelf`` as they
+    are (picked in C), ``homed`` go to their ECS home when their value has its type."""
+
+    rest: tuple[str, ...]
+    get_rest: Callable[[dict[str, Any]], Any] | None
+    homed: tuple[tuple[str, tuple[str, ...], type], ...]
+    level: bool
+    host: bool
+    source: bool
+
+
+def _plan(shape: tuple[str, ...]) -> _Plan:
+    rest = tuple(key for key in shape if key not in _OWN and key not in EXTRAS)
+    get_rest = None
+    if len(rest) == 1:
+        only = rest[0]
+        get_rest = lambda doc: (doc[only],)  # noqa: E731 (itemgetter of one key returns no tuple)
+    elif rest:
+        get_rest = itemgetter(*rest)
+    homed = tuple((key, *EXTRAS[key]) for key in shape if key in EXTRAS)
+    return _Plan(rest, get_rest, homed, "level" in shape, "host" in shape, "source_host" in shape)
+
+
 class EcsMapper:
     """Maps finished Logstash-shaped documents into ECS; remembers which sender addresses are IPs."""
 
     def __init__(self) -> None:
         self._ips: dict[str, bool] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
         self._last_second = -1
         self._last_prefix = ""
 
@@ -78,31 +113,48 @@ class EcsMapper:
 
     def document(self, doc: dict[str, Any], sequence: int, ingested: str) -> dict[str, Any]:
         """The ECS form of ``doc``; ``ingested``: the receive time as an ISO 8601 UTC string."""
+        shape = tuple(doc)
+        plan = self._plans.get(shape)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plan = self._plans[shape] = _plan(shape)
         out: dict[str, Any] = {"@timestamp": doc["@timestamp"], "message": doc["message"],
                                "ecs": {"version": ECS_VERSION}}
-        extra: dict[str, Any] = {}
-        for key, value in doc.items():
-            if key == "@timestamp" or key == "message" or key == "sequence":
-                continue
-            if key == "level" and type(value) is int:
-                if 0 <= value < 8:
-                    keyword, name = SEVERITIES[value]
-                    _put(out, ("log",), {"level": keyword, "syslog": {"severity": {"code": value, "name": name}}})
-                else:
-                    _put(out, ("log", "level"), str(value))
-            elif key == "host" and type(value) is str:
-                out["host"] = {"name": value}
-            elif key == "source_host" and type(value) is str:
-                source: dict[str, Any] = {"address": value}
-                if self._ip(value):
-                    source["ip"] = value
-                out["source"] = source
+        extra = dict(zip(plan.rest, plan.get_rest(doc))) if plan.get_rest is not None else {}  # noqa: B905
+        if plan.level:
+            value = doc["level"]
+            if type(value) is not int:
+                extra["level"] = value
+            elif 0 <= value < 8:
+                keyword, name = SEVERITIES[value]
+                out["log"] = {"level": keyword, "syslog": {"severity": {"code": value, "name": name}}}
             else:
-                home = EXTRAS.get(key)
-                if home is not None and _fits(value, home[1]):
-                    _put(out, home[0], value)
+                out["log"] = {"level": str(value)}
+        if plan.host:
+            value = doc["host"]
+            if type(value) is str:
+                out["host"] = {"name": value}
+            else:
+                extra["host"] = value
+        if plan.source:
+            value = doc["source_host"]
+            if type(value) is str:
+                out["source"] = {"address": value, "ip": value} if self._ip(value) else {"address": value}
+            else:
+                extra["source_host"] = value
+        for key, path, kind in plan.homed:
+            value = doc[key]
+            if type(value) is not kind or (kind is list and not all(type(item) is str for item in doc[key])):
+                extra[key] = value
+            elif len(path) == 2:
+                node = out.get(path[0])
+                if node is None:
+                    out[path[0]] = {path[1]: value}
                 else:
-                    extra[key] = value
+                    node[path[1]] = value
+            else:
+                _put(out, path, value)
         out["event"] = {"sequence": sequence, "ingested": ingested}
         if extra:
             out[NAMESPACE] = extra
@@ -116,14 +168,6 @@ class EcsMapper:
                 ips.clear()
             known = ips[text] = _is_ip(text)
         return known
-
-
-def _fits(value: Any, kind: type) -> bool:
-    if kind is int:
-        return type(value) is int  # not a bool, not a float
-    if kind is list:
-        return type(value) is list and all(type(item) is str for item in value)
-    return type(value) is kind
 
 
 def _put(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -6,10 +6,12 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gelfingest.bulk import decode_item
 from gelfingest.config import ECS_INDEX_PATTERN, ECS_TEMPLATE_NAME, load_config
-from gelfingest.ecs import ECS_VERSION, EcsMapper
+from gelfingest.ecs import ECS_VERSION, SEVERITIES, EcsMapper
 from gelfingest.ingest import Ingest, IngestSettings
 from gelfingest.template import index_template
 from tests.helpers import compress, gelf, read_vector
@@ -202,3 +204,40 @@ def test_the_ecs_template_maps_every_field_the_mapper_writes() -> None:
     assert props["event"]["properties"]["sequence"] == {"type": "long"}
     assert props["source"]["properties"]["ip"] == {"type": "ip"}
     assert "sequence" not in props
+
+
+_NAMES = st.sampled_from(["container_id", "container_name", "image_name", "labels", "tags", "pid",
+                          "process_name", "thread_name", "logger_name", "function", "event", "log", "ecs",
+                          "gelf", "source", "x", "host.name", "a.b"])
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
+                    st.text(max_size=5), st.lists(st.text(max_size=3), max_size=3),
+                    st.dictionaries(st.text(min_size=1, max_size=3), st.text(max_size=3), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(extras=st.dictionaries(_NAMES, _VALUES, max_size=8), level=_VALUES, host=_VALUES)
+def test_every_field_of_the_logstash_form_lands_somewhere_in_the_ecs_form(
+        extras: dict[str, Any], level: Any, host: Any) -> None:
+    """Nothing the Logstash form keeps is lost or changed by the ECS form: each field is at its ECS home
+    or under gelf with its value."""
+    from gelfingest.ecs import EXTRAS
+    from gelfingest.gelf import GelfDecoder
+
+    message = {"short_message": "m", "timestamp": NOW, "level": level, "host": host,
+               **{"_" + k: v for k, v in extras.items()}}
+    logstash, _ = GelfDecoder().decode(orjson.dumps(message), "10.1.2.3", NOW)
+    doc = EcsMapper().document(logstash, 7, "i")
+    orjson.dumps(doc)
+    assert doc["event"] == {"sequence": 7, "ingested": "i"} and doc["message"] == "m"
+    for key, value in logstash.items():
+        if key in ("@timestamp", "message"):
+            continue
+        if key == "level":  # the decoder keeps only integer levels
+            assert doc["log"]["level"] == (SEVERITIES[value][0] if 0 <= value < 8 else str(value))
+            continue
+        home = {"host": ("host", "name"), "source_host": ("source", "address")}.get(key) or \
+            (EXTRAS[key][0] if key in EXTRAS else None)
+        at_home = doc
+        for name in home or ():
+            at_home = at_home.get(name, {}) if type(at_home) is dict else {}
+        assert at_home == value or doc.get("gelf", {}).get(key) == value, key
