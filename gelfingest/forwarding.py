@@ -10,12 +10,17 @@
 
 A chunk that cannot be forwarded (the peer is down, a socket buffer is full) is kept and reassembled
 where it is, and counted: never dropped silently.
+
+A peer may be named by host name (``gelfingest-2:12211`` in compose): the name is looked up in the
+background, not at start, and again every RESOLVE_INTERVAL while the peer does not answer, so a peer
+that starts later, or comes back with another address (a container recreated), is found again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import time
@@ -40,6 +45,8 @@ logger = logging.getLogger(__name__)
 PING_INTERVAL: Final = 0.5
 # Three missed pings: the peer is taken as gone until it answers again.
 PEER_TIMEOUT: Final = 1.6
+# How often the name of a peer that does not answer is looked up again.
+RESOLVE_INTERVAL: Final = 5.0
 _MAX_FRAME: Final = 65535 + 300
 _DRAIN: Final = 512
 
@@ -65,8 +72,17 @@ class ForwardStats:
     invalid: int = 0
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class _Peer:
-    __slots__ = ("address", "last_pong", "name", "sock", "up")
+    __slots__ = ("address", "ip", "last_lookup", "last_pong", "looking_up", "lookup_failed", "name", "sock",
+                 "up")
 
     def __init__(self, name: str, address: Address) -> None:
         self.name = name
@@ -74,6 +90,11 @@ class _Peer:
         self.sock: socket.socket | None = None
         self.last_pong = float("-inf")
         self.up = False
+        # The address the socket is connected to; for a host name, what it was last found to be.
+        self.ip = address.host if _is_ip(address.host) else ""
+        self.last_lookup = float("-inf")
+        self.looking_up = False
+        self.lookup_failed = False
 
 
 class ChunkForwarder:
@@ -90,6 +111,7 @@ class ChunkForwarder:
         self._local: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_ping = float("-inf")
+        self._lookups: set[asyncio.Task[None]] = set()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -110,12 +132,50 @@ class ChunkForwarder:
             self._listen = sock
             loop.add_reader(sock.fileno(), self._read_listen)
         for peer in self.peers:
-            family = socket.AF_INET6 if ":" in peer.address.host else socket.AF_INET
-            peer_sock = socket.socket(family, socket.SOCK_DGRAM)
-            peer_sock.setblocking(False)
-            peer_sock.connect((peer.address.host, peer.address.port))
-            peer.sock = peer_sock
-            loop.add_reader(peer_sock.fileno(), self._read_peer, peer)
+            if peer.ip:
+                self._connect(peer, peer.ip)
+            # A host name is looked up by the first tick, in the background.
+
+    def _connect(self, peer: _Peer, ip: str) -> None:
+        """(Re)connect the peer's socket to ``ip``."""
+        if peer.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(peer.sock.fileno())
+            peer.sock.close()
+            peer.sock = None
+        peer_sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
+        peer_sock.setblocking(False)
+        try:
+            peer_sock.connect((ip, peer.address.port))
+        except OSError as exc:  # no route to it (yet): tried again with the next lookup
+            peer_sock.close()
+            logger.warning("peer %s: cannot connect to %s: %s", peer.name, ip, exc)
+            return
+        peer.ip = ip
+        peer.sock = peer_sock
+        if self._loop is not None:
+            self._loop.add_reader(peer_sock.fileno(), self._read_peer, peer)
+
+    async def _look_up(self, peer: _Peer) -> None:
+        assert self._loop is not None
+        try:
+            infos = await self._loop.getaddrinfo(peer.address.host, peer.address.port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            if not peer.lookup_failed:
+                peer.lookup_failed = True
+                logger.warning("peer %s: cannot look up %s (%s); its chunks are kept here, looked up again "
+                               "every %.0f s", peer.name, peer.address.host, exc, RESOLVE_INTERVAL)
+            return
+        finally:
+            peer.looking_up = False
+        peer.lookup_failed = False
+        # IPv4 first: a name such as localhost may list ::1 before the IPv4 address the peer listens on.
+        ips = sorted((str(info[4][0]) for info in infos), key=lambda ip: ":" in ip)
+        if ips and (peer.sock is None or peer.ip not in ips):
+            if peer.ip:
+                logger.info("peer %s now at %s (was %s)", peer.name, ips[0], peer.ip)
+            self._connect(peer, ips[0])
+            self._send_ping(peer)
 
     def describe(self) -> str:
         parts = []
@@ -238,6 +298,12 @@ class ChunkForwarder:
             if peer.up and now - peer.last_pong >= PEER_TIMEOUT:
                 peer.up = False
                 logger.warning("peer %s does not answer: its chunks are kept here until it does", peer.name)
+            if (not peer.up and not peer.looking_up and now - peer.last_lookup >= RESOLVE_INTERVAL
+                    and not _is_ip(peer.address.host) and self._loop is not None):
+                peer.looking_up = True
+                peer.last_lookup = now
+                self._lookups.add(task := self._loop.create_task(self._look_up(peer)))
+                task.add_done_callback(self._lookups.discard)
             self._send_ping(peer)
 
     def _send_ping(self, peer: _Peer) -> None:
@@ -246,6 +312,8 @@ class ChunkForwarder:
                 peer.sock.send(PING + self.name.encode())
 
     def close(self) -> None:
+        for task in self._lookups:
+            task.cancel()
         for sock in [self._listen, self._local, *(p.sock for p in self.peers)]:
             if sock is not None:
                 if self._loop is not None:

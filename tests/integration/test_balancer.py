@@ -28,15 +28,19 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def start_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+                by_name: bool = False):
+    """Two instances of two workers; ``by_name``: they know each other as localhost:PORT, as compose's
+    services do by service name (looked up in the background; the second starts after the first)."""
     udp = [free_udp_port(), free_udp_port()]
     fwd = [free_udp_port(), free_udp_port()]
+    host = "localhost" if by_name else "127.0.0.1"
     fleet = []
     for k in range(2):
         env = {"GELFINGEST_WORKERS": "2", "SEQUENCE_SEED": str(k + 1), "SEQUENCE_ITERATOR": "2",
-               "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_CHUNK_FORWARD": f"127.0.0.1:{fwd[k]}",
-               "GELFINGEST_PEERS": f"127.0.0.1:{fwd[1 - k]}", "GELFINGEST_INDEX": index,
-               "ELASTICSEARCH_HOSTS": es.url, **(extra or {})}
+               "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_CHUNK_FORWARD": f"0.0.0.0:{fwd[k]}",
+               "GELFINGEST_ADVERTISE": f"{host}:{fwd[k]}", "GELFINGEST_PEERS": f"{host}:{fwd[1 - k]}",
+               "GELFINGEST_INDEX": index, "ELASTICSEARCH_HOSTS": es.url, **(extra or {})}
         fleet.append(daemon(env))
     # Every worker of each instance must see its peer before the test sends.
     deadline = time.monotonic() + 20
@@ -51,7 +55,7 @@ def totals(fleet, pattern: str) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_chunked_messages_survive_a_round_robin_balancer(elasticsearch: ES, daemon, gogelf_send: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    fleet, udp = start_fleet(daemon, elasticsearch, "fleet-rr")
+    fleet, udp = start_fleet(daemon, elasticsearch, "fleet-rr", by_name=True)
     balancer = NginxUdpBalancer(free_udp_port(), udp)
     try:
         addr = f"127.0.0.1:{balancer.port}"
