@@ -24,15 +24,18 @@ $(STAMP): pyproject.toml
 
 # Go 1.19 and go-gelf at the commit Docker pins, nginx with its stream module (the UDP balancer in the
 # fleet tests, and the HTTPS proxy with authentication in front of Elasticsearch), haproxy (the TCP
-# balancer) and openssl (the test certificates), from Debian (see shared FACTS.md).
+# balancer), openssl (the test certificates) and docker-compose (1.29, Python: it validates compose.yml
+# offline; without the Docker engine it recommends), from Debian (see shared FACTS.md).
 system-deps:
 	@if ! command -v go >/dev/null || [ ! -d $(GO_GELF) ] || ! command -v nginx >/dev/null \
 			|| [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ] || ! command -v haproxy >/dev/null \
-			|| ! command -v openssl >/dev/null; then \
-		echo "Installing Go, Docker's go-gelf library, nginx and haproxy from Debian's packages"; \
+			|| ! command -v openssl >/dev/null || ! command -v docker-compose >/dev/null; then \
+		echo "Installing Go, Docker's go-gelf library, nginx, haproxy and docker-compose from Debian's packages"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go golang-github-graylog2-go-gelf-dev \
-			nginx-light libnginx-mod-stream haproxy openssl >/dev/null; \
+			nginx-light libnginx-mod-stream haproxy openssl >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends docker-compose \
+			>/dev/null; \
 	fi
 
 # ARGS passes flags to gelfingest, e.g. make run ARGS="--sequence-seed 2 --sequence-iterator 2"

@@ -1,0 +1,210 @@
+"""compose.yml and the files it mounts, checked offline (no Docker engine on these machines).
+
+docker-compose 1.29 (Debian's, installed by make system-deps) validates the file against the Compose
+Specification and normalises it (anchors, merges, variables); the checks below read that normalised form:
+the services, ports, start order and environment the README promises, every gelfingest variable a real
+option with a value gelfingest accepts, and the balancer configurations through nginx -t and haproxy -c.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gelfingest.bulk import DEFAULT_INDEX_PATTERN
+from gelfingest.config import ECS_INDEX_PATTERN, load_config, options
+from gelfingest.template import index_wildcard
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yml"
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+
+def docker_compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert shutil.which("docker-compose"), "docker-compose is missing: make system-deps installs it"
+    return subprocess.run(["docker-compose", "-f", str(COMPOSE), *args], capture_output=True, text=True,
+                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    result = docker_compose("config")
+    assert result.returncode == 0, result.stderr
+    normalised: dict[str, Any] = yaml.safe_load(result.stdout)
+    return normalised
+
+
+def test_docker_compose_validates_the_file() -> None:
+    result = docker_compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_validation_catches_a_broken_file(tmp_path: Path) -> None:
+    """The check above could fail: an unknown key is refused."""
+    broken = tmp_path / "compose.yml"
+    text = COMPOSE.read_text()
+    assert "      retries: 30\n" in text
+    broken.write_text(text.replace("      retries: 30\n", "      retry: 30\n", 1))
+    result = subprocess.run(["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode != 0 and "retry" in result.stderr, result.stderr
+
+
+def test_the_stack_has_the_services_the_readme_names(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"elasticsearch", "setup-elasticsearch", "kibana", "setup-kibana", "gelfingest-1",
+                             "gelfingest-2", "udp-balancer", "tcp-balancer"}
+    es, kibana = services["elasticsearch"]["image"], services["kibana"]["image"]
+    assert es.startswith("docker.elastic.co/elasticsearch/elasticsearch:9.")
+    assert kibana == es.replace("elasticsearch/elasticsearch", "kibana/kibana")
+    assert services["udp-balancer"]["image"].startswith("nginx:")
+    assert services["tcp-balancer"]["image"].startswith("haproxy:")
+    for name in ("gelfingest-1", "gelfingest-2"):
+        assert services[name]["build"]["dockerfile"] == "docker/Dockerfile"
+    readme = (ROOT / "README.md").read_text()
+    for name in services:
+        assert f"`{name}`" in readme, f"README does not mention the service {name}"
+
+
+def published(service: dict[str, Any]) -> set[tuple[str, int, str]]:
+    """(host ip, published port, protocol) as docker-compose normalises them: '127.0.0.1:9200:9200/tcp', or
+    {'protocol': 'udp', 'published': 12201, 'target': 12201} for a port on every interface."""
+    out = set()
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            out.add((port.get("host_ip", "0.0.0.0"), int(port["published"]), port.get("protocol", "tcp")))
+            continue
+        m = re.fullmatch(r"(?:(?P<ip>[\d.]+):)?(?P<published>\d+):(?P<target>\d+)(?:/(?P<proto>\w+))?", str(port))
+        assert m, port
+        out.add((m["ip"] or "0.0.0.0", int(m["published"]), m["proto"] or "tcp"))
+    return out
+
+
+def test_ports_gelf_on_every_interface_elasticsearch_and_kibana_on_loopback(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert published(services["udp-balancer"]) == {("0.0.0.0", 12201, "udp")}
+    assert published(services["tcp-balancer"]) == {("0.0.0.0", 12201, "tcp"), ("0.0.0.0", 12202, "tcp")}
+    assert published(services["elasticsearch"]) == {("127.0.0.1", 9200, "tcp")}
+    assert published(services["kibana"]) == {("127.0.0.1", 5601, "tcp")}
+    for name in ("gelfingest-1", "gelfingest-2", "setup-elasticsearch", "setup-kibana"):
+        assert not services[name].get("ports"), f"{name} publishes ports: only the balancers should"
+
+
+def test_the_start_order_waits_for_health_and_setup(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+
+    def waits(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+
+    assert waits("setup-elasticsearch") == {"elasticsearch": "service_healthy"}
+    assert waits("kibana") == {"setup-elasticsearch": "service_completed_successfully"}
+    assert waits("setup-kibana") == {"kibana": "service_healthy"}
+    for name in ("gelfingest-1", "gelfingest-2"):
+        assert waits(name) == {"setup-elasticsearch": "service_completed_successfully"}
+    for name in ("udp-balancer", "tcp-balancer"):
+        assert waits(name) == {"gelfingest-1": "service_healthy", "gelfingest-2": "service_healthy"}
+    # What is waited on for health has a health check (gelfingest's is in its image: test_dockerfile.py).
+    for name in ("elasticsearch", "kibana"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert "HEALTHCHECK" in (ROOT / "docker" / "Dockerfile").read_text()
+
+
+def gelfingest_env(compose: dict[str, Any], name: str) -> dict[str, str]:
+    return {k: str(v) for k, v in compose["services"][name]["environment"].items()}
+
+
+def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_other(
+        compose: dict[str, Any]) -> None:
+    known = {spec.env for spec in options()}
+    configs = {}
+    for name in ("gelfingest-1", "gelfingest-2"):
+        env = gelfingest_env(compose, name)
+        unknown = set(env) - known
+        assert not unknown, f"{name} sets variables gelfingest does not read: {unknown}"
+        configs[name] = load_config([], env)  # every value one gelfingest accepts
+    one, two = configs["gelfingest-1"], configs["gelfingest-2"]
+    assert (one.sequence_seed, two.sequence_seed) == (1, 2)
+    assert one.sequence_iterator == two.sequence_iterator == 2
+    assert [str(p) for p in one.peers] == [two.advertise] and [str(p) for p in two.peers] == [one.advertise]
+    for name, config in configs.items():
+        assert config.advertise == f"{name}:{config.chunk_forward.port}"  # type: ignore[union-attr]
+        assert config.elasticsearch == ("http://elasticsearch:9200",)
+        assert config.elasticsearch_username == "gelfingest" and config.elasticsearch_password
+        assert config.schema == "logstash"
+        assert compose["services"][name]["volumes"][0].endswith(":/var/lib/gelfingest:rw")
+    # GELFINGEST_SCHEMA=ecs reaches both instances.
+    result = docker_compose("config", env={"GELFINGEST_SCHEMA": "ecs"})
+    ecs = yaml.safe_load(result.stdout)
+    assert {gelfingest_env(ecs, n)["GELFINGEST_SCHEMA"] for n in ("gelfingest-1", "gelfingest-2")} == {"ecs"}
+
+
+def mounted(service: dict[str, Any]) -> list[tuple[Path, str]]:
+    out = []
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("/"):
+            out.append((Path(source), target))
+    return out
+
+
+def test_every_mounted_file_lives_under_docker(compose: dict[str, Any]) -> None:
+    sources = [src for service in compose["services"].values() for src, _ in mounted(service)]
+    assert sources
+    for source in sources:
+        assert source.exists(), source
+        assert source.is_relative_to(ROOT / "docker"), source
+
+
+def test_the_udp_balancer_round_robins_over_both_instances(tmp_path: Path) -> None:
+    conf = (ROOT / "docker" / "nginx" / "nginx.conf").read_text()
+    servers = re.findall(r"^\s*server\s+([\w.-]+):(\d+);", conf, re.M)
+    assert servers == [("gelfingest-1", "12201"), ("gelfingest-2", "12201")]
+    assert re.search(r"listen 12201 udp", conf) and "proxy_responses 0;" in conf
+    assert "hash" not in conf  # per datagram, not per sender: the chunk forwarding is what is shown
+    # nginx itself reads it: the names resolve to this machine, and Debian's nginx loads the stream module
+    # that the official image has built in.
+    local = conf.replace("gelfingest-1:12201", "127.0.0.1:40001").replace("gelfingest-2:12201", "127.0.0.1:40002")
+    (tmp_path / "nginx.conf").write_text(f"load_module {STREAM_MODULE};\npid {tmp_path}/nginx.pid;\n"
+                                         f"error_log {tmp_path}/error.log;\n{local}")
+    result = subprocess.run(["nginx", "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_tcp_balancer_config_is_valid_and_checks_health_not_readiness() -> None:
+    path = ROOT / "docker" / "haproxy" / "haproxy.cfg"
+    result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    conf = path.read_text()
+    assert re.findall(r"^\s*server \S+ ([\w.-]+:\d+)", conf, re.M) == [
+        "gelfingest-1:12201", "gelfingest-2:12201", "gelfingest-1:12202", "gelfingest-2:12202"]
+    assert "uri /healthz" in conf and "check port 12202" in conf
+
+
+def test_the_setup_scripts_parse_and_cover_both_schemas() -> None:
+    setup = ROOT / "docker" / "setup"
+    for script in ("elasticsearch.sh", "kibana.sh"):
+        result = subprocess.run(["bash", "-n", str(setup / script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    wildcards = {index_wildcard(DEFAULT_INDEX_PATTERN), index_wildcard(ECS_INDEX_PATTERN)}
+    # The role may write exactly gelfingest's indices.
+    role = re.search(r'"names": \[([^\]]*)\]', (setup / "elasticsearch.sh").read_text())
+    assert role and set(json.loads(f"[{role[1]}]")) == wildcards
+    objects = [json.loads(line) for line in (setup / "saved-objects.ndjson").read_text().splitlines()]
+    views = {o["id"]: o["attributes"] for o in objects if o["type"] == "index-pattern"}
+    assert {v["title"] for v in views.values()} == wildcards
+    assert all(v["timeFieldName"] == "@timestamp" for v in views.values())
+    searches = [o for o in objects if o["type"] == "search"]
+    assert {s["attributes"]["sort"][1][0] for s in searches} == {"sequence", "event.sequence"}
+    for search in searches:
+        assert search["attributes"]["sort"][0][0] == "@timestamp"
+        assert search["references"][0]["id"] in views
+    kibana = (setup / "kibana.sh").read_text()
+    assert '"context:tieBreakerFields": ["sequence", "event.sequence"]' in kibana
