@@ -63,14 +63,25 @@ stream {{
 
 
 
+class NginxFromConf(_Nginx):
+    """nginx run from a configuration given as text (compose's, with its names and ports made local)."""
+
+    def __init__(self, conf: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="nginx-conf-"))
+        (self.dir / "nginx.conf").write_text(f"load_module {STREAM_MODULE};\npid {self.dir}/nginx.pid;\n"
+                                             f"error_log {self.dir}/error.log warn;\ndaemon off;\n{conf}")
+        self._launch()
+
+
 class HaproxyTcpBalancer:
     """haproxy in TCP mode, round robin per connection (it cannot balance UDP; FACTS.md)."""
 
-    def __init__(self, listen_port: int, backends: list[int]) -> None:
+    def __init__(self, listen_port: int, backends: list[int], conf: str | None = None) -> None:
+        """``conf``: a whole configuration of its own instead (compose's, made local)."""
         self.port = listen_port
         self.dir = Path(tempfile.mkdtemp(prefix="haproxy-"))
         servers = "\n".join(f"    server s{k} 127.0.0.1:{p}" for k, p in enumerate(backends))
-        (self.dir / "haproxy.cfg").write_text(f"""
+        (self.dir / "haproxy.cfg").write_text(conf if conf is not None else f"""
 global
     maxconn 4096
 defaults

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.balancers import NginxUdpBalancer
+from tests.balancers import HaproxyTcpBalancer, NginxFromConf, NginxUdpBalancer
 from tests.conftest import ES
 from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
 
@@ -109,3 +109,102 @@ def test_a_dead_peer_s_share_is_kept_locally(elasticsearch: ES, daemon) -> None:
     assert totals(fleet[:1], r"chunks forwarded: (\d+) to peers") == 0
     # About half the ids belong to the stopped peer: their chunks were counted as kept here.
     assert totals(fleet[:1], r"(\d+) kept here for peers that did not answer") > 0
+
+
+def free_tcp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES, daemon,  # type: ignore[no-untyped-def]
+                                                              gogelf_send: Path) -> None:  # noqa: F811
+    """compose.yml's two gelfingest services (their environment as docker-compose reads it), behind the
+    shipped docker/nginx/nginx.conf and docker/haproxy/haproxy.cfg, on this machine: only the service names,
+    the ports and Elasticsearch are made local. go-gelf over UDP (chunked too) and TCP, and GELF HTTP, all
+    land once; when one instance stops, haproxy's health check sends new TCP connections to the other."""
+    import json
+    import urllib.request
+
+    import yaml
+
+    from tests.helpers import gelf
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load(subprocess.run(["docker-compose", "-f", str(root / "compose.yml"), "config"],
+                                            capture_output=True, text=True, check=True, cwd=root).stdout)
+    names = ("gelfingest-1", "gelfingest-2")
+    udp, tcp, http, fwd = ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()],
+                           [free_tcp_port(), free_tcp_port()], [free_udp_port(), free_udp_port()])
+
+    def local(text: str) -> str:
+        for k, name in enumerate(names):
+            text = text.replace(f"{name}:12211", f"localhost:{fwd[k]}")
+        return text
+
+    fleet = []
+    for k, name in enumerate(names):
+        env = {key: local(str(value)) for key, value in compose["services"][name]["environment"].items()
+               if key not in ("GELFINGEST_ELASTICSEARCH_USERNAME", "GELFINGEST_ELASTICSEARCH_PASSWORD")}
+        env.update({"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "compose-stack",
+                    "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_TCP": f"127.0.0.1:{tcp[k]}",
+                    "GELFINGEST_HTTP": f"127.0.0.1:{http[k]}", "GELFINGEST_CHUNK_FORWARD": f"0.0.0.0:{fwd[k]}"})
+        fleet.append(daemon(env))
+    deadline = time.monotonic() + 20
+    while sum(d.text().count("answers: it owns") for d in fleet) < 2:
+        assert time.monotonic() < deadline, "\n".join(d.text() for d in fleet)
+        time.sleep(0.2)
+
+    front_udp, front_tcp, front_http = free_udp_port(), free_tcp_port(), free_tcp_port()
+    nginx_conf = (root / "docker" / "nginx" / "nginx.conf").read_text()
+    nginx_conf = nginx_conf.replace("listen 12201 udp", f"listen 127.0.0.1:{front_udp} udp")
+    haproxy_conf = (root / "docker" / "haproxy" / "haproxy.cfg").read_text()
+    haproxy_conf = haproxy_conf.replace("bind :12201", f"bind 127.0.0.1:{front_tcp}")
+    haproxy_conf = haproxy_conf.replace("bind :12202", f"bind 127.0.0.1:{front_http}")
+    # No Docker DNS here, and the instances' HTTP ports differ: each server is checked on its own.
+    haproxy_conf = haproxy_conf.replace("check port 12202 inter 5s resolvers docker", "check inter 1s")
+    for k, name in enumerate(names):
+        nginx_conf = nginx_conf.replace(f"{name}:12201", f"127.0.0.1:{udp[k]}")
+        haproxy_conf = haproxy_conf.replace(f"{name}:12201", f"127.0.0.1:{tcp[k]} port {http[k]}")
+        haproxy_conf = haproxy_conf.replace(f"{name}:12202", f"127.0.0.1:{http[k]} port {http[k]}")
+    assert "12201" not in nginx_conf and ":12201" not in haproxy_conf and ":12202" not in haproxy_conf
+    nginx = NginxFromConf(nginx_conf)
+    haproxy = HaproxyTcpBalancer(front_tcp, [], conf=haproxy_conf)
+    try:
+        time.sleep(2.5)  # haproxy's first health checks
+        send = [str(gogelf_send), "-prefix"]
+        subprocess.run([*send, "udp", "-addr", f"127.0.0.1:{front_udp}", "-n", "200"], check=True)
+        subprocess.run([*send, "chunked", "-addr", f"127.0.0.1:{front_udp}", "-n", "20", "-size", "20000",
+                        "-random"], check=True)
+        for run in range(4):  # one connection each: haproxy spreads them over both instances
+            subprocess.run([*send, f"tcp{run}", "-proto", "tcp", "-addr", f"127.0.0.1:{front_tcp}", "-n", "50"],
+                           check=True)
+        for i in range(6):
+            request = urllib.request.Request(f"http://127.0.0.1:{front_http}/gelf", data=gelf(f"http {i}"),
+                                             method="POST")
+            assert urllib.request.urlopen(request, timeout=10).status == 202
+        time.sleep(1.5)
+        # One instance stops: after its health check fails, new connections go to the other.
+        assert fleet[1].stop() == 0
+        time.sleep(4)
+        for run in range(4, 6):
+            subprocess.run([*send, f"tcp{run}", "-proto", "tcp", "-addr", f"127.0.0.1:{front_tcp}", "-n", "50"],
+                           check=True)
+        time.sleep(1.5)
+    finally:
+        nginx_log = nginx.stop()
+        haproxy.stop()
+    assert fleet[0].stop() == 0
+    docs = elasticsearch.search_all("compose-stack")
+    got = sorted(re.match(r"[a-z]+\d* \d+", doc["message"])[0] for doc in docs)  # type: ignore[index]
+    want = sorted([f"udp {i}" for i in range(200)] + [f"chunked {i}" for i in range(20)]
+                  + [f"tcp{r} {i}" for r in range(6) for i in range(50)] + [f"http {i}" for i in range(6)])
+    assert got == want, json.dumps(sorted(set(want) ^ set(got))[:20]) + "\nnginx: " + nginx_log[-2000:]
+    by_seed = {doc["sequence"] % 2 for doc in docs}
+    assert by_seed == {0, 1}  # both instances took part: seeds 1 and 2 with iterator 2
+    assert len({doc["sequence"] for doc in docs}) == len(docs)
+    late = [doc["sequence"] for doc in docs if doc["message"].startswith(("tcp4 ", "tcp5 "))]
+    assert late and all(s % 2 == 1 for s in late)  # only gelfingest-1 was left
+    assert totals(fleet, r"chunks forwarded: (\d+) to peers") > 0
