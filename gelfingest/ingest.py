@@ -1,4 +1,5 @@
-"""The pure data path for one datagram: reassemble -> decompress -> decode -> sequence -> encode -> batch.
+"""The pure data path for one datagram: reassemble -> decompress -> decode -> sequence (-> ECS) -> encode ->
+batch.
 
 This is where the pure modules are joined; the UDP input hands it bytes, the sender's address and
 ``now`` (epoch seconds), and gets back a batch to send when one is ready. Bad input raises a GelfError

@@ -316,7 +316,7 @@ class Server:
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
         routing = f"; {self.forwarder.describe()}" if self.forwarder is not None else ""
-        return (f"gelfingest {worker}listening on {inputs}; output {output}; index {c.index}; "
+        return (f"gelfingest {worker}listening on {inputs}; output {output}; index {c.index} ({c.schema} schema); "
                 f"sequence {seq.describe()} from {seq.next_value}{routing}")
 
     async def serve(self) -> None:
