@@ -24,12 +24,12 @@ with an ECS field it does not mean.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Final
+
+from gelfingest.routing import is_ip_address
 
 # The ECS release whose field definitions these follow (every field used here is in ECS since 1.x).
 ECS_VERSION: Final = "8.17.0"
@@ -53,14 +53,6 @@ EXTRAS: Final[dict[str, tuple[tuple[str, ...], type]]] = {
     "function": (("log", "origin", "function"), str),
 }
 _IP_CACHE_SIZE: Final = 4096
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # Distinct document shapes remembered with their plan (as gelf.py's decoder does for message shapes).
@@ -100,16 +92,6 @@ class EcsMapper:
     def __init__(self) -> None:
         self._ips: dict[str, bool] = {}
         self._plans: dict[tuple[str, ...], _Plan] = {}
-        self._last_second = -1
-        self._last_prefix = ""
-
-    def ingested(self, now: float) -> str:
-        """``now`` (epoch seconds) as ``event.ingested``: ISO 8601 UTC with milliseconds."""
-        seconds, millis = divmod(round(now * 1000), 1000)
-        if seconds != self._last_second:
-            self._last_second = seconds
-            self._last_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._last_prefix}.{millis:03d}Z"
 
     def document(self, doc: dict[str, Any], sequence: int, ingested: str) -> dict[str, Any]:
         """The ECS form of ``doc``; ``ingested``: the receive time as an ISO 8601 UTC string."""
@@ -166,17 +148,13 @@ class EcsMapper:
         if known is None:
             if len(ips) >= _IP_CACHE_SIZE:
                 ips.clear()
-            known = ips[text] = _is_ip(text)
+            known = ips[text] = is_ip_address(text)
         return known
 
 
 def _put(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    """Set ``value`` at ``path`` in ``out``, merging with the objects already there."""
+    """Set ``value`` at ``path`` in ``out``, within the objects already there."""
     node = out
     for name in path[:-1]:
         node = node.setdefault(name, {})
-    last = path[-1]
-    if type(value) is dict and type(node.get(last)) is dict:
-        node[last].update(value)
-    else:
-        node[last] = value
+    node[path[-1]] = value

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import time
@@ -35,6 +34,7 @@ from gelfingest.routing import (
     PING,
     PONG,
     frame_forward,
+    is_ip_address,
     owner_worker,
     parse_forward,
     rendezvous,
@@ -72,14 +72,6 @@ class ForwardStats:
     invalid: int = 0
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class _Peer:
     __slots__ = ("address", "ip", "last_lookup", "last_pong", "looking_up", "lookup_failed", "name", "sock",
                  "up")
@@ -91,7 +83,7 @@ class _Peer:
         self.last_pong = float("-inf")
         self.up = False
         # The address the socket is connected to; for a host name, what it was last found to be.
-        self.ip = address.host if _is_ip(address.host) else ""
+        self.ip = address.host if is_ip_address(address.host) else ""
         self.last_lookup = float("-inf")
         self.looking_up = False
         self.lookup_failed = False
@@ -299,7 +291,7 @@ class ChunkForwarder:
                 peer.up = False
                 logger.warning("peer %s does not answer: its chunks are kept here until it does", peer.name)
             if (not peer.up and not peer.looking_up and now - peer.last_lookup >= RESOLVE_INTERVAL
-                    and not _is_ip(peer.address.host) and self._loop is not None):
+                    and not is_ip_address(peer.address.host) and self._loop is not None):
                 peer.looking_up = True
                 peer.last_lookup = now
                 self._lookups.add(task := self._loop.create_task(self._look_up(peer)))

@@ -250,7 +250,8 @@ class GelfDecoder:
         self._last_ts = -1.0
         self._last_time: tuple[str, int] = ("", 0)
 
-    def _iso(self, seconds: int, millis: int) -> str:
+    def iso(self, seconds: int, millis: int) -> str:
+        """An @timestamp (ISO 8601 UTC, milliseconds); one strftime per second, as lines arrive in order."""
         if seconds != self._last_second:
             self._last_second = seconds
             self._last_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -274,7 +275,7 @@ class GelfDecoder:
             seconds, millis = divmod(round(value * 1000), 1000)
         else:
             seconds, millis = epoch_millis(value, now)
-        answer = self._iso(seconds, millis), seconds
+        answer = self.iso(seconds, millis), seconds
         if type(ts) is float:
             self._last_ts, self._last_time = ts, answer
         return answer

@@ -28,7 +28,14 @@ from gelfingest.chunks import (
 )
 from gelfingest.ecs import EcsMapper
 from gelfingest.errors import GelfError, Reason
-from gelfingest.gelf import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, GelfDecoder, Limits
+from gelfingest.gelf import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_FIELD_NAME,
+    DEFAULT_MAX_FIELDS,
+    GelfDecoder,
+    Limits,
+    epoch_millis,
+)
 from gelfingest.logspout import LogspoutDecoder
 from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
@@ -141,7 +148,7 @@ class Ingest:
             for doc, value in zip(docs, sequences, strict=True):
                 doc["sequence"] = value
         else:
-            ecs, ingested = self.ecs.document, self.ecs.ingested(now)
+            ecs, ingested = self.ecs.document, self.decoder.iso(*epoch_millis(now, now))
             docs = [ecs(doc, value, ingested) for doc, value in zip(docs, sequences, strict=True)]
         low, high = now - self._max_age, now + self._max_ahead
         if min(times) < low or max(times) > high:

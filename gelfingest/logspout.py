@@ -51,7 +51,7 @@ class LogspoutDecoder(GelfDecoder):
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")
         ts = next((t for k in _TIME_KEYS if (t := _epoch(msg.get(k))) is not None), now)
         seconds, millis = epoch_millis(ts, now)
-        doc: dict[str, Any] = {"@timestamp": self._iso(seconds, millis), "message": text}
+        doc: dict[str, Any] = {"@timestamp": self.iso(seconds, millis), "message": text}
         docker = msg.get("docker")
         if isinstance(docker, dict):
             name = docker.get("name")

@@ -12,6 +12,7 @@ Two levels: first the instance (among this one and the peers that answer), then 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Iterable
 from typing import Final
 
@@ -57,3 +58,12 @@ def parse_forward(frame: bytes) -> tuple[int, str, bytes] | None:
     except UnicodeDecodeError:
         return None
     return hop, source, frame[6 + n :]
+
+
+def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address as text, rather than a name to look up (a peer's host, a sender's address)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
