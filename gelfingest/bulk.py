@@ -67,12 +67,11 @@ class BulkEncoder:
 
     def encode(self, doc: dict[str, Any], epoch_seconds: int) -> bytes:
         """One item; ``doc`` carries its ``sequence`` (an int) when ids are ours."""
-        return self.encode_many([doc], [epoch_seconds])[0]
+        return self.encode_many([doc], [epoch_seconds], [doc.get("sequence", 0)])[0]
 
     def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int],
-                    sequences: Iterable[int] | None = None) -> list[bytes]:
-        """Items for documents and their times, in order; the ids come from ``sequences`` (by default each
-        document's ``sequence``: an ECS document carries it elsewhere)."""
+                    sequences: Iterable[int]) -> list[bytes]:
+        """Items for documents, their times and their sequence numbers (the ids, when ours), in order."""
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         prefix = self._id_prefix
         last, action = -1, b""
@@ -83,8 +82,6 @@ class BulkEncoder:
                     last, action = seconds, self._action(seconds)
                 items.append(action + dumps(doc, option=newline))
             return items
-        if sequences is None:
-            sequences = [doc["sequence"] for doc in docs]
         for doc, seconds, sequence in zip(docs, epoch_seconds, sequences, strict=True):
             if seconds != last:
                 last, action = seconds, self._action(seconds)
