@@ -589,7 +589,8 @@ class Server:
                   sp.torn_records)
         b.counter("gelfingest_spool_torn_bytes", "Spool bytes skipped after a torn record", sp.torn_bytes)
         b.counter("gelfingest_shutdown_spooled_events", "Events spooled at shutdown", self.spooled_at_shutdown)
-        b.counter("gelfingest_items_failed", "Documents the output refused for good (mapping errors)", o.failed)
+        b.counter("gelfingest_items_failed", "Documents lost: refused for good and not written to the "
+                  "dead-letter queue, or dropped by an output error", o.failed)
         if isinstance(o, ElasticsearchOutput):
             b.counter("gelfingest_bulk_requests", "Bulk requests sent", o.requests)
             b.counter("gelfingest_items_retried", "Bulk items sent again after 429/5xx", o.retried)
