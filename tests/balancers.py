@@ -63,25 +63,48 @@ stream {{
 
 
 
+def local_nginx_conf(conf: str, directory: Path) -> str:
+    """A configuration written for nginx's own image (compose's) made runnable by hand here: Debian's stream
+    module loaded, and the pid and error log in ``directory``."""
+    return (f"load_module {STREAM_MODULE};\npid {directory}/nginx.pid;\nerror_log {directory}/error.log warn;\n"
+            f"daemon off;\n{conf}")
+
+
 class NginxFromConf(_Nginx):
     """nginx run from a configuration given as text (compose's, with its names and ports made local)."""
 
     def __init__(self, conf: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nginx-conf-"))
-        (self.dir / "nginx.conf").write_text(f"load_module {STREAM_MODULE};\npid {self.dir}/nginx.pid;\n"
-                                             f"error_log {self.dir}/error.log warn;\ndaemon off;\n{conf}")
+        (self.dir / "nginx.conf").write_text(local_nginx_conf(conf, self.dir))
         self._launch()
 
 
-class HaproxyTcpBalancer:
+class Haproxy:
+    """haproxy run from a configuration given as text (compose's, with its names and ports made local)."""
+
+    def __init__(self, conf: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="haproxy-"))
+        (self.dir / "haproxy.cfg").write_text(conf)
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"haproxy did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HaproxyTcpBalancer(Haproxy):
     """haproxy in TCP mode, round robin per connection (it cannot balance UDP; FACTS.md)."""
 
-    def __init__(self, listen_port: int, backends: list[int], conf: str | None = None) -> None:
-        """``conf``: a whole configuration of its own instead (compose's, made local)."""
+    def __init__(self, listen_port: int, backends: list[int]) -> None:
         self.port = listen_port
-        self.dir = Path(tempfile.mkdtemp(prefix="haproxy-"))
         servers = "\n".join(f"    server s{k} 127.0.0.1:{p}" for k, p in enumerate(backends))
-        (self.dir / "haproxy.cfg").write_text(conf if conf is not None else f"""
+        super().__init__(f"""
 global
     maxconn 4096
 defaults
@@ -96,17 +119,6 @@ backend instances
     balance roundrobin
 {servers}
 """)
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"haproxy did not start: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class NginxTlsProxy(_Nginx):

@@ -5,12 +5,50 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
+import socket
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "compose.yml"
+
+
+def docker_compose(*args: str, file: Path = COMPOSE,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Debian's docker-compose 1.29 on a compose file, offline; the environment is ``env`` alone (and PATH),
+    so nothing exported by whoever runs the tests changes what it reads."""
+    assert shutil.which("docker-compose"), "docker-compose is missing: make system-deps installs it"
+    return subprocess.run(["docker-compose", "-f", str(file), *args], capture_output=True, text=True,
+                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+
+
+def compose_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """compose.yml as docker-compose normalises it (anchors merged, variables filled in)."""
+    result = docker_compose("config", env=env)
+    assert result.returncode == 0, result.stderr
+    normalised: dict[str, Any] = yaml.safe_load(result.stdout)
+    return normalised
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing is bound to (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now): also an Elasticsearch that is down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def gelf(short: str = "hello", **fields: Any) -> bytes:

@@ -13,23 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.balancers import HaproxyTcpBalancer, NginxFromConf, NginxUdpBalancer
+from tests.balancers import Haproxy, NginxFromConf, NginxUdpBalancer
 from tests.conftest import ES
+from tests.helpers import free_tcp_port, free_udp_port
 from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
 
 
-def free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
-                by_name: bool = False):
+def start_fleet(daemon, es: ES, index: str, by_name: bool = False):  # type: ignore[no-untyped-def]
     """Two instances of two workers; ``by_name``: they know each other as localhost:PORT, as compose's
     services do by service name (looked up in the background; the second starts after the first)."""
     udp = [free_udp_port(), free_udp_port()]
@@ -40,7 +32,7 @@ def start_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None,
         env = {"GELFINGEST_WORKERS": "2", "SEQUENCE_SEED": str(k + 1), "SEQUENCE_ITERATOR": "2",
                "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_CHUNK_FORWARD": f"0.0.0.0:{fwd[k]}",
                "GELFINGEST_ADVERTISE": f"{host}:{fwd[k]}", "GELFINGEST_PEERS": f"{host}:{fwd[1 - k]}",
-               "GELFINGEST_INDEX": index, "ELASTICSEARCH_HOSTS": es.url, **(extra or {})}
+               "GELFINGEST_INDEX": index, "ELASTICSEARCH_HOSTS": es.url}
         fleet.append(daemon(env))
     # Every worker of each instance must see its peer before the test sends.
     deadline = time.monotonic() + 20
@@ -111,14 +103,6 @@ def test_a_dead_peer_s_share_is_kept_locally(elasticsearch: ES, daemon) -> None:
     assert totals(fleet[:1], r"(\d+) kept here for peers that did not answer") > 0
 
 
-def free_tcp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES, daemon,  # type: ignore[no-untyped-def]
                                                               gogelf_send: Path) -> None:  # noqa: F811
     """compose.yml's two gelfingest services (their environment as docker-compose reads it), behind the
@@ -128,13 +112,10 @@ def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES,
     import json
     import urllib.request
 
-    import yaml
+    from tests.helpers import ROOT as root
+    from tests.helpers import compose_config, gelf
 
-    from tests.helpers import gelf
-
-    root = Path(__file__).resolve().parents[2]
-    compose = yaml.safe_load(subprocess.run(["docker-compose", "-f", str(root / "compose.yml"), "config"],
-                                            capture_output=True, text=True, check=True, cwd=root).stdout)
+    compose = compose_config()
     names = ("gelfingest-1", "gelfingest-2")
     udp, tcp, http, fwd = ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()],
                            [free_tcp_port(), free_tcp_port()], [free_udp_port(), free_udp_port()])
@@ -171,7 +152,7 @@ def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES,
         haproxy_conf = haproxy_conf.replace(f"{name}:12202", f"127.0.0.1:{http[k]} port {http[k]}")
     assert "12201" not in nginx_conf and ":12201" not in haproxy_conf and ":12202" not in haproxy_conf
     nginx = NginxFromConf(nginx_conf)
-    haproxy = HaproxyTcpBalancer(front_tcp, [], conf=haproxy_conf)
+    haproxy = Haproxy(haproxy_conf)
     try:
         time.sleep(2.5)  # haproxy's first health checks
         send = [str(gogelf_send), "-prefix"]
@@ -205,6 +186,8 @@ def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES,
     by_seed = {doc["sequence"] % 2 for doc in docs}
     assert by_seed == {0, 1}  # both instances took part: seeds 1 and 2 with iterator 2
     assert len({doc["sequence"] for doc in docs}) == len(docs)
+    early = {doc["sequence"] % 2 for doc in docs if doc["message"].startswith(("tcp0 ", "tcp1 ", "tcp2 ", "tcp3 "))}
+    assert early == {0, 1}  # haproxy spread the first four connections over both instances
     late = [doc["sequence"] for doc in docs if doc["message"].startswith(("tcp4 ", "tcp5 "))]
     assert late and all(s % 2 == 1 for s in late)  # only gelfingest-1 was left
     assert totals(fleet, r"chunks forwarded: (\d+) to peers") > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +15,7 @@ import pygelf
 import pytest
 
 from tests.conftest import ES
-from tests.helpers import gelf
+from tests.helpers import free_tcp_port, gelf
 
 pytestmark = pytest.mark.integration
 
@@ -102,9 +101,7 @@ def test_error_statuses(elasticsearch: ES, daemon) -> None:  # type: ignore[no-u
 
 
 def test_a_full_queue_answers_503_with_retry_after(daemon) -> None:  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = free_tcp_port()
     d = daemon({"GELFINGEST_HTTP": "127.0.0.1:0", "ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{dead}",
                 "GELFINGEST_BATCH_MAX_DOCS": "1", "GELFINGEST_QUEUE_BATCHES": "1",
                 "GELFINGEST_ELASTICSEARCH_CONCURRENCY": "1", "GELFINGEST_SHUTDOWN_TIMEOUT": "1",

@@ -25,7 +25,7 @@ import pytest
 
 from tests.balancers import NginxTlsProxy
 from tests.conftest import ES
-from tests.helpers import gelf
+from tests.helpers import free_tcp_port, gelf
 from tests.integration.test_bad_input import rejected_counts, wait_count
 
 pytestmark = pytest.mark.integration
@@ -117,17 +117,11 @@ def test_client_certificates_when_asked_for(elasticsearch: ES, daemon: Any, pki:
     assert messages == ["pygelf with a client certificate", "with a client certificate"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_elasticsearch_over_https_with_credentials_from_files(elasticsearch: ES, daemon: Any, pki: dict[str, Path],
                                                               tmp_path: Path) -> None:
     password, api_key = "s3cret-Pa55", base64.b64encode(b"key-id:key-secret").decode()
     basic = "Basic " + base64.b64encode(f"elastic:{password}".encode()).decode()
-    proxy = NginxTlsProxy(free_port(), elasticsearch.url, pki["server_crt"], pki["server_key"],
+    proxy = NginxTlsProxy(free_tcp_port(), elasticsearch.url, pki["server_crt"], pki["server_key"],
                           [basic, f"ApiKey {api_key}"])
     try:
         (tmp_path / "password").write_text(password + "\n")

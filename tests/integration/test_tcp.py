@@ -13,7 +13,7 @@ import pygelf
 import pytest
 
 from tests.conftest import ES
-from tests.helpers import gelf
+from tests.helpers import free_tcp_port, gelf
 from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -74,9 +74,7 @@ def test_two_instances_behind_haproxy(elasticsearch: ES, daemon, gogelf_send: Pa
 
     fleet = [daemon({"GELFINGEST_TCP": "127.0.0.1:0", "GELFINGEST_INDEX": "tcp-haproxy", "SEQUENCE_SEED": str(k),
                      "SEQUENCE_ITERATOR": "2", "ELASTICSEARCH_HOSTS": elasticsearch.url}) for k in (1, 2)]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_tcp_port()
     balancer = HaproxyTcpBalancer(port, [d.tcp_port for d in fleet])
     try:
         # Four connections from go-gelf, then graypy and pygelf: haproxy spreads connections round robin.

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ES
-from tests.helpers import chunk, compress, gelf, read_vector
+from tests.helpers import chunk, compress, free_tcp_port, gelf, read_vector
 
 pytestmark = pytest.mark.integration
 
@@ -196,9 +196,7 @@ def test_events_go_to_the_index_of_their_own_day(elasticsearch: ES, daemon) -> N
 
 
 def test_unreachable_elasticsearch_at_shutdown_spools_and_says_so(daemon) -> None:  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = free_tcp_port()
     d = daemon({"ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{dead}", "GELFINGEST_SHUTDOWN_TIMEOUT": "2",
                 "GELFINGEST_RETRY_INITIAL": "0.1"})
     send(d.udp_port, [gelf(f"lost {i}") for i in range(10)])

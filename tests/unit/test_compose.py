@@ -10,35 +10,22 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gelfingest.bulk import DEFAULT_INDEX_PATTERN
 from gelfingest.config import ECS_INDEX_PATTERN, load_config, options
 from gelfingest.template import index_wildcard
-
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "compose.yml"
-STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-
-
-def docker_compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    assert shutil.which("docker-compose"), "docker-compose is missing: make system-deps installs it"
-    return subprocess.run(["docker-compose", "-f", str(COMPOSE), *args], capture_output=True, text=True,
-                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+from tests.balancers import local_nginx_conf
+from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    result = docker_compose("config")
-    assert result.returncode == 0, result.stderr
-    normalised: dict[str, Any] = yaml.safe_load(result.stdout)
-    return normalised
+    return compose_config()
 
 
 def test_docker_compose_validates_the_file() -> None:
@@ -52,8 +39,7 @@ def test_the_validation_catches_a_broken_file(tmp_path: Path) -> None:
     text = COMPOSE.read_text()
     assert "      retries: 30\n" in text
     broken.write_text(text.replace("      retries: 30\n", "      retry: 30\n", 1))
-    result = subprocess.run(["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True,
-                            text=True, cwd=ROOT, timeout=120)
+    result = docker_compose("config", "-q", file=broken)
     assert result.returncode != 0 and "retry" in result.stderr, result.stderr
 
 
@@ -140,8 +126,7 @@ def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_ot
         assert config.schema == "logstash"
         assert compose["services"][name]["volumes"][0].endswith(":/var/lib/gelfingest:rw")
     # GELFINGEST_SCHEMA=ecs reaches both instances.
-    result = docker_compose("config", env={"GELFINGEST_SCHEMA": "ecs"})
-    ecs = yaml.safe_load(result.stdout)
+    ecs = compose_config(env={"GELFINGEST_SCHEMA": "ecs"})
     assert {gelfingest_env(ecs, n)["GELFINGEST_SCHEMA"] for n in ("gelfingest-1", "gelfingest-2")} == {"ecs"}
 
 
@@ -167,12 +152,12 @@ def test_the_udp_balancer_round_robins_over_both_instances(tmp_path: Path) -> No
     servers = re.findall(r"^\s*server\s+([\w.-]+):(\d+);", conf, re.M)
     assert servers == [("gelfingest-1", "12201"), ("gelfingest-2", "12201")]
     assert re.search(r"listen 12201 udp", conf) and "proxy_responses 0;" in conf
-    assert "hash" not in conf  # per datagram, not per sender: the chunk forwarding is what is shown
+    # Round robin, nginx's default: per datagram, not per sender (the chunk forwarding is what is shown).
+    assert not re.search(r"^\s*(hash|least_conn|least_time|random)\b", conf, re.M)
     # nginx itself reads it: the names resolve to this machine, and Debian's nginx loads the stream module
     # that the official image has built in.
     local = conf.replace("gelfingest-1:12201", "127.0.0.1:40001").replace("gelfingest-2:12201", "127.0.0.1:40002")
-    (tmp_path / "nginx.conf").write_text(f"load_module {STREAM_MODULE};\npid {tmp_path}/nginx.pid;\n"
-                                         f"error_log {tmp_path}/error.log;\n{local}")
+    (tmp_path / "nginx.conf").write_text(local_nginx_conf(local, tmp_path))
     result = subprocess.run(["nginx", "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -77,12 +77,22 @@ def test_a_peer_by_address_is_connected_at_start_without_a_lookup() -> None:
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
+        looked_up: list[str] = []
+
+        async def getaddrinfo(host_: str, *_: Any, **__: Any) -> list[Any]:
+            looked_up.append(host_)
+            return []
+
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
         config = Config(chunk_forward=Address("127.0.0.1", 0), advertise="me:1", peers=(Address(host, 9),))
         forwarder = ChunkForwarder(config, lambda *_: None)
         forwarder.start(loop)
         try:
             assert forwarder.peers[0].sock is not None
             assert forwarder.peers[0].sock.getpeername() == (host, 9)
+            forwarder.tick(1000.0)  # the peer does not answer: an address is still never looked up
+            await asyncio.sleep(0.1)
+            assert looked_up == []
         finally:
             forwarder.close()
     asyncio.run(run())

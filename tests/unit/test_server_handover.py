@@ -131,9 +131,10 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-async def until_sent(server: Server, output: GatedOutput, events: int) -> None:
-    """Let the server run its timers until the output has ``events`` and spooling is over (3 s at most)."""
-    for _ in range(300):
+async def until_sent(server: Server, output: GatedOutput, events: int, tries: int = 300) -> None:
+    """Let the server run its timers until the output has ``events`` and spooling is over (``tries`` x 10 ms
+    at most)."""
+    for _ in range(tries):
         await asyncio.sleep(0.01)
         server.tick(3.0)
         if output.indexed == events and not server.spooling:
@@ -226,11 +227,7 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
         assert server._blocked and udp.paused and server.is_full()
         assert server.spool.bytes <= 1500
         output.gate.set()
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            server.tick(3.0)
-            if output.indexed == 200 and not server.spooling:
-                break
+        await until_sent(server, output, 200, tries=500)
         assert sorted(output.received) == list(range(1, 201))
         assert not udp.paused and not server._blocked
 
