@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,11 +157,7 @@ class Counters:
                    int(chunked.get("outcome=expired", 0) + chunked.get("outcome=evicted", 0)))
 
     def __sub__(self, other: Counters) -> Counters:
-        return Counters(*(a - b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
-
-    def astuple(self) -> tuple[int, ...]:
-        return (self.received, self.received_bytes, self.decoded, self.indexed, self.failed, self.rejected,
-                self.chunks_incomplete)
+        return Counters(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class Daemon:

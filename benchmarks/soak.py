@@ -47,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.traffic import WORDS, chunks_of  # noqa: E402
+from benchmarks.measure import RESULTS, cpu_seconds, es_call, es_count  # noqa: E402
+from benchmarks.traffic import CHUNKED_SIZE, WORDS, chunks_of, docker_event  # noqa: E402
 from gelfingest.errors import GelfError  # noqa: E402
 from gelfingest.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
 from gelfingest.http_input import _body_messages  # noqa: E402
@@ -56,10 +57,7 @@ from gelfingest.local_es import LocalElasticsearch  # noqa: E402
 from tests.helpers import read_vector  # noqa: E402
 
 BAD = ROOT / "tests" / "vectors" / "bad"
-RESULTS = ROOT / "benchmarks" / "results"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 HTTP_MAX_BODY = 8 * 1024 * 1024  # the daemon's default --http-max-body
-UDP_CHUNK_ABOVE = 1420
 # Outcomes of the pure core that are not rejections.
 NOT_REJECTED = ("kept", "pending")
 # Groups of good messages: the tid is "<group>:<n>".
@@ -121,13 +119,7 @@ def good_message(rng: random.Random, tid: str, n: int, big: bool = False) -> dic
     if big:
         noise = rng.randrange(6000, 12000)
         text += " " + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(noise))
-    return {
-        "version": "1.1", "host": "docker-host", "short_message": text, "timestamp": round(time.time(), 3),
-        "level": 6, "_container_id": "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e",
-        "_container_name": f"web-{n % 7}", "_image_id": "sha256:0123456789abcdef0123456789abcdef",
-        "_image_name": "nginx:1.25", "_command": "nginx -g daemon off;", "_tag": "3f4e5d6c7b8a",
-        "_created": "2026-11-23T08:00:00.123456789Z", "_tid": tid,
-    }
+    return {**docker_event(n, text, time.time()), "_tid": tid}
 
 
 def encode(msg: dict[str, Any]) -> bytes:
@@ -223,7 +215,7 @@ def good_udp(port: int, rate: float, stop: Any, results: Any) -> None:
     while not stop.is_set():
         tid = f"udp:{n}"
         payload = gzip.compress(encode(good_message(rng, tid, n, big=rng.random() < 0.05)), 1)
-        parts = chunks_of(payload, rng) if len(payload) > UDP_CHUNK_ABOVE else [payload]
+        parts = chunks_of(payload, rng) if len(payload) > CHUNKED_SIZE else [payload]
         try:
             for part in parts:
                 socks[n % len(socks)].sendto(part, ("127.0.0.1", port))
@@ -626,11 +618,6 @@ def role(pid: int, supervisor: int) -> str:
     return f"worker {args[args.index(b'--worker-index') + 1].decode()}" if b"--worker-index" in args else "child"
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def rss_kib(pid: int) -> int:
     m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
     return int(m[1]) if m else 0
@@ -727,24 +714,6 @@ class Sampler(threading.Thread):
 
 
 # -- Elasticsearch -----------------------------------------------------------------------------------------
-
-def es_call(url: str, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return json.loads(resp.read())
-
-
-def es_count(url: str, index: str, query: dict[str, Any] | None = None) -> int:
-    try:
-        es_call(url, "POST", f"/{index}/_refresh")
-        body = {"query": query} if query else None
-        return int(es_call(url, "POST", f"/{index}/_count", body)["count"])
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return 0
-        raise
-
 
 def scan(url: str, index: str) -> tuple[Counter[str], Counter[int], int]:
     """Every document's tid and sequence, through a scroll; and the documents without a tid."""

@@ -156,19 +156,30 @@ class Session:
         new, self.errors = errors[self.errors :], len(errors)
         return new
 
-    def point(self, send: Callable[[], Sent], udp: bool = True) -> Measured:
+    def point(self, send: Callable[[], Sent],
+              finish: Callable[[], tuple[int, float]] | None = None) -> Measured:
+        """``send``, then wait for the end. ``finish`` waits for it and returns the events delivered and the
+        perf_counter time they were; by default the end is when the daemon goes idle, and what it says it
+        delivered counts."""
         d = self.daemon
         cpu0, drops0, usage = d.cpu_seconds(), d.kernel_drops(), Usage()
         t0 = time.perf_counter()
         sent = send()
-        cpu1, busy_until = wait_until_idle(d.proc.pid)
+        if finish is None:
+            cpu1, end = wait_until_idle(d.proc.pid)
+            delivered = None
+        else:
+            delivered, end = finish()
+            cpu1 = d.cpu_seconds()
+        # With an Elasticsearch on this machine, its CPU counts as others'.
         others, steal = usage.others(cpu1 - cpu0)
         # Before the socket closes: its row in /proc/net/udp, and its drop counter, leave with it.
         drops = d.kernel_drops() - drops0
         after = d.settled(time.time())
         delta, self.last = after - self.last, after
-        return Measured(sent, delta, delta.indexed, drops if udp else None, cpu1 - cpu0, busy_until - t0,
-                        d.peak_rss_mib(), self.new_errors(), d.receive_buffer, others, steal)
+        return Measured(sent, delta, delta.indexed if delivered is None else delivered,
+                        drops if d.udp_port else None, cpu1 - cpu0, end - t0, d.peak_rss_mib(),
+                        self.new_errors(), d.receive_buffer, others, steal)
 
 
 def row(scenario: str, workers: int | None, offered: float | str, m: Measured) -> dict[str, Any]:
@@ -261,7 +272,7 @@ def tcp_null_max(args: argparse.Namespace, frames: Sequence[bytes]) -> list[dict
     for w in args.workers:
         log(f"tcp-null-max: {w} worker(s), {len(frames)} frames over {args.connections} connections")
         with Daemon(w, tcp=True, keep_log=args.logs / f"tcp-null-max-{w}w.log") as d:
-            m = Session(d).point(functools.partial(send_tcp, d.tcp_port, frames, args.connections), udp=False)
+            m = Session(d).point(functools.partial(send_tcp, d.tcp_port, frames, args.connections))
         r = row("tcp-null-max", w, "max", m)
         if w == GOAL_TCP_WORKERS:
             goal(r, "mib_per_s", GOAL_TCP_MIB_S)
@@ -323,18 +334,8 @@ def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate:
     log(f"es-udp: {workers} worker(s), {len(events)} events at {rate:.0f}/s into {index}")
     try:
         with Daemon(workers, udp=True, es_url=es_url, index=index, keep_log=logs / f"es-udp-{workers}w.log") as d:
-            session = Session(d)
-            cpu0, drops0, usage = d.cpu_seconds(), d.kernel_drops(), Usage()
-            t0 = time.perf_counter()
-            sent = send_udp(d.udp_port, events, len(events), rate)
-            count, done = wait_indexed(es_url, index, len(events))
-            cpu = d.cpu_seconds() - cpu0
-            # Elasticsearch's own CPU counts as others' here.
-            others, steal = usage.others(cpu)
-            drops = d.kernel_drops() - drops0
-            counters = d.settled(time.time()) - session.last
-            m = Measured(sent, counters, count, drops, cpu, done - t0, d.peak_rss_mib(), session.new_errors(),
-                         d.receive_buffer, others, steal)
+            m = Session(d).point(functools.partial(send_udp, d.udp_port, events, len(events), rate),
+                                 finish=functools.partial(wait_indexed, es_url, index, len(events)))
     finally:
         try:
             es_call(es_url, "DELETE", f"/{index}")
@@ -518,8 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "rows": []}
     rows: list[dict[str, Any]] = result["rows"]
     try:
-        udp_count = max([args.events] * bool(selected & {"udp-null-max", "udp-null-curve"})
-                        + [args.es_events] * bool(selected & set(ES_SCENARIOS)), default=0)
+        udp_count = max(args.events if selected & {"udp-null-max", "udp-null-curve"} else 0,
+                        args.es_events if selected & set(ES_SCENARIOS) else 0)
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []
         frames = tcp_frames(args.events) if "tcp-null-max" in selected else []

@@ -175,10 +175,9 @@ def udp_events(events: int, chunked_share: float = 0.05, seed: int = 1) -> list[
     return _in_slices(_udp_slice, events, chunked_share, seed, time.time())
 
 
-def build_traffic(events: int, chunked_share: float = 0.05) -> tuple[list[bytes], int]:
-    """The datagrams of ``events`` UDP events in send order, and their total size in bytes."""
-    datagrams = [d for event in udp_events(events, chunked_share) for d in event]
-    return datagrams, sum(map(len, datagrams))
+def udp_datagrams(events: int, chunked_share: float = 0.05) -> list[bytes]:
+    """The datagrams of ``events`` UDP events, in send order."""
+    return [d for event in udp_events(events, chunked_share) for d in event]
 
 
 def tcp_frames(events: int, seed: int = 1) -> list[bytes]:
