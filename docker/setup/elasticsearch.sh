@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, before Kibana and gelfingest start (compose.yml's setup-elasticsearch): the password Kibana
-# signs in with, and a user for gelfingest that may do only what gelfingest does: install its index
-# templates, create its indices and documents, and ask whether Elasticsearch answers.
+# signs in with, and a user for gelfingest that may do only what gelfingest does: install index templates,
+# create its indices and documents, and ask whether Elasticsearch answers (monitor).
 set -euo pipefail
 es=${ELASTICSEARCH_URL:-http://elasticsearch:9200}
 auth="elastic:${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD}"
@@ -24,7 +24,7 @@ call POST /_security/user/kibana_system/_password "{\"password\": \"${KIBANA_PAS
 call PUT /_security/role/gelfingest_writer '{
   "cluster": ["monitor", "manage_index_templates"],
   "indices": [{"names": ["logstash-*", "ecs-gelfingest-*"],
-               "privileges": ["create_doc", "create_index", "auto_configure", "view_index_metadata"]}]
+               "privileges": ["create_doc", "create_index", "auto_configure"]}]
 }'
 call PUT /_security/user/gelfingest "{\"password\": \"${GELFINGEST_ES_PASSWORD:?set GELFINGEST_ES_PASSWORD}\",
   \"roles\": [\"gelfingest_writer\"], \"full_name\": \"gelfingest (GELF in, Elasticsearch out)\"}"
