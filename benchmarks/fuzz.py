@@ -57,13 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from gelfingest.batch import Batch
-from gelfingest.bulk import BulkResponse
-from gelfingest.errors import GelfError, Reason
-from gelfingest.framing import DEFAULT_MAX_FRAME, Deframer, Framing
-from gelfingest.ingest import Ingest, IngestSettings
-from gelfingest.payload import decompress
-from gelfingest.spool import split_items
+from gelfingest.core.batch import Batch
+from gelfingest.core.bulk import BulkResponse
+from gelfingest.core.decompress import decompress
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.framing import DEFAULT_MAX_FRAME, Deframer, Framing
+from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.storage.spool import split_items
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 VECTORS: Final = ROOT / "tests" / "vectors"

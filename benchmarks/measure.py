@@ -35,8 +35,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-from gelfingest.bulk import BULK_FILTER_PATH
-from gelfingest.ingest import Ingest, IngestSettings
+from gelfingest.core.bulk import BULK_FILTER_PATH
+from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.metrics import Snapshot, merge, read_snapshots, udp_kernel_drops
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,11 +22,11 @@ import orjson
 from zlib_ng import zlib_ng
 
 from benchmarks.traffic import udp_events
-from gelfingest.ecs import EcsMapper
-from gelfingest.gelf import GelfDecoder
-from gelfingest.ingest import Ingest, IngestSettings
-from gelfingest.payload import DEFAULT_MAX_MESSAGE_SIZE, decompress
-from gelfingest.udp import DRAIN_PER_WAKEUP
+from gelfingest.core.decompress import DEFAULT_MAX_MESSAGE_SIZE, decompress
+from gelfingest.core.ecs import EcsMapper
+from gelfingest.core.gelf import GelfDecoder
+from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.inputs.udp import DRAIN_PER_WAKEUP
 
 
 def best_us(fn: Callable[[Any], object], items: Sequence[Any], per: int | None = None) -> float:

@@ -49,10 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import RESULTS, cpu_seconds, es_call, es_count  # noqa: E402
 from benchmarks.traffic import CHUNKED_SIZE, WORDS, chunks_of, docker_event  # noqa: E402
-from gelfingest.errors import GelfError  # noqa: E402
-from gelfingest.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
-from gelfingest.http_input import _body_messages  # noqa: E402
-from gelfingest.ingest import Ingest  # noqa: E402
+from gelfingest.core.errors import GelfError  # noqa: E402
+from gelfingest.core.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
+from gelfingest.core.ingest import Ingest  # noqa: E402
+from gelfingest.inputs.http import _body_messages  # noqa: E402
 from gelfingest.local_es import LocalElasticsearch  # noqa: E402
 from tests.helpers import read_vector  # noqa: E402
 

@@ -79,8 +79,8 @@ from benchmarks.measure import (
 )
 from benchmarks.traffic import Sent, send_tcp, send_udp, tcp_frames, udp_events
 from gelfingest.config import Config
+from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
-from gelfingest.template import index_template
 
 SCENARIOS = ("udp-null-max", "udp-null-curve", "tcp-null-max", "es-ceiling", "es-udp")
 ES_SCENARIOS = ("es-ceiling", "es-udp")

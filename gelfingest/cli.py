@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import orjson
 
 from gelfingest.config import ConfigError, load_config
+from gelfingest.fleet.supervisor import Supervisor
 from gelfingest.server import Server
-from gelfingest.supervisor import Supervisor
 
 
 class JsonFormatter(logging.Formatter):

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gelfingest import batch, bulk, chunks, gelf, payload, sequence, spool
-from gelfingest.framing import DEFAULT_MAX_FRAME, Framing
-from gelfingest.ingest import IngestSettings, Schema
-from gelfingest.sequence import SequenceMode
+from gelfingest.core import batch, bulk, chunks, gelf, sequence
+from gelfingest.core import decompress as payload
+from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
+from gelfingest.core.ingest import IngestSettings, Schema
+from gelfingest.core.sequence import SequenceMode
+from gelfingest.storage import spool
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import orjson
 
-from gelfingest import dlq
-from gelfingest.batch import Batch
 from gelfingest.config import Config, ConfigError, load_config
+from gelfingest.core.batch import Batch
+from gelfingest.storage import deadletters as dlq
 
 USAGE = """usage: gelfingest dlq inspect [--summary] [daemon flags ...]
        gelfingest dlq replay [--to-index NAME] [daemon flags ...]

@@ -20,13 +20,18 @@ import ssl
 import time
 from typing import Any, Final
 
-from gelfingest.batch import Batch
 from gelfingest.config import Config, mask_url
-from gelfingest.dlq import DeadLetters
-from gelfingest.errors import GelfError, Reason
-from gelfingest.forwarding import ChunkForwarder
-from gelfingest.http_input import HttpInput
-from gelfingest.ingest import Ingest
+from gelfingest.core.batch import Batch
+from gelfingest.core.decompress import CHUNK_MAGIC
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.ingest import Ingest
+from gelfingest.core.rejects import RejectLog
+from gelfingest.core.sequence import Sequencer
+from gelfingest.fleet.forwarding import ChunkForwarder
+from gelfingest.inputs.http import HttpInput
+from gelfingest.inputs.tcp import TcpInput
+from gelfingest.inputs.tls import server_context
+from gelfingest.inputs.udp import MAX_DATAGRAM, UdpInput
 from gelfingest.metrics import (
     Snapshot,
     SnapshotBuilder,
@@ -38,14 +43,9 @@ from gelfingest.metrics import (
     write_snapshot,
 )
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
-from gelfingest.payload import CHUNK_MAGIC
-from gelfingest.rejects import RejectLog
-from gelfingest.sequence import Sequencer
-from gelfingest.spool import Spool
-from gelfingest.state import SequenceReservations, highest_reservation
-from gelfingest.tcp import TcpInput
-from gelfingest.tls import server_context
-from gelfingest.udp import MAX_DATAGRAM, UdpInput
+from gelfingest.storage.deadletters import DeadLetters
+from gelfingest.storage.reservations import SequenceReservations, highest_reservation
+from gelfingest.storage.spool import Spool
 
 logger = logging.getLogger(__name__)
 

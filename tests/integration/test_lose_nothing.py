@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from gelfingest.local_es import LocalElasticsearch
-from gelfingest.spool import scan
+from gelfingest.storage.spool import scan
 from tests.conftest import ES
 from tests.helpers import gelf
 

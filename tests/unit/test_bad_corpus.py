@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gelfingest.errors import GelfError
-from gelfingest.ingest import Ingest, IngestSettings
+from gelfingest.core.errors import GelfError
+from gelfingest.core.ingest import Ingest, IngestSettings
 from tests.helpers import VECTORS, read_vector
 
 BAD = VECTORS / "bad"

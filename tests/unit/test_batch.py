@@ -1,6 +1,6 @@
 import pytest
 
-from gelfingest.batch import Batcher
+from gelfingest.core.batch import Batcher
 
 
 def test_cut_by_count() -> None:

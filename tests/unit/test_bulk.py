@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from gelfingest.bulk import BulkEncoder, BulkResponse, decode_item
+from gelfingest.core.bulk import BulkEncoder, BulkResponse, decode_item
 
 
 def test_encode_names_the_index_from_the_event_time_in_utc() -> None:

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gelfingest.chunks import ChunkReassembler, parse_chunk_header
-from gelfingest.errors import ChunkError, Reason
+from gelfingest.core.chunks import ChunkReassembler, parse_chunk_header
+from gelfingest.core.errors import ChunkError, Reason
 from tests.helpers import chunk
 
 PAYLOAD = bytes(random.Random(1).randrange(256) for _ in range(10_000))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from gelfingest import dlq
-from gelfingest.bulk import BulkEncoder, decode_item
+from gelfingest.core.bulk import BulkEncoder, decode_item
+from gelfingest.storage import deadletters as dlq
 
 
 def test_a_dead_letter_keeps_the_document_index_id_and_error_and_goes_back_into_an_item(tmp_path: Path) -> None:

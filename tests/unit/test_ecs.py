@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gelfingest.bulk import decode_item
 from gelfingest.config import ECS_INDEX_PATTERN, ECS_TEMPLATE_NAME, load_config
-from gelfingest.ecs import ECS_VERSION, SEVERITIES, EcsMapper
-from gelfingest.ingest import Ingest, IngestSettings
-from gelfingest.template import index_template
+from gelfingest.core.bulk import decode_item
+from gelfingest.core.ecs import ECS_VERSION, SEVERITIES, EcsMapper
+from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.core.template import index_template
 from tests.helpers import compress, gelf, read_vector
 
 NOW = 1_795_469_600.25
@@ -222,8 +222,8 @@ def test_every_field_of_the_logstash_form_lands_somewhere_in_the_ecs_form(
         extras: dict[str, Any], level: Any, host: Any) -> None:
     """Nothing the Logstash form keeps is lost or changed by the ECS form: each field is at its ECS home
     or under gelf with its value."""
-    from gelfingest.ecs import EXTRAS
-    from gelfingest.gelf import GelfDecoder
+    from gelfingest.core.ecs import EXTRAS
+    from gelfingest.core.gelf import GelfDecoder
 
     message = {"short_message": "m", "timestamp": NOW, "level": level, "host": host,
                **{"_" + k: v for k, v in extras.items()}}

@@ -1,6 +1,6 @@
 import pytest
 
-from gelfingest.framing import Deframer
+from gelfingest.core.framing import Deframer
 
 
 def frames_of(d: Deframer, *pieces: bytes) -> list[bytes]:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gelfingest.errors import DecodeError, Reason
-from gelfingest.gelf import DroppedField, GelfDecoder, Limits
+from gelfingest.core.errors import DecodeError, Reason
+from gelfingest.core.gelf import DroppedField, GelfDecoder, Limits
 from tests.helpers import gelf
 
 NOW = 1_763_900_000.5
@@ -207,7 +207,7 @@ def test_a_dotted_name_below_a_value_is_dropped_whatever_the_order(order: str) -
 
 
 def test_logspout_lines_have_the_same_bounds() -> None:
-    from gelfingest.logspout import LogspoutDecoder
+    from gelfingest.core.logspout import LogspoutDecoder
 
     d = LogspoutDecoder(Limits(max_depth=2, max_fields=5, max_field_name=10))
     d.decode(b'{"message": "m", "stream": "stdout"}', "h", NOW)

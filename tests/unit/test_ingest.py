@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gelfingest.errors import GelfError, Reason
-from gelfingest.ingest import Ingest, IngestSettings
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.ingest import Ingest, IngestSettings
 from tests.helpers import gelf
 
 NOW = 1_763_900_000.0  # 2025-11-23T12:13:20Z

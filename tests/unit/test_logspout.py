@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gelfingest.errors import DecodeError, Reason
-from gelfingest.logspout import LogspoutDecoder
+from gelfingest.core.errors import DecodeError, Reason
+from gelfingest.core.logspout import LogspoutDecoder
 
 NOW = 1_763_900_000.25
 

@@ -3,8 +3,8 @@ import zlib
 
 import pytest
 
-from gelfingest.errors import GelfError, Reason
-from gelfingest.payload import PayloadKind, decompress, payload_kind
+from gelfingest.core.decompress import PayloadKind, decompress, payload_kind
+from gelfingest.core.errors import GelfError, Reason
 from tests.helpers import gelf
 
 

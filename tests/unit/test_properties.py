@@ -32,12 +32,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.fuzz import run_input
-from gelfingest.batch import Batch
-from gelfingest.bulk import BulkResponse
-from gelfingest.errors import GelfError, Reason
-from gelfingest.framing import Deframer, Framing
-from gelfingest.ingest import Ingest, IngestSettings
-from gelfingest.spool import split_items
+from gelfingest.core.batch import Batch
+from gelfingest.core.bulk import BulkResponse
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.framing import Deframer, Framing
+from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.storage.spool import split_items
 from tests.helpers import VECTORS, chunk
 
 NOW = 1_763_900_000.0  # 2025-11-23T12:13:20Z: every test stays within that day
@@ -496,7 +496,7 @@ def test_the_shape_plans_map_every_message_as_the_general_path_does(messages: li
                                                                    repeat: int) -> None:
     """A message mapped by its shape's plan (the hot path) gives the document, the time, the error and the
     dropped-field counts that the general path gives for it, the first time its shape is seen and after."""
-    from gelfingest.gelf import GelfDecoder
+    from gelfingest.core.gelf import GelfDecoder
 
     planned, general = GelfDecoder(), GelfDecoder()
     for msg in messages * repeat:

@@ -1,5 +1,5 @@
-from gelfingest.errors import GelfError
-from gelfingest.rejects import RejectLog
+from gelfingest.core.errors import GelfError
+from gelfingest.core.rejects import RejectLog
 
 
 def test_first_of_each_reason_is_logged_then_summarised() -> None:

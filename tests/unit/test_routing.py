@@ -1,7 +1,7 @@
 import os
 from collections import Counter
 
-from gelfingest.routing import HOP_INSTANCE, HOP_WORKER, frame_forward, owner_worker, parse_forward, rendezvous
+from gelfingest.core.routing import HOP_INSTANCE, HOP_WORKER, frame_forward, owner_worker, parse_forward, rendezvous
 
 
 def test_every_receiver_computes_the_same_owner() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from gelfingest.sequence import (
+from gelfingest.core.sequence import (
     CLOCK_EPOCH,
     CLOCK_TICKS_PER_SECOND,
     COUNTER_BLOCK,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from gelfingest.batch import Batch
 from gelfingest.config import load_config
+from gelfingest.core.batch import Batch
 from gelfingest.server import Server
 from tests.helpers import gelf
 
@@ -103,7 +103,7 @@ def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
 
 def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
     from gelfingest.config import Address
-    from gelfingest.tcp import TcpInput
+    from gelfingest.inputs.tcp import TcpInput
 
     async def scenario() -> None:
         server, output = gated_server(queue_batches=1, data_dir=tmp_path)
@@ -235,7 +235,7 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
 
 
 def test_the_queue_is_bounded_in_bytes_too_but_always_takes_a_batch_when_empty() -> None:
-    from gelfingest.batch import Batch
+    from gelfingest.core.batch import Batch
     from gelfingest.outputs import NullOutput, Shipper
 
     async def scenario() -> None:

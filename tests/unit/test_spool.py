@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gelfingest.batch import Batch
-from gelfingest.bulk import BulkEncoder
-from gelfingest.spool import HEADER, Spool, scan, split_items
+from gelfingest.core.batch import Batch
+from gelfingest.core.bulk import BulkEncoder
+from gelfingest.storage.spool import HEADER, Spool, scan, split_items
 
 
 def batch(first: int, n: int) -> Batch:
@@ -73,7 +73,7 @@ def test_a_torn_last_record_is_reported_and_the_good_ones_are_kept(tmp_path: Pat
 def test_scan_stops_at_damage(damage: str) -> None:
     import zstandard
 
-    from gelfingest.spool import encode_record
+    from gelfingest.storage.spool import encode_record
     c = zstandard.ZstdCompressor()
     good = encode_record(batch(0, 2).body(), 2, c)
     data = bytearray(good * 2)

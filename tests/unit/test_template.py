@@ -1,6 +1,6 @@
 import pytest
 
-from gelfingest.template import index_template, index_wildcard
+from gelfingest.core.template import index_template, index_wildcard
 
 
 @pytest.mark.parametrize(("pattern", "wildcard"), [

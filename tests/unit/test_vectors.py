@@ -5,7 +5,7 @@ import random
 import orjson
 import pytest
 
-from gelfingest.ingest import Ingest, IngestSettings
+from gelfingest.core.ingest import Ingest, IngestSettings
 from tests.helpers import manifest, read_vector
 
 VECTORS = manifest()

@@ -17,7 +17,7 @@ from typing import Final, cast
 
 from zlib_ng import zlib_ng as zlib
 
-from gelfingest.errors import PayloadError, Reason
+from gelfingest.core.errors import PayloadError, Reason
 
 # Graylog's cap on a decompressed message; over it we reject (Graylog silently truncates, which then
 # fails to parse or, worse, parses). A Docker log line is a few hundred bytes.

@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gelfingest.errors import DecodeError, Reason
-from gelfingest.gelf import DroppedField, GelfDecoder, _extra_name, epoch_millis, load_object
+from gelfingest.core.errors import DecodeError, Reason
+from gelfingest.core.gelf import DroppedField, GelfDecoder, _extra_name, epoch_millis, load_object
 
 _STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
 _MESSAGE_KEYS: Final = ("message", "msg", "log")

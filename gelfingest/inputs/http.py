@@ -31,10 +31,10 @@ import orjson
 from aiohttp import web
 
 from gelfingest.config import Address
-from gelfingest.errors import GelfError, Reason
-from gelfingest.payload import PayloadKind, decompress, inflate, payload_kind
-from gelfingest.rejects import RejectHandler, ignore_rejection
-from gelfingest.tls import HANDSHAKE_TIMEOUT
+from gelfingest.core.decompress import PayloadKind, decompress, inflate, payload_kind
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.rejects import RejectHandler, ignore_rejection
+from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from gelfingest.errors import ChunkError, Reason
-from gelfingest.payload import CHUNK_MAGIC
+from gelfingest.core.decompress import CHUNK_MAGIC
+from gelfingest.core.errors import ChunkError, Reason
 
 HEADER_SIZE: Final = 12
 # The GELF specification's limit; go-gelf refuses to send more.

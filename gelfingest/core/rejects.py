@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from gelfingest.errors import GelfError
+from gelfingest.core.errors import GelfError
 
 DEFAULT_SUMMARY_INTERVAL: Final = 10.0
 

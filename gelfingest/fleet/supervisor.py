@@ -20,8 +20,8 @@ import time
 from typing import Final
 
 from gelfingest.config import Address, Config
+from gelfingest.core.sequence import Progression
 from gelfingest.metrics import clear_snapshots
-from gelfingest.sequence import Progression
 
 logger = logging.getLogger(__name__)
 

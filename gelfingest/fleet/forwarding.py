@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gelfingest.config import Address, Config
-from gelfingest.routing import (
+from gelfingest.core.routing import (
     HOP_INSTANCE,
     HOP_WORKER,
     PING,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
-from gelfingest.routing import is_ip_address
+from gelfingest.core.routing import is_ip_address
 
 # The ECS release whose field definitions these follow (every field used here is in ECS since 1.x).
 ECS_VERSION: Final = "8.17.0"

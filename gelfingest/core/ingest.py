@@ -12,23 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gelfingest.batch import (
+from gelfingest.core.batch import (
     DEFAULT_BATCH_MAX_AGE,
     DEFAULT_BATCH_MAX_BYTES,
     DEFAULT_BATCH_MAX_DOCS,
     Batch,
     Batcher,
 )
-from gelfingest.bulk import DEFAULT_INDEX_PATTERN, BulkEncoder
-from gelfingest.chunks import (
+from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, BulkEncoder
+from gelfingest.core.chunks import (
     DEFAULT_CHUNK_TIMEOUT,
     DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_PENDING_MESSAGES,
     ChunkReassembler,
 )
-from gelfingest.ecs import EcsMapper
-from gelfingest.errors import GelfError, Reason
-from gelfingest.gelf import (
+from gelfingest.core.decompress import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
+from gelfingest.core.ecs import EcsMapper
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.gelf import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_FIELD_NAME,
     DEFAULT_MAX_FIELDS,
@@ -36,9 +37,8 @@ from gelfingest.gelf import (
     Limits,
     epoch_millis,
 )
-from gelfingest.logspout import LogspoutDecoder
-from gelfingest.payload import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
-from gelfingest.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
+from gelfingest.core.logspout import LogspoutDecoder
+from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
 # logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
 Schema = Literal["logstash", "ecs"]

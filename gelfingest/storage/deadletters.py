@@ -24,7 +24,7 @@ from typing import Any, Final
 import orjson
 import zstandard
 
-from gelfingest.bulk import decode_item
+from gelfingest.core.bulk import decode_item
 
 SUFFIX: Final = ".ndjson.zst"
 

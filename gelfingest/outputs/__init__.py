@@ -20,12 +20,12 @@ from typing import Any, Protocol
 import orjson
 from elastic_transport import TransportError
 
-from gelfingest.batch import Batch
-from gelfingest.bulk import BULK_FILTER_PATH, BulkResponse
 from gelfingest.config import Config
-from gelfingest.dlq import DeadLetters, dead_letter
+from gelfingest.core.batch import Batch
+from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse
+from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram
-from gelfingest.template import index_template
+from gelfingest.storage.deadletters import DeadLetters, dead_letter
 
 logger = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gelfingest.config import Address
-from gelfingest.errors import GelfError, Reason
-from gelfingest.framing import Deframer, Framing
-from gelfingest.rejects import RejectHandler, ignore_rejection
-from gelfingest.tls import HANDSHAKE_TIMEOUT
+from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.framing import Deframer, Framing
+from gelfingest.core.rejects import RejectHandler, ignore_rejection
+from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from typing import Final
 
 import zstandard
 
-from gelfingest.batch import Batch
+from gelfingest.core.batch import Batch
 
 logger = logging.getLogger(__name__)
 

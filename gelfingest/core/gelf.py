@@ -40,7 +40,7 @@ from typing import Any, Final
 
 import orjson
 
-from gelfingest.errors import DecodeError, Reason
+from gelfingest.core.errors import DecodeError, Reason
 
 _FIELD_NAME: Final = re.compile(r"[\w.\-]+")
 # Fields the document itself is made of: a client's additional field may not overwrite them.
