@@ -33,12 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.balancers import NginxUdpBalancer  # noqa: E402
 from tests.conftest import Daemon  # noqa: E402
-
-
-def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_udp_port  # noqa: E402
 
 
 def inversions(seq: list[int]) -> int:
@@ -100,7 +95,7 @@ def start_instance(mode: str, seed: int, port: int, data: Path) -> Daemon:
 
 def run(mode: str, condition: str, lines: int, burst: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="ordering-"))
-    ports = [udp_port(), udp_port()]
+    ports = [free_udp_port(), free_udp_port()]
     instances: list[Daemon] = []
     stopped: list[Daemon] = []
     relays: list[DroppingRelay] = []
@@ -113,7 +108,7 @@ def run(mode: str, condition: str, lines: int, burst: int) -> dict[str, Any]:
         relays = [DroppingRelay(p, share, seed=k) for k, p in enumerate(ports)] if share is not None else []
         for relay in relays:
             relay.start()
-        balancer = NginxUdpBalancer(udp_port(), [r.port for r in relays] or ports)
+        balancer = NginxUdpBalancer(free_udp_port(), [r.port for r in relays] or ports)
         target = ("127.0.0.1", balancer.port)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(lines):

@@ -54,6 +54,7 @@ from gelfingest.core.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
 from gelfingest.core.ingest import Ingest  # noqa: E402
 from gelfingest.inputs.http import _body_messages  # noqa: E402
 from gelfingest.local_es import LocalElasticsearch  # noqa: E402
+from gelfingest.net import free_port  # noqa: E402
 from tests.helpers import read_vector  # noqa: E402
 
 BAD = ROOT / "tests" / "vectors" / "bad"
@@ -804,11 +805,6 @@ def closing_totals(text: str) -> dict[str, Any]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------
-
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_corpus() -> dict[str, tuple[list[bytes], dict[str, Any]]]:

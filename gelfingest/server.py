@@ -31,7 +31,7 @@ from gelfingest.fleet.forwarding import ChunkForwarder
 from gelfingest.inputs.http import HttpInput
 from gelfingest.inputs.tcp import TcpInput
 from gelfingest.inputs.tls import server_context
-from gelfingest.inputs.udp import MAX_DATAGRAM, UdpInput
+from gelfingest.inputs.udp import UdpInput
 from gelfingest.metrics import (
     Snapshot,
     SnapshotBuilder,
@@ -42,6 +42,7 @@ from gelfingest.metrics import (
     udp_kernel_drops,
     write_snapshot,
 )
+from gelfingest.net import MAX_UDP_PAYLOAD
 from gelfingest.outputs import ElasticsearchOutput, Shipper, make_output
 from gelfingest.storage.deadletters import DeadLetters
 from gelfingest.storage.reservations import SequenceReservations, highest_reservation
@@ -112,7 +113,7 @@ class Server:
     def on_udp(self, datagrams: list[bytes], sources: list[str], now: float) -> None:
         """A burst from the UDP input: datagrams within --max-datagram, chunks to their owner, the rest here."""
         limit = self.config.max_datagram
-        if self.forwarder is not None or limit < MAX_DATAGRAM:
+        if self.forwarder is not None or limit < MAX_UDP_PAYLOAD:
             datagrams, sources = self._ours(datagrams, sources, now, limit)
         self._take_many(datagrams, sources, now)
 
@@ -123,10 +124,10 @@ class Server:
             frames, sources = self._ours(frames, sources, now, None)
         self._take_many(frames, sources, now)
 
-    def on_forwarded(self, data: bytes, source: str, now: float, forwarded: bool = True) -> None:
+    def on_forwarded(self, data: bytes, source: str, now: float) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
         datagrams, sources = self._ours([data], [source], now, self.config.max_datagram, route=False)
-        self._take_many(datagrams, sources, now, forwarded)
+        self._take_many(datagrams, sources, now, forwarded=True)
 
     def _ours(self, datagrams: list[bytes], sources: list[str], now: float, limit: int | None,
               route: bool = True) -> tuple[list[bytes], list[str]]:

@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-# A TCP port on 127.0.0.1 that nothing listens on (now): also an Elasticsearch that is down.
-from gelfingest.local_es import free_port as free_tcp_port  # noqa: F401 (for the tests)
+from gelfingest.net import free_port
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +41,12 @@ def compose_config(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that nothing is bound to (now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port(socket.SOCK_DGRAM)
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now): also an Elasticsearch that is down."""
+    return free_port(socket.SOCK_STREAM)
 
 
 def gelf(short: str = "hello", **fields: Any) -> bytes:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from gelfingest.config import Address, Config
+from gelfingest.config import Config
 from gelfingest.core.routing import (
     HOP_INSTANCE,
     HOP_WORKER,
@@ -39,6 +39,7 @@ from gelfingest.core.routing import (
     parse_forward,
     rendezvous,
 )
+from gelfingest.net import Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,11 @@ PEER_TIMEOUT: Final = 1.6
 RESOLVE_INTERVAL: Final = 5.0
 _MAX_FRAME: Final = 65535 + 300
 _DRAIN: Final = 512
+# Receive buffer of the forwarding sockets: a burst of chunks from a busy peer or worker must not drop.
+RECEIVE_BUFFER: Final = 8 << 20
 
-Deliver = Callable[[bytes, str, float, bool], None]
-
-
-def _large_receive_buffer(sock: socket.socket) -> None:
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", socket.SO_RCVBUF), 8 << 20)
-    except PermissionError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+# Called with a chunk this worker owns that another worker or instance passed on, its sender and the time.
+Deliver = Callable[[bytes, str, float], None]
 
 
 @dataclass(slots=True)
@@ -104,21 +101,23 @@ class ChunkForwarder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_ping = float("-inf")
         self._lookups: set[asyncio.Task[None]] = set()
+        # The receive buffer the forwarding sockets got, as the kernel counts it (0: none opened).
+        self.effective_buffer = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         if self.workers > 1 and self.config.worker_ports:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            _large_receive_buffer(sock)
+            self.effective_buffer = set_receive_buffer(sock, RECEIVE_BUFFER)
             sock.bind(("127.0.0.1", self.config.worker_ports[self.worker]))
             sock.setblocking(False)
             self._local = sock
             loop.add_reader(sock.fileno(), self._read_local)
         if self.config.chunk_forward is not None:
             a = self.config.chunk_forward
-            sock = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(family(a.host), socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            _large_receive_buffer(sock)
+            self.effective_buffer = set_receive_buffer(sock, RECEIVE_BUFFER)
             sock.bind((a.host, a.port))
             sock.setblocking(False)
             self._listen = sock
@@ -135,7 +134,7 @@ class ChunkForwarder:
                 self._loop.remove_reader(peer.sock.fileno())
             peer.sock.close()
             peer.sock = None
-        peer_sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
+        peer_sock = socket.socket(family(ip), socket.SOCK_DGRAM)
         peer_sock.setblocking(False)
         try:
             peer_sock.connect((ip, peer.address.port))
@@ -248,7 +247,7 @@ class ChunkForwarder:
             self.stats.received += 1
             # From another instance: this instance owns it; pick the worker, never send it on elsewhere.
             if not self._to_owner_worker(datagram, source):
-                self.deliver(datagram, source, now, True)
+                self.deliver(datagram, source, now)
 
     def _read_local(self) -> None:
         assert self._local is not None
@@ -265,7 +264,7 @@ class ChunkForwarder:
                 self.stats.invalid += 1
                 continue
             self.stats.received += 1
-            self.deliver(parsed[2], parsed[1], now, True)
+            self.deliver(parsed[2], parsed[1], now)
 
     def _read_peer(self, peer: _Peer) -> None:
         assert peer.sock is not None

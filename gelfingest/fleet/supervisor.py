@@ -19,9 +19,10 @@ import sys
 import time
 from typing import Final
 
-from gelfingest.config import Address, Config
+from gelfingest.config import Config
 from gelfingest.core.sequence import Progression
 from gelfingest.metrics import clear_snapshots
+from gelfingest.net import free_ports, resolve_port
 
 logger = logging.getLogger(__name__)
 
@@ -38,28 +39,6 @@ def _child_setup() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def free_udp_ports(count: int) -> list[int]:
-    """Loopback ports for the workers to pass chunks to each other (a restarted worker binds its own again)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def resolve_port(address: Address, kind: int = socket.SOCK_DGRAM) -> Address:
-    """Port 0 means "any": pick it once here, so that every worker binds the same one."""
-    if address.port:
-        return address
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    with socket.socket(family, kind) as probe:
-        probe.bind((address.host, 0))
-        return Address(address.host, probe.getsockname()[1])
-
-
 class Supervisor:
     def __init__(self, config: Config, argv: list[str]) -> None:
         self.config = config
@@ -70,7 +49,7 @@ class Supervisor:
         self.json_tcp = resolve_port(config.json_tcp, socket.SOCK_STREAM) if config.json_tcp else None
         self.json_udp = resolve_port(config.json_udp) if config.json_udp else None
         self.metrics = resolve_port(config.metrics, socket.SOCK_STREAM) if config.metrics else None
-        self.worker_ports = list(config.worker_ports) or free_udp_ports(config.workers)
+        self.worker_ports = list(config.worker_ports) or free_ports(config.workers, socket.SOCK_DGRAM)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts = 0
         self.signals = 0

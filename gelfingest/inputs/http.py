@@ -30,11 +30,11 @@ from typing import Final
 import orjson
 from aiohttp import web
 
-from gelfingest.config import Address
 from gelfingest.core.decompress import PayloadKind, decompress, inflate, payload_kind
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
+from gelfingest.net import Address
 
 logger = logging.getLogger(__name__)
 

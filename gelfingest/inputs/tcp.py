@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gelfingest.config import Address
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import Deframer, Framing
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
+from gelfingest.net import Address
 
 logger = logging.getLogger(__name__)
 

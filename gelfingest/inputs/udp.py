@@ -13,17 +13,14 @@ import logging
 import os
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from typing import Final
 
-from gelfingest.config import Address
+from gelfingest.net import MAX_UDP_PAYLOAD, Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)
 
-# The largest UDP payload is 65,507 bytes (IPv4); read whole datagrams always.
-MAX_DATAGRAM: Final = 65535
 # Datagrams read per wake-up before giving the loop back to the timers and the sender.
 DRAIN_PER_WAKEUP: Final = 512
 
@@ -31,20 +28,6 @@ BurstHandler = Callable[[list[bytes], list[str], float], None]
 # SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec.
 _SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC: Final = struct.Struct("@qq")
-
-
-def _set_receive_buffer(sock: socket.socket, size: int) -> int:
-    """Ask for ``size`` bytes of receive buffer; as root past net.core.rmem_max. Return what we got."""
-    # Python's socket module does not name SO_RCVBUFFORCE (33 on Linux): without it, a root daemon got
-    # net.core.rmem_max (often 4 MiB, doubled by the kernel) instead of the buffer it asked for.
-    force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
-    try:
-        if force is None:
-            raise PermissionError
-        sock.setsockopt(socket.SOL_SOCKET, force, size)
-    except PermissionError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
 class UdpInput:
@@ -75,13 +58,12 @@ class UdpInput:
         return Address(host, port)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        family = socket.AF_INET6 if ":" in self.address.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = socket.socket(family(self.address.host), socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
             # Only with several workers: a second, unrelated gelfingest on the same port must fail.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self.effective_buffer = _set_receive_buffer(sock, self.receive_buffer)
+        self.effective_buffer = set_receive_buffer(sock, self.receive_buffer)
         if self.kernel_timestamps:
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         sock.bind((self.address.host, self.address.port))
@@ -114,7 +96,7 @@ class UdpInput:
         full = True
         for _ in range(DRAIN_PER_WAKEUP):
             try:
-                data, addr = recvfrom(MAX_DATAGRAM)
+                data, addr = recvfrom(MAX_UDP_PAYLOAD)
             except (BlockingIOError, InterruptedError):
                 full = False
                 break
@@ -139,7 +121,7 @@ class UdpInput:
         recvmsg = sock.recvmsg
         for _ in range(DRAIN_PER_WAKEUP):
             try:
-                data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, 64)
+                data, ancillary, _flags, addr = recvmsg(MAX_UDP_PAYLOAD, 64)
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError as exc:

@@ -1,14 +1,13 @@
 import pytest
 
 from gelfingest.config import (
-    Address,
     ConfigError,
     build_parser,
     load_config,
     options,
-    parse_address,
     parse_size,
 )
+from gelfingest.net import Address, parse_address
 
 
 def test_defaults() -> None:

@@ -8,9 +8,10 @@ import asyncio
 import socket
 from typing import Any
 
-from gelfingest.config import Address, Config
+from gelfingest.config import Config
 from gelfingest.core.routing import PING, PONG
 from gelfingest.fleet.forwarding import RESOLVE_INTERVAL, ChunkForwarder
+from gelfingest.net import Address
 
 
 def test_a_peer_by_name_is_found_after_a_failed_lookup_and_followed_to_its_new_address() -> None:

@@ -102,8 +102,8 @@ def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
-    from gelfingest.config import Address
     from gelfingest.inputs.tcp import TcpInput
+    from gelfingest.net import Address
 
     async def scenario() -> None:
         server, output = gated_server(queue_batches=1, data_dir=tmp_path)
