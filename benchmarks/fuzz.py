@@ -15,11 +15,11 @@ tests/unit/test_properties.py replays them through ``run_input``):
 
   0  datagrams: byte 1 picks the settings (``settings_for``); the rest is datagrams separated by SEPARATOR
      (bytes UTF-8 never holds, so that what the mutator inserts into one datagram stays in it), each into
-     Ingest.datagram, Ingest.tick after each, Ingest.flush at the end;
-  1  logspout JSON lines: byte 1 the settings; the rest split at newlines, each line into Ingest.json_line;
+     Ingest.take_many, Ingest.tick after each, Ingest.flush at the end;
+  1  logspout JSON lines: byte 1 the settings; the rest split at newlines, each line into Ingest.json_lines;
   2  a TCP stream: byte 1 the settings, byte 2 the framing, frame cap and piece size; the rest fed to a
      Deframer in pieces, which must give what feeding it whole gives and never hold more than the cap;
-     each frame into Ingest.datagram;
+     each frame into Ingest.take_many;
   3  a bulk answer: byte 1 the item count, byte 2 how the body arrives (parsed JSON, text, bytes);
      BulkResponse.classify must place every item exactly once;
   4  one GELF message: byte 1 the settings, byte 2 how it travels (``deliver``: plain, zlib or gzip; whole or
@@ -86,8 +86,8 @@ FRAMINGS: Final[tuple[Framing, ...]] = ("nul", "newline", "auto", "nul")
 MAX_FRAMES: Final = (16, 300, 4096, DEFAULT_MAX_FRAME)
 # Limits small enough that the fuzzer reaches every bound (depth, fields, names, pending chunks, sizes).
 SMALL: Final[dict[str, Any]] = {
-    "max_message_size": 4096, "max_depth": 4, "max_fields": 12, "max_field_name": 12, "chunk_timeout": 1.0,
-    "max_pending_messages": 3, "max_pending_bytes": 2048, "batch_max_bytes": 700,
+    "max_message_size": 4096, "max_json_depth": 4, "max_fields": 12, "max_field_name_length": 12, "chunk_timeout": 1.0,
+    "max_pending_chunked": 3, "max_pending_chunk_bytes": 2048, "batch_max_bytes": 700,
 }
 # libFuzzer's own findings, by the prefix of the file it writes: kept as regression inputs.
 ARTIFACTS: Final = ("crash", "timeout", "oom", "leak")
@@ -202,13 +202,15 @@ class Outputs:
 
 
 def _take(ingest: Ingest, out: Outputs, data: bytes, now: float, forwarded: bool, json_line: bool) -> None:
-    try:
-        batch = ingest.json_line(data, SOURCE, now) if json_line else ingest.datagram(data, SOURCE, now, forwarded)
-    except GelfError as err:
+    if json_line:
+        ready, rejected = ingest.json_lines([data], [SOURCE], now)
+    else:
+        ready, rejected = ingest.take_many([data], [SOURCE], now, forwarded)
+    for err, _ in rejected:
         _check(isinstance(err.reason, str) and err.reason != "", "a GelfError without a reason")
         _check(err.reason != Reason.INTERNAL_ERROR, f"a bug in the core: {err.detail}")
-        return
-    out.check(batch)
+    for batch in ready:
+        out.check(batch)
 
 
 def _ingest_all(selector: int, messages: Iterator[bytes], json_line: bool = False) -> None:

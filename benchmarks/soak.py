@@ -50,9 +50,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.measure import RESULTS, cpu_seconds, es_call, es_count  # noqa: E402
 from benchmarks.traffic import CHUNKED_SIZE, WORDS, chunks_of, docker_event  # noqa: E402
 from gelfingest.core.errors import GelfError  # noqa: E402
-from gelfingest.core.framing import DEFAULT_MAX_FRAME, Deframer  # noqa: E402
+from gelfingest.core.framing import (  # noqa: E402
+    DEFAULT_MAX_FRAME,
+    Deframer,
+    http_body_messages,
+)
 from gelfingest.core.ingest import Ingest  # noqa: E402
-from gelfingest.inputs.http import _body_messages  # noqa: E402
 from gelfingest.local_es import LocalElasticsearch  # noqa: E402
 from gelfingest.net import free_port  # noqa: E402
 from tests.helpers import read_vector  # noqa: E402
@@ -95,7 +98,7 @@ def tcp_outcome(stream: bytes) -> tuple[Outcome, int]:
 def http_outcome(body: bytes) -> tuple[int, Outcome]:
     """The status a POST /gelf of this body gets, and the outcomes (a refused body counts under its reason)."""
     try:
-        messages = _body_messages(body, "", HTTP_MAX_BODY)
+        messages = http_body_messages(body, "", HTTP_MAX_BODY)
     except GelfError as err:
         return (413 if err.reason == "decompressed_too_large" else 400), (Counter({err.reason: 1}), Counter())
     if not messages:

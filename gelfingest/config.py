@@ -275,29 +275,11 @@ class Config:
     log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)")
 
     def ingest_settings(self, document_id_prefix: str | None = None) -> IngestSettings:
-        """``document_id_prefix``: drawn at each start by the daemon when ``document_id`` is sequence."""
-        return IngestSettings(
-            document_id_prefix=document_id_prefix if self.document_id == "sequence" else None,
-            sequence_seed=self.sequence_seed,
-            sequence_iterator=self.sequence_iterator,
-            sequence_mode=self.sequence_mode,
-            worker=self.worker_index,
-            workers=self.workers,
-            index_pattern=self.index,
-            schema=self.schema,
-            max_message_size=self.max_message_size,
-            max_depth=self.max_json_depth,
-            max_fields=self.max_fields,
-            max_field_name=self.max_field_name_length,
-            chunk_timeout=self.chunk_timeout,
-            max_pending_messages=self.max_pending_chunked,
-            max_pending_bytes=self.max_pending_chunk_bytes,
-            batch_max_docs=self.batch_max_docs,
-            batch_max_bytes=self.batch_max_bytes,
-            batch_max_age=self.batch_max_age,
-            index_max_age=self.index_max_age,
-            index_max_ahead=self.index_max_ahead,
-        )
+        """The core's settings, which it names as the configuration does; ``document_id_prefix`` is drawn at
+        each start by the daemon and used when ``document_id`` is sequence."""
+        values = {f.name: getattr(self, f.name) for f in fields(IngestSettings) if f.name != "document_id_prefix"}
+        return IngestSettings(**values,
+                              document_id_prefix=document_id_prefix if self.document_id == "sequence" else None)
 
 
 @dataclass(frozen=True, slots=True)

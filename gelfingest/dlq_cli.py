@@ -71,15 +71,15 @@ def inspect(config: Config, summary: bool) -> int:
 
 
 async def replay(config: Config, to_index: str | None) -> int:
-    from gelfingest.outputs import ElasticsearchOutput
+    from gelfingest.outputs.elasticsearch import ElasticsearchOutput
 
     directory = config.data_dir / "dlq"
     paths = dlq.files(directory)
     if not paths:
         print(f"no dead letters under {directory}", file=sys.stderr)
         return 0
-    output = ElasticsearchOutput(config)
-    output.dead_letters = dlq.DeadLetters(directory, f"replay-{int(time.time() * 1000)}")
+    again_to = dlq.DeadLetters(directory, f"replay-{int(time.time() * 1000)}")
+    output = ElasticsearchOutput(config, dead_letters=again_to)
     await output.start()
     sent = 0
     try:
@@ -95,6 +95,6 @@ async def replay(config: Config, to_index: str | None) -> int:
     again = output.dead_lettered
     print(f"replayed {sent} dead letters from {len(paths)} files: {output.indexed - output.duplicates} indexed, "
           f"{output.duplicates} already there, {again} refused again"
-          + (f" (in {output.dead_letters.path})" if again else "") + (f", {output.failed} LOST" if output.failed
+          + (f" (in {again_to.path})" if again else "") + (f", {output.failed} LOST" if output.failed
                                                                          else ""), file=sys.stderr)
     return 1 if again or output.failed else 0

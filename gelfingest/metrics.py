@@ -1,6 +1,7 @@
 """What an operator needs to see, summed over all workers, in the Prometheus text format.
 
-Each worker writes a snapshot of its counters (``metrics.<worker>.json`` in the data dir) every tick;
+Each worker takes a snapshot of its counters (``worker_snapshot``) and writes it to the data dir every
+second (storage/snapshots.py);
 ``/metrics`` on any worker adds up the snapshots of all workers (its own taken live) and renders them with
 prometheus_client. A snapshot is ``{metric: [kind, help, {label-string: value}]}``: counters and gauges
 add up across workers as they are.
@@ -8,12 +9,9 @@ add up across workers as they are.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client.core import (
     CollectorRegistry,
@@ -24,8 +22,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 
+if TYPE_CHECKING:
+    from gelfingest.server import Server
+
 Snapshot = dict[str, list[Any]]
-_PATTERN: Final = "metrics.*.json"
 # Bulk request latency buckets (seconds).
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -69,27 +69,6 @@ class Histogram:
                 self.counts[i] += 1
                 return
         self.counts[-1] += 1
-
-
-def write_snapshot(data_dir: Path, worker: int, snapshot: Snapshot) -> None:
-    path = data_dir / f"metrics.{worker}.json"
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(snapshot))
-    os.replace(tmp, path)
-
-
-def clear_snapshots(data_dir: Path) -> None:
-    """At the start of an instance: snapshots of an earlier run (perhaps with more workers) no longer count."""
-    for path in data_dir.glob(_PATTERN):
-        path.unlink(missing_ok=True)
-
-
-def read_snapshots(data_dir: Path, skip_worker: int | None = None) -> Iterator[Snapshot]:
-    for path in data_dir.glob(_PATTERN):
-        if skip_worker is not None and path.name == f"metrics.{skip_worker}.json":
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            yield json.loads(path.read_text())
 
 
 def merge(snapshots: Iterable[Snapshot]) -> Snapshot:
@@ -141,3 +120,84 @@ def udp_kernel_drops(inodes: set[int] | None) -> int:
             if len(fields) >= 13 and fields[9].isdigit() and (inodes is None or int(fields[9]) in inodes):
                 total += int(fields[-1])
     return total
+
+
+def worker_snapshot(server: Server) -> Snapshot:
+    """This worker's counters, for /metrics (summed over the workers there)."""
+    b = SnapshotBuilder()
+    inputs = server.inputs
+    received, received_bytes = "gelfingest_received", "gelfingest_received_bytes"
+    received_help = "Datagrams, frames or HTTP messages received, by input"
+    for name, udp in (("udp", inputs.udp), ("json_udp", inputs.json_udp)):
+        if udp is not None:
+            b.counter(received, received_help, udp.datagrams, input=name)
+            b.counter(received_bytes, "Bytes received, by input", udp.bytes, input=name)
+    for name, tcp in (("tcp", inputs.tcp), ("json_tcp", inputs.json_tcp)):
+        if tcp is not None:
+            t = tcp.stats
+            b.counter(received, received_help, t.frames, input=name)
+            b.counter(received_bytes, "Bytes received, by input", t.bytes, input=name)
+            b.counter("gelfingest_tcp_connections", "TCP connections accepted", t.connections, input=name)
+            b.counter("gelfingest_tcp_connections_refused", "TCP connections over the limit",
+                      t.refused_connections, input=name)
+            b.counter("gelfingest_tcp_oversize_frames", "TCP frames over the cap, skipped", t.oversize_frames,
+                      input=name)
+    if inputs.http is not None:
+        h = inputs.http
+        b.counter(received, received_help, h.messages, input="http")
+        b.counter(received_bytes, "Bytes received, by input", h.bytes, input="http")
+        for code, n in h.statuses.items():
+            b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
+    i = server.ingest
+    b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
+    b.counter("gelfingest_index_time_replaced", "Events indexed by their receive time: their own was outside "
+              "--index-max-age / --index-max-ahead", i.index_time_replaced)
+    for reason, n in server.rejects.total.items():
+        b.counter("gelfingest_rejected", "Messages or datagrams rejected, by reason", n, reason=reason)
+    for reason, n in i.dropped_fields.items():
+        b.counter("gelfingest_dropped_fields", "Fields dropped from messages that were kept, by reason", n,
+                  reason=reason)
+    r, cs = i.reassembler, i.reassembler.stats
+    b.gauge("gelfingest_chunks_pending_messages", "Chunked messages waiting for chunks", r.pending_messages)
+    b.gauge("gelfingest_chunks_pending_bytes", "Bytes held for incomplete chunked messages", r.pending_bytes)
+    for what, n in (("completed", cs.completed), ("completed_after_forwarding", cs.completed_forwarded),
+                    ("expired", cs.expired), ("evicted", cs.evicted)):
+        b.counter("gelfingest_chunked_messages", "Chunked messages, by outcome", n, outcome=what)
+    b.counter("gelfingest_duplicate_chunks", "Duplicate chunks ignored", cs.duplicates)
+    if server.forwarder is not None:
+        f = server.forwarder.stats
+        b.counter("gelfingest_chunks_forwarded", "Chunks sent on to their owner", f.to_peers, to="peer")
+        b.counter("gelfingest_chunks_forwarded", "Chunks sent on to their owner", f.to_workers, to="worker")
+        b.counter("gelfingest_chunks_forward_failed", "Chunks kept here because forwarding failed", f.failed)
+        b.counter("gelfingest_chunks_kept_for_down_peers", "Chunks kept here: their owner peer is down",
+                  f.kept_for_down_peers)
+        b.counter("gelfingest_chunks_received_forwarded", "Chunks received from other workers or peers",
+                  f.received)
+        b.counter("gelfingest_chunk_forward_invalid", "Datagrams on the chunk-forwarding ports that are not "
+                  "forwarded chunks (dropped)", f.invalid)
+    handover = server.handover
+    b.gauge("gelfingest_queue_batches", "Batches waiting for the output", handover.waiting_batches)
+    b.gauge("gelfingest_queue_events", "Events waiting for the output (queued and in flight)",
+            handover.waiting_events)
+    o = server.output
+    b.counter("gelfingest_documents_indexed", "Documents the output acknowledged", o.indexed)
+    sp = handover.spool
+    b.gauge("gelfingest_spooling", "1 while new batches go to the spool", int(handover.spooling))
+    b.gauge("gelfingest_spool_bytes", "Bytes in the spool's segment files", sp.bytes)
+    b.gauge("gelfingest_spool_events", "Events in the spool not yet acknowledged by the output", sp.held_events)
+    b.counter("gelfingest_spool_written_events", "Events written to the spool", sp.written_events)
+    b.counter("gelfingest_spool_read_events", "Events read back from the spool and sent on", sp.read_events)
+    b.counter("gelfingest_spool_refused_events", "Events the spool could not take (full or failing disk)",
+              sp.refused_events)
+    b.counter("gelfingest_spool_torn_records", "Spool records found torn (cut short or corrupt) and skipped",
+              sp.torn_records)
+    b.counter("gelfingest_spool_torn_bytes", "Spool bytes skipped after a torn record", sp.torn_bytes)
+    b.counter("gelfingest_shutdown_spooled_events", "Events spooled at shutdown", handover.spooled_at_shutdown)
+    b.counter("gelfingest_items_failed", "Documents lost: refused for good and not written to the "
+              "dead-letter queue, or dropped by an output error", o.failed)
+    o.report(b)
+    udp_inodes = {u.inode for u in (inputs.udp, inputs.json_udp) if u is not None and u.inode}
+    if udp_inodes:
+        b.counter("gelfingest_udp_kernel_drops", "Datagrams the kernel dropped before our UDP sockets "
+                  "(/proc/net/udp drops)", udp_kernel_drops(udp_inodes))
+    return b.data

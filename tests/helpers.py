@@ -1,4 +1,4 @@
-"""Building GELF input the way clients do, for tests."""
+"""Building GELF input the way clients do, and driving the pure core one item at a time, for tests."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import socket
 import struct
 import subprocess
 import zlib
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gelfingest.core.batch import Batch, Batcher
+from gelfingest.core.bulk import BulkEncoder
+from gelfingest.core.ingest import Ingest
+from gelfingest.core.sequence import Sequencer
 from gelfingest.net import free_port
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -85,3 +90,66 @@ def read_vector(name: str) -> list[bytes]:
 def manifest() -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = json.loads((VECTORS / "manifest.json").read_text())
     return result
+
+
+# -- the pure core one item at a time (the daemon always works in bursts) -----------------------------
+
+def datagram(ingest: Ingest, data: bytes, source: str, now: float, forwarded: bool = False) -> Batch | None:
+    """Take one datagram; return the batch its event fills, if any; raise the GelfError that rejects it."""
+    ready, rejected = ingest.take_many([data], [source], now, forwarded)
+    if rejected:
+        raise rejected[0][0]
+    assert len(ready) <= 1, "one event filled two batches: take it with take_many"
+    return ready[0] if ready else None
+
+
+def json_line(ingest: Ingest, data: bytes, source: str, now: float) -> Batch | None:
+    """Take one logspout JSON line, as ``datagram`` takes a GELF datagram."""
+    ready, rejected = ingest.json_lines([data], [source], now)
+    if rejected:
+        raise rejected[0][0]
+    assert len(ready) <= 1, "one event filled two batches: take it with json_lines"
+    return ready[0] if ready else None
+
+
+def stamp(sequencer: Sequencer, doc: dict[str, Any], now: float) -> int:
+    """Stamp one document with the next sequence number; return it."""
+    value = sequencer.take(1, now)[0]
+    doc["sequence"] = value
+    return value
+
+
+def encode(encoder: BulkEncoder, doc: dict[str, Any], epoch_seconds: int) -> bytes:
+    """One bulk item; ``doc`` carries its ``sequence`` (an int) when the ids are ours."""
+    return encoder.encode_many([doc], [epoch_seconds], [doc.get("sequence", 0)])[0]
+
+
+class ItemByItem:
+    """A Batcher fed one item at a time: ``add`` returns one batch or None. When an item fills two batches
+    (one of max_bytes or more after others), the second waits for the next ``add`` or ``flush``."""
+
+    def __init__(self, batcher: Batcher) -> None:
+        self.batcher = batcher
+        self._ready: deque[Batch] = deque()
+        self._added = self._returned = 0
+
+    @property
+    def pending(self) -> int:
+        """Items added and not yet returned in a batch."""
+        return self._added - self._returned
+
+    def _out(self, batch: Batch | None) -> Batch | None:
+        if batch is not None:
+            self._returned += len(batch)
+        return batch
+
+    def add(self, item: bytes, now: float) -> Batch | None:
+        self._added += 1
+        self._ready.extend(self.batcher.add_many([item], now))
+        return self._out(self._ready.popleft() if self._ready else None)
+
+    def maybe_flush(self, now: float) -> Batch | None:
+        return self._out(self._ready.popleft() if self._ready else self.batcher.maybe_flush(now))
+
+    def flush(self) -> Batch | None:
+        return self._out(self._ready.popleft() if self._ready else self.batcher.flush())

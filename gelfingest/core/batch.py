@@ -1,7 +1,7 @@
 """Cutting encoded bulk items into batches by count, bytes and age (after elasticsearch-py's chunker).
 
-``add`` returns a full batch or None, ``maybe_flush(now)`` returns a batch that is old enough, ``flush``
-returns what is left. The sink drives it with its clock and sends what comes out.
+``add_many`` returns the batches a run of items fills, ``maybe_flush(now)`` a batch that is old enough,
+``flush`` what is left. The sink drives it with its clock and sends what comes out.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ class Batch:
     items: list[bytes] = field(default_factory=list)
     size: int = 0
     created: float = 0.0
-    # The spool segment that holds a copy of this batch until the output is done with it (-1: none).
-    segment: int = -1
 
     def __len__(self) -> int:
         return len(self.items)
@@ -47,22 +45,6 @@ class Batcher:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._current: Batch | None = None
-
-    @property
-    def pending(self) -> int:
-        return len(self._current.items) if self._current else 0
-
-    def add(self, item: bytes, now: float) -> Batch | None:
-        """Add one encoded item; return a batch that is ready to send, if any (see ``add_many``)."""
-        return self.one_of(self.add_many([item], now))
-
-    def one_of(self, ready: list[Batch]) -> Batch | None:
-        """What ``add_many`` returned for one item: the batch it filled. When the item also filled the next
-        batch on its own (one item of max_bytes or more), that one stays current and goes out with the next
-        add or flush."""
-        if len(ready) > 1:
-            self._current = ready.pop()
-        return ready[0] if ready else None
 
     def add_many(self, items: list[bytes], now: float) -> list[Batch]:
         """Add encoded items in order; return the batches they fill, in order.

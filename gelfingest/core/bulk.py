@@ -65,10 +65,6 @@ class BulkEncoder:
             self._last_action = action
         return self._last_action
 
-    def encode(self, doc: dict[str, Any], epoch_seconds: int) -> bytes:
-        """One item; ``doc`` carries its ``sequence`` (an int) when ids are ours."""
-        return self.encode_many([doc], [epoch_seconds], [doc.get("sequence", 0)])[0]
-
     def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int],
                     sequences: Iterable[int]) -> list[bytes]:
         """Items for documents, their times and their sequence numbers (the ids, when ours), in order."""

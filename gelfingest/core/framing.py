@@ -1,4 +1,5 @@
-"""Cutting a TCP byte stream into GELF frames, with no I/O (after h11: bytes in, frames out).
+"""Cutting a TCP byte stream into GELF frames, and an HTTP body into messages, with no I/O (after h11:
+bytes in, frames out).
 
 GELF over TCP ends each frame with one NUL byte (Docker's go-gelf, graypy); some senders end lines with a
 newline instead. ``nul``, ``newline`` or ``auto`` (either ends a frame). A frame longer than the cap is
@@ -8,7 +9,10 @@ holds more than the cap.
 
 from __future__ import annotations
 
+import zlib
 from typing import Final, Literal
+
+from gelfingest.core.decompress import PayloadKind, decompress, inflate, payload_kind
 
 Framing = Literal["nul", "newline", "auto"]
 # Graylog's cap on a GELF TCP frame.
@@ -74,3 +78,17 @@ class Deframer:
         rest = bytes(self._buffer).strip()
         self._buffer.clear()
         return None if self._skipping or not rest else rest
+
+
+def http_body_messages(body: bytes, encoding: str, max_size: int) -> list[bytes]:
+    """The messages in a GELF HTTP request body: decompressed (told by its magic bytes, whatever ``encoding``,
+    the ``Content-Encoding``, says: graypy sends zlib announced as ``gzip,deflate``; a ``deflate`` body
+    without a zlib header is raw deflate), split on newlines, blank lines left out."""
+    kind = payload_kind(body)
+    if kind in (PayloadKind.GZIP, PayloadKind.ZLIB):
+        plain = decompress(body, max_size)
+    elif "deflate" in encoding and kind is PayloadKind.PLAIN and body[:1] not in (b"{", b"[", b" ", b"\n"):
+        plain = inflate(body, -zlib.MAX_WBITS, max_size, "deflate")
+    else:
+        plain = body
+    return [line for line in plain.split(b"\n") if line.strip()]

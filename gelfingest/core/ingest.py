@@ -1,13 +1,15 @@
-"""The pure data path for one datagram: reassemble -> decompress -> decode -> sequence (-> ECS) -> encode ->
-batch.
+"""The pure data path: reassemble -> decompress -> decode -> sequence (-> ECS) -> encode -> batch.
 
-This is where the pure modules are joined; the UDP input hands it bytes, the sender's address and
-``now`` (epoch seconds), and gets back a batch to send when one is ready. Bad input raises a GelfError
-for the caller to count; nothing else is expected to come out.
+This is where the pure modules are joined. The daemon hands it what an input received (UDP datagrams, TCP
+frames, the messages of an HTTP body, logspout's JSON lines), each with its sender's address, and ``now``
+(epoch seconds); it gets back the batches that are ready to send and the rejected messages, each with
+its GelfError for the caller to count. Nothing else is expected to come out: an exception that is not a
+GelfError is a bug, and costs only the message that met it (``internal_error``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,22 +50,24 @@ DEFAULT_INDEX_MAX_AHEAD = 86400.0
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
+    """What the core needs to know, named as the daemon's configuration names it (``Config``)."""
+
     sequence_seed: int = DEFAULT_SEED
     sequence_iterator: int = DEFAULT_ITERATOR
     sequence_mode: SequenceMode = "counter"
-    worker: int = 0
+    worker_index: int = 0
     workers: int = 1
-    index_pattern: str = DEFAULT_INDEX_PATTERN
+    index: str = DEFAULT_INDEX_PATTERN
     schema: Schema = "logstash"
     # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
     document_id_prefix: str | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_depth: int = DEFAULT_MAX_DEPTH
+    max_json_depth: int = DEFAULT_MAX_DEPTH
     max_fields: int = DEFAULT_MAX_FIELDS
-    max_field_name: int = DEFAULT_MAX_FIELD_NAME
+    max_field_name_length: int = DEFAULT_MAX_FIELD_NAME
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
-    max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES
-    max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
+    max_pending_chunked: int = DEFAULT_MAX_PENDING_MESSAGES
+    max_pending_chunk_bytes: int = DEFAULT_MAX_PENDING_BYTES
     batch_max_docs: int = DEFAULT_BATCH_MAX_DOCS
     batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
     batch_max_age: float = DEFAULT_BATCH_MAX_AGE
@@ -74,18 +78,23 @@ class IngestSettings:
     index_max_ahead: float = DEFAULT_INDEX_MAX_AHEAD
 
 
+def _bug(exc: Exception) -> GelfError:
+    return GelfError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc} (a bug in gelfingest; please report "
+                     f"it with the message)")
+
+
 class Ingest:
     def __init__(self, settings: IngestSettings | None = None, sequencer: Sequencer | None = None) -> None:
         """``sequencer`` carries the reservations of a running daemon; tests may leave it out."""
         s = settings or IngestSettings()
         self.settings = s
-        self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_messages, s.max_pending_bytes)
-        limits = Limits(s.max_depth, s.max_fields, s.max_field_name)
+        self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_chunked, s.max_pending_chunk_bytes)
+        limits = Limits(s.max_json_depth, s.max_fields, s.max_field_name_length)
         self.decoder = GelfDecoder(limits)
         self.logspout = LogspoutDecoder(limits)
-        self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker,
+        self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker_index,
                                                 workers=s.workers, mode=s.sequence_mode)
-        self.encoder = BulkEncoder(s.index_pattern, s.document_id_prefix)
+        self.encoder = BulkEncoder(s.index, s.document_id_prefix)
         self.ecs = EcsMapper() if s.schema == "ecs" else None
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
@@ -94,15 +103,10 @@ class Ingest:
         self.index_time_replaced = 0
         self._max_age, self._max_ahead = s.index_max_age, s.index_max_ahead
 
-    def datagram(self, data: bytes, source_host: str, now: float, forwarded: bool = False) -> Batch | None:
-        """Take one datagram; return a batch when this datagram's event fills one; GelfError if it is bad.
-
-        ``forwarded``: a chunk that another worker or instance passed on to us, its owner.
-        """
-        ready, rejected = self.take_many([data], [source_host], now, forwarded)
-        if rejected:
-            raise rejected[0][0]
-        return self.batcher.one_of(ready)
+    @property
+    def dropped_fields(self) -> Counter[str]:
+        """Fields dropped from messages that were kept, by reason, over both decoders."""
+        return self.decoder.dropped_fields + self.logspout.dropped_fields
 
     def take_many(self, datagrams: Sequence[bytes], sources: Sequence[str], now: float,
                   forwarded: bool = False) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
@@ -126,17 +130,31 @@ class Ingest:
                 rejected.append((err, source))
                 continue
             except Exception as exc:  # a bug: this message is rejected, the rest of the burst goes on
-                rejected.append((GelfError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc} (a bug in "
-                                           f"gelfingest; please report it with the message)"), source))
+                rejected.append((_bug(exc), source))
                 continue
             docs.append(doc)
             times.append(seconds)
         return self._emit(docs, times, now), rejected
 
-    def json_line(self, data: bytes, source_host: str, now: float) -> Batch | None:
-        """Take one logspout (logstash adapter) JSON line; sequenced and batched like GELF."""
-        doc, seconds = self.logspout.decode(decompress(data, self.settings.max_message_size), source_host, now)
-        return self.batcher.one_of(self._emit([doc], [seconds], now))
+    def json_lines(self, lines: Sequence[bytes], sources: Sequence[str],
+                   now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
+        """Take logspout (logstash adapter) JSON lines, sequenced and batched like GELF; as ``take_many``."""
+        decode, max_size = self.logspout.decode, self.settings.max_message_size
+        docs: list[dict[str, Any]] = []
+        times: list[int] = []
+        rejected: list[tuple[GelfError, str]] = []
+        for data, source in zip(lines, sources, strict=True):
+            try:
+                doc, seconds = decode(decompress(data, max_size), source, now)
+            except GelfError as err:
+                rejected.append((err, source))
+                continue
+            except Exception as exc:
+                rejected.append((_bug(exc), source))
+                continue
+            docs.append(doc)
+            times.append(seconds)
+        return self._emit(docs, times, now), rejected
 
     def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float) -> list[Batch]:
         """Decoded events leave the decoder: sequenced in this order, encoded, batched."""

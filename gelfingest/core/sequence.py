@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 DEFAULT_SEED: Final = 1
 DEFAULT_ITERATOR: Final = 1
@@ -157,11 +157,6 @@ class Sequencer:
         self._n = end
         first, step = self.progression.first, self.progression.step
         return range(first + n * step, first + end * step, step)
-
-    def stamp(self, doc: dict[str, Any], now: float) -> int:
-        value = self.take(1, now)[0]
-        doc["sequence"] = value
-        return value
 
     def describe(self) -> str:
         return f"{self.progression.describe()} ({self.mode})"

@@ -21,8 +21,8 @@ from typing import Final
 
 from gelfingest.config import Config
 from gelfingest.core.sequence import Progression
-from gelfingest.metrics import clear_snapshots
 from gelfingest.net import free_ports, resolve_port
+from gelfingest.storage.snapshots import clear_snapshots
 
 logger = logging.getLogger(__name__)
 

@@ -1,393 +1,58 @@
 """Where batches go: Elasticsearch (default), stdout (debugging) or null (benchmarks).
 
-The Elasticsearch output uses the official client for what it is good at (the node pool, TLS, connection
-handling) and sends ``_bulk`` through its transport with plain JSON/NDJSON content types: the
-high-level API refuses servers older than 7.14 and every OpenSearch server (FACTS.md), and sends
-``compatible-with`` media types that older servers answer with 406.
+``Output`` is everything the server and the hand-over ask of an output, so none of them needs to know
+which one it has. ``Shipper`` (shipper.py) is the queue in front of it and the tasks that send.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import logging
-import random
-import sys
-import time
-from collections.abc import Callable
-from typing import Any, Protocol
-
-import orjson
-from elastic_transport import TransportError
+from typing import Protocol
 
 from gelfingest.config import Config
 from gelfingest.core.batch import Batch
-from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse
-from gelfingest.core.template import index_template
-from gelfingest.metrics import Histogram
-from gelfingest.storage.deadletters import DeadLetters, dead_letter
-
-logger = logging.getLogger(__name__)
-
-_NDJSON = {"content-type": "application/x-ndjson", "accept": "application/json"}
-_JSON = {"content-type": "application/json", "accept": "application/json"}
-# At most one line this often about refused or already-indexed events, with the count since the last.
-LOG_INTERVAL = 10.0
-# How long the first template request at start may take before the inputs open anyway.
-START_TIMEOUT = 5.0
-# An incident (outage, 429 storm) is over once requests have gone through without trouble for this long.
-INCIDENT_QUIET = 2.0
+from gelfingest.metrics import SnapshotBuilder
+from gelfingest.storage.deadletters import DeadLetters
 
 
 class Output(Protocol):
     name: str
+    # Documents acknowledged (indexed, or already there), and lost (refused for good and not written to
+    # the dead-letter queue, or dropped by an output error).
     indexed: int
     failed: int
+
+    @property
+    def unavailable_since(self) -> float | None:
+        """Since when (``time.monotonic()``) the output cannot take events; None while it takes them."""
+
+    def ready(self) -> bool:
+        """Whether it can take events now and is set up for them (``/readyz``)."""
 
     async def start(self) -> None: ...
 
     async def send(self, batch: Batch) -> None:
         """Return once every item is acknowledged or has failed for good."""
 
+    def tick(self) -> None:
+        """Periodic work, from the server's timer."""
+
     async def close(self) -> None: ...
 
+    def report(self, metrics: SnapshotBuilder) -> None:
+        """Add the output's own metrics (besides ``indexed`` and ``failed``)."""
 
-class NullOutput:
-    """Encodes the bulk bodies and sends nothing: measures everything but Elasticsearch."""
-
-    name = "null"
-
-    def __init__(self) -> None:
-        self.indexed = 0
-        self.failed = 0
-        self.bytes = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def send(self, batch: Batch) -> None:
-        self.bytes += len(batch.body())
-        self.indexed += len(batch)
-
-    async def close(self) -> None:
-        pass
+    def totals(self) -> str:
+        """The output's own totals for the closing log line (``""``, or ``", ..."`` to append)."""
 
 
-class StdoutOutput:
-    """One JSON document a line on standard output."""
+def make_output(config: Config, dead_letters: DeadLetters | None = None) -> Output:
+    """The output ``--output`` names; ``dead_letters`` receives what Elasticsearch refuses for good."""
+    from gelfingest.outputs.local import NullOutput, StdoutOutput
 
-    name = "stdout"
-
-    def __init__(self) -> None:
-        self.indexed = 0
-        self.failed = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def send(self, batch: Batch) -> None:
-        out = sys.stdout.buffer
-        out.write(b"".join(item.partition(b"\n")[2] for item in batch.items))
-        out.flush()
-        self.indexed += len(batch)
-
-    async def close(self) -> None:
-        pass
-
-
-def backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff, capped, with "equal jitter": a random wait in the upper half of the step."""
-    ceiling: float = min(maximum, initial * (2 ** min(attempt, 30)))
-    return ceiling / 2 + random.random() * ceiling / 2
-
-
-def describe(exc: BaseException) -> str:
-    """The transport's error and what caused it: its own text is only "TLS error" or "Connection error",
-    while the cause says "certificate verify failed" or "Connect call failed"."""
-    text = f"{type(exc).__name__}: {exc}"
-    inner = exc.__cause__ or exc.__context__
-    if inner is not None and str(inner) and str(inner) not in text:
-        text += f" ({type(inner).__name__}: {str(inner)[:300]})"
-    return text
-
-
-class ElasticsearchOutput:
-    name = "elasticsearch"
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.indexed = 0
-        self.duplicates = 0
-        self.failed = 0
-        self.retried = 0
-        self.requests = 0
-        self.latency = Histogram()
-        self.template_installed = False
-        self._headers: dict[str, str] = {}
-        if config.elasticsearch_api_key:
-            self._headers["authorization"] = f"ApiKey {config.elasticsearch_api_key}"
-        elif config.elasticsearch_username:
-            token = f"{config.elasticsearch_username}:{config.elasticsearch_password}".encode()
-            self._headers["authorization"] = f"Basic {base64.b64encode(token).decode()}"
-        self._client: Any = None
-        self.outage_since: float | None = None
-        self.incidents = 0
-        self._last_trouble = 0.0
-        self._last_success = 0.0
-        self._incident_retried = 0
-        self.dead_lettered = 0
-        self.dead_letters: DeadLetters | None = None
-        self._dead_logged = -LOG_INTERVAL
-        self._dead_window = 0
-        self._duplicates_logged = -LOG_INTERVAL
-        self._duplicates_window = 0
-        self._template_lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        from elasticsearch import AsyncElasticsearch
-
-        kwargs: dict[str, Any] = {
-            "request_timeout": self.config.elasticsearch_timeout,
-            # We retry ourselves, item by item, with backoff; the transport only fails over.
-            "max_retries": len(self.config.elasticsearch) - 1,
-            "retry_on_timeout": True,
-        }
-        if self.config.elasticsearch_ca_certs:
-            kwargs["ca_certs"] = self.config.elasticsearch_ca_certs
-        if not self.config.elasticsearch_verify_certs:
-            kwargs["verify_certs"] = False
-            kwargs["ssl_show_warn"] = False
-        self._client = AsyncElasticsearch(list(self.config.elasticsearch), **kwargs)
-        # Install the template now if Elasticsearch answers (so /readyz can say so); else at the first send.
-        # Briefly: the inputs open after this, and a server that takes connections but never answers must
-        # not keep them closed for the whole request timeout.
-        try:
-            await self.ensure_template(timeout=min(START_TIMEOUT, self.config.elasticsearch_timeout))
-        except TransportError as exc:
-            logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does",
-                           describe(exc))
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-
-    async def request(self, method: str, target: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any]:
-        """One HTTP request through the client's node pool; returns (status, parsed body)."""
-        # The client applies its own request_timeout and retry settings only to its API methods; through
-        # the transport they must be given with each request, or the transport's 10 s default applies.
-        response = await self._client.transport.perform_request(
-            method, target, body=body, headers={**(headers or _JSON), **self._headers},
-            request_timeout=timeout or self.config.elasticsearch_timeout,
-            max_retries=len(self.config.elasticsearch) - 1, retry_on_timeout=True)
-        return response.meta.status, response.body
-
-    async def ensure_template(self, timeout: float | None = None) -> None:
-        """Install the index template once; until it is in, every send tries again first."""
-        if self.template_installed or not self.config.install_template:
-            return
-        async with self._template_lock:
-            if self.template_installed:
-                return
-            name = self.config.template_name
-            template = index_template(self.config.index, self.config.schema)
-            status, body = await self.request(
-                "PUT", f"/_index_template/{name}", orjson.dumps(template), timeout=timeout)
-            if status >= 300:
-                # Not fatal: documents still index with dynamic mappings. Say it clearly, once.
-                logger.error("Could not install index template %s (HTTP %d): %s", name, status, body)
-            else:
-                logger.info("Installed index template %s (%s schema) for %s", name, self.config.schema,
-                            template["index_patterns"][0])
-            self.template_installed = True
-
-    def _trouble(self, what: str, waiting: int) -> None:
-        """An outage, a 429 storm or refused credentials: one line when it starts, one when it ends."""
-        self._last_trouble = time.monotonic()
-        if self.outage_since is None:
-            self.outage_since = time.monotonic()
-            self.incidents += 1
-            self._incident_retried = 0
-            logger.warning("Elasticsearch unavailable (%s); holding %d events and retrying", what, waiting)
-
-    def _clear(self) -> None:
-        self._last_success = time.monotonic()
-        self.check_recovered()
-
-    def check_recovered(self, final: bool = False) -> None:
-        """End the incident once a request went through and nothing went wrong for a quiet spell (a storm
-        of 429s alternates full and partial successes). Called after each success and by the server's
-        timer, so the end is seen even when no more traffic comes; ``final`` (at shutdown) skips the wait."""
-        now = time.monotonic()
-        if (self.outage_since is not None and self._last_success > self._last_trouble
-                and (final or now - self._last_trouble >= INCIDENT_QUIET)):
-            logger.warning("Elasticsearch takes everything again after %.1f s (%d items were sent again)",
-                           time.monotonic() - self.outage_since, self._incident_retried)
-            self.outage_since = None
-
-    async def send(self, batch: Batch) -> None:
-        await self._send_items(batch.items)
-
-    async def _send_items(self, items: list[bytes]) -> None:
-        attempt = 0
-        while items:
-            if attempt:
-                await asyncio.sleep(backoff(attempt - 1, self.config.retry_initial, self.config.retry_max))
-            attempt += 1
-            try:
-                await self.ensure_template()
-                self.requests += 1
-                started = time.monotonic()
-                status, body = await self.request(
-                    "POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", b"".join(items), _NDJSON)
-                self.latency.observe(time.monotonic() - started)
-            except TransportError as exc:
-                self._trouble(describe(exc), len(items))
-                continue
-            if status == 429 or status >= 500 or status in (401, 403):
-                # Busy, down, or our credentials refused: nothing in the batch is at fault; wait and resend.
-                self._trouble(f"HTTP {status}: {str(body)[:300]}", len(items))
-                continue
-            if status == 413 and len(items) > 1:
-                # The request is over http.max_content_length: send it in halves.
-                half = len(items) // 2
-                logger.warning("Elasticsearch refused a bulk request of %d events as too large (413); sending "
-                               "it in halves (lower --batch-max-bytes)", len(items))
-                await self._send_items(items[:half])
-                await self._send_items(items[half:])
-                return
-            if status >= 300:
-                # The request as a whole was refused (a body it cannot parse, one item too large):
-                # resending cannot help; every item goes to the dead-letter queue with the answer.
-                self._dead(items, [(i, status, body) for i in range(len(items))], whole_request=True)
-                return
-            result = BulkResponse.classify(body, len(items))
-            self.indexed += result.ok + result.duplicates
-            self.duplicates += result.duplicates
-            if result.duplicates:
-                self._note_duplicates(result.duplicates)
-            if result.failed:
-                self._dead(items, [(f.position, f.status, f.error) for f in result.failed])
-            if result.retry:
-                self.retried += len(result.retry)
-                self._incident_retried += len(result.retry)
-                self._trouble(f"{len(result.retry)} of {len(items)} items answered 429/5xx", len(result.retry))
-                items = [items[i] for i in result.retry]
-            else:
-                self._clear()
-                items = []
-
-    def _note_duplicates(self, n: int) -> None:
-        now = time.monotonic()
-        self._duplicates_window += n
-        if now - self._duplicates_logged >= LOG_INTERVAL:
-            logger.info("%d events were already in Elasticsearch (409 on create): resent after an answer was "
-                        "lost, or replayed from the spool; not indexed again", self._duplicates_window)
-            self._duplicates_logged = now
-            self._duplicates_window = 0
-
-    def _dead(self, items: list[bytes], failures: list[tuple[int, int, Any]], whole_request: bool = False) -> None:
-        """Items refused for good go to the dead-letter queue; one log line now and then, not one each."""
-        now = time.time()
-        records = [dead_letter(items[position], status, error, now) for position, status, error in failures]
-        try:
-            if self.dead_letters is None:
-                raise OSError("no dead-letter queue is configured")
-            self.dead_letters.write(records)
-            self.dead_lettered += len(records)
-            where = f"written to {self.dead_letters.path}"
-        except OSError as exc:
-            self.failed += len(records)
-            where = f"LOST: cannot write the dead-letter queue: {exc}"
-            logger.error("%d events refused by Elasticsearch are %s", len(records), where)
-        self._dead_window += len(records)
-        mono = time.monotonic()
-        if mono - self._dead_logged >= LOG_INTERVAL:
-            first = records[0]
-            what = "a whole bulk request" if whole_request else "events"
-            logger.error("Elasticsearch refused %d %s for good (%s); latest: HTTP %d %s for index %s",
-                         self._dead_window, what, where, first["status"],
-                         orjson.dumps(first["error"]).decode()[:500], first["index"])
-            self._dead_logged = mono
-            self._dead_window = 0
-
-
-def make_output(config: Config) -> Output:
     if config.output == "null":
         return NullOutput()
     if config.output == "stdout":
         return StdoutOutput()
-    return ElasticsearchOutput(config)
+    from gelfingest.outputs.elasticsearch import ElasticsearchOutput
 
-
-class Shipper:
-    """A queue of batches in front of the output, bounded in batches and in bytes, and the tasks that send
-    them.
-
-    ``on_done`` is called with each batch the output is finished with (delivered, already there, or in
-    the dead-letter queue), so its spooled copy can go and a blocked input can go on.
-    """
-
-    def __init__(self, output: Output, max_batches: int, concurrency: int,
-                 on_done: Callable[[Batch], None] | None = None, max_bytes: int = 1 << 62) -> None:
-        self.output = output
-        self.queue: asyncio.Queue[Batch] = asyncio.Queue(max_batches)
-        self.max_bytes = max_bytes
-        self.queued_bytes = 0
-        self.concurrency = concurrency
-        self.on_done = on_done
-        self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: dict[int, Batch] = {}
-
-    def queued(self) -> list[Batch]:
-        return list(self.queue._queue)  # type: ignore[attr-defined]
-
-    def in_flight(self) -> list[Batch]:
-        return list(self._in_flight.values())
-
-    @property
-    def waiting_events(self) -> int:
-        return sum(len(b) for b in self.queued()) + sum(len(b) for b in self._in_flight.values())
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(i), name=f"shipper-{i}") for i in range(self.concurrency)]
-
-    async def _run(self, slot: int) -> None:
-        while True:
-            batch = await self.queue.get()
-            self.queued_bytes -= batch.size
-            self._in_flight[slot] = batch
-            try:
-                await self.output.send(batch)
-            except asyncio.CancelledError:
-                raise  # the batch stays in _in_flight: stop() hands it back to be spooled
-            except Exception:
-                logger.exception("Output %s failed on a batch of %d events", self.output.name, len(batch))
-                self.output.failed += len(batch)
-            del self._in_flight[slot]
-            self.queue.task_done()
-            if self.on_done is not None:
-                self.on_done(batch)
-
-    def try_submit(self, batch: Batch) -> bool:
-        if self.queued_bytes + batch.size > self.max_bytes and not self.queue.empty():
-            return False
-        try:
-            self.queue.put_nowait(batch)
-        except asyncio.QueueFull:
-            return False
-        self.queued_bytes += batch.size
-        return True
-
-    async def stop(self) -> list[Batch]:
-        """Stop sending; return every batch the output has not finished with (in flight first, then queued)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        left = self.in_flight()
-        self._in_flight.clear()
-        while not self.queue.empty():
-            left.append(self.queue.get_nowait())
-            self.queue.task_done()
-        self.queued_bytes = 0
-        return left
+    return ElasticsearchOutput(config, dead_letters)

@@ -1,4 +1,4 @@
-"""Small durable state under the data dir: the sequence reservations.
+"""The sequence reservations: durable, under the data dir.
 
 Each worker owns ``sequence.<worker>.state`` (JSON ``{"reserved_below": V}``): no value at or above V has
 been handed out by it. A file is replaced atomically (write, fsync, rename, fsync the folder) before the
@@ -37,7 +37,6 @@ class SequenceReservations:
 
     def __init__(self, data_dir: Path, worker: int) -> None:
         self.path = data_dir / f"sequence.{worker}.state"
-        self.writes = 0
 
     def __call__(self, bound: int) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -55,4 +54,3 @@ class SequenceReservations:
                 os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        self.writes += 1

@@ -122,6 +122,9 @@ class Spool:
         self._decompressor = zstandard.ZstdDecompressor()
         self._segments: dict[int, _Segment] = {}
         self._unread: deque[_Record] = deque()
+        # The batches whose copy here the output is not done with (read back, or claimed), by id: the batch
+        # and its segment. A batch stays alive while it is here, so its id cannot be reused meanwhile.
+        self._claims: dict[int, tuple[Batch, int]] = {}
         self._active: _Segment | None = None
         self._fd = -1
         self._next_number = 1
@@ -219,7 +222,7 @@ class Spool:
         self.written_events += len(batch)
         self.written_bytes += len(record)
         if claimed:
-            batch.segment = segment.number
+            self._claims[id(batch)] = (batch, segment.number)
         else:
             segment.unread += 1
             self._unread.append(_Record(segment.number, offset, len(record) - HEADER.size, len(batch),
@@ -268,15 +271,21 @@ class Spool:
                 self._release(segment, record.items)
                 continue
             self.read_events += record.items
-            return Batch(items=items, size=len(body), segment=record.segment)
+            batch = Batch(items=items, size=len(body))
+            self._claims[id(batch)] = (batch, record.segment)
+            return batch
         return None
+
+    def holds(self, batch: Batch) -> bool:
+        """Whether the spool has a copy of ``batch`` (read back from it, or claimed) not yet acked."""
+        return id(batch) in self._claims
 
     def ack(self, batch: Batch) -> None:
         """The output is done with a batch read from (or claimed in) the spool: its copy may go."""
-        if batch.segment < 0:
+        claim = self._claims.pop(id(batch), None)
+        if claim is None:
             return
-        segment = self._segments.get(batch.segment)
-        batch.segment = -1
+        segment = self._segments.get(claim[1])
         if segment is not None:
             self._release(segment, len(batch))
 
@@ -302,3 +311,11 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def orphan_spools(root: Path, workers: int) -> list[Path]:
+    """The spool folders under ``root`` of workers that no longer exist (an instance restarted with fewer
+    ``--workers``): worker 0 adopts them, so what they hold is sent too."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.name.isdigit() and int(p.name) >= workers)

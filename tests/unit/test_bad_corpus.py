@@ -12,7 +12,7 @@ import pytest
 
 from gelfingest.core.errors import GelfError
 from gelfingest.core.ingest import Ingest, IngestSettings
-from tests.helpers import VECTORS, read_vector
+from tests.helpers import VECTORS, datagram, read_vector
 
 BAD = VECTORS / "bad"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((BAD / "manifest.json").read_text())
@@ -35,9 +35,9 @@ def test_each_bad_input_comes_out_as_its_manifest_says(name: str) -> None:
     docs: list[dict[str, Any]] = []
     tracemalloc.start()
     try:
-        for datagram in read_vector(f"bad/{name}"):
+        for data in read_vector(f"bad/{name}"):
             try:
-                batch = ingest.datagram(datagram, "203.0.113.9", NOW)
+                batch = datagram(ingest, data, "203.0.113.9", NOW)
             except GelfError as err:
                 reasons.append(err.reason)
                 continue

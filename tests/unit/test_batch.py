@@ -1,10 +1,11 @@
 import pytest
 
 from gelfingest.core.batch import Batcher
+from tests.helpers import ItemByItem
 
 
 def test_cut_by_count() -> None:
-    b = Batcher(max_docs=3, max_bytes=1 << 20, max_age=60)
+    b = ItemByItem(Batcher(max_docs=3, max_bytes=1 << 20, max_age=60))
     assert b.add(b"a", 0) is None
     assert b.add(b"b", 0) is None
     batch = b.add(b"c", 0)
@@ -13,7 +14,7 @@ def test_cut_by_count() -> None:
 
 
 def test_cut_by_bytes_never_exceeds_the_cap() -> None:
-    b = Batcher(max_docs=1000, max_bytes=10, max_age=60)
+    b = ItemByItem(Batcher(max_docs=1000, max_bytes=10, max_age=60))
     out = [x for item in [b"aaaa", b"bbbb", b"cccc", b"dd"] if (x := b.add(item, 0))]
     assert [x.items for x in out] == [[b"aaaa", b"bbbb"]]
     rest = b.flush()
@@ -21,14 +22,14 @@ def test_cut_by_bytes_never_exceeds_the_cap() -> None:
 
 
 def test_exactly_at_the_byte_cap_goes_at_once() -> None:
-    b = Batcher(max_docs=1000, max_bytes=8, max_age=60)
+    b = ItemByItem(Batcher(max_docs=1000, max_bytes=8, max_age=60))
     assert b.add(b"aaaa", 0) is None
     batch = b.add(b"bbbb", 0)
     assert batch is not None and batch.size == 8
 
 
 def test_an_item_larger_than_the_cap_travels_alone() -> None:
-    b = Batcher(max_docs=1000, max_bytes=10, max_age=60)
+    b = ItemByItem(Batcher(max_docs=1000, max_bytes=10, max_age=60))
     assert b.add(b"aa", 0) is None
     first = b.add(b"x" * 50, 0)
     assert first is not None and first.items == [b"aa"]
@@ -39,7 +40,7 @@ def test_an_item_larger_than_the_cap_travels_alone() -> None:
 
 
 def test_cut_by_age_from_the_first_item() -> None:
-    b = Batcher(max_docs=1000, max_bytes=1 << 20, max_age=1.0)
+    b = ItemByItem(Batcher(max_docs=1000, max_bytes=1 << 20, max_age=1.0))
     b.add(b"a", 10.0)
     b.add(b"b", 10.9)
     assert b.maybe_flush(10.99) is None
@@ -50,7 +51,7 @@ def test_cut_by_age_from_the_first_item() -> None:
 
 
 def test_no_item_is_lost_or_reordered() -> None:
-    b = Batcher(max_docs=7, max_bytes=100, max_age=60)
+    b = ItemByItem(Batcher(max_docs=7, max_bytes=100, max_age=60))
     items = [bytes([65 + i % 26]) * (1 + i % 13) for i in range(1000)]
     out: list[bytes] = []
     for item in items:
@@ -70,7 +71,7 @@ def test_limits_must_be_positive() -> None:
 @pytest.mark.parametrize("sizes", [[4, 4, 4, 2], [1] * 7, [12, 1, 12, 12, 3], [5, 5, 10, 1]])
 def test_adding_many_cuts_as_adding_one_by_one(sizes: list[int]) -> None:
     items = [bytes([97 + k]) * n for k, n in enumerate(sizes)]
-    one, many = Batcher(max_docs=3, max_bytes=10, max_age=60), Batcher(max_docs=3, max_bytes=10, max_age=60)
+    one, many = ItemByItem(Batcher(max_docs=3, max_bytes=10, max_age=60)), Batcher(max_docs=3, max_bytes=10, max_age=60)
     by_one = [x.items for item in items if (x := one.add(item, 0))]
     by_many = [x.items for x in many.add_many(items, 0)]
     # One by one, an item that fills a batch of its own as it starts it waits for the next add or flush.

@@ -2,25 +2,26 @@ import orjson
 import pytest
 
 from gelfingest.core.bulk import BulkEncoder, BulkResponse, decode_item
+from tests.helpers import encode
 
 
 def test_encode_names_the_index_from_the_event_time_in_utc() -> None:
     e = BulkEncoder("logstash-%Y.%m.%d")
-    item = e.encode({"message": "x", "sequence": 1}, 1700000000)  # 2023-11-14T22:13:20Z
+    item = encode(e, {"message": "x", "sequence": 1}, 1700000000)  # 2023-11-14T22:13:20Z
     assert item == b'{"index":{"_index":"logstash-2023.11.14"}}\n{"message":"x","sequence":1}\n'
     # One second before midnight UTC, and just after.
-    assert b"2023.11.14" in e.encode({}, 1700006399)
-    assert b"2023.11.15" in e.encode({}, 1700006400)
+    assert b"2023.11.14" in encode(e, {}, 1700006399)
+    assert b"2023.11.15" in encode(e, {}, 1700006400)
 
 
 def test_ids_from_the_sequence_make_create_items() -> None:
     e = BulkEncoder("logs-%Y", id_prefix="k3v9x2a1-")
-    action, doc = decode_item(e.encode({"a": 1, "sequence": 1000001}, 0))
+    action, doc = decode_item(encode(e, {"a": 1, "sequence": 1000001}, 0))
     assert action == {"create": {"_index": "logs-1970", "_id": "k3v9x2a1-1000001"}}
     assert doc == {"a": 1, "sequence": 1000001}
     # The action prefix is cached per index; the id is per event.
-    assert decode_item(e.encode({"sequence": 7}, 1))[0]["create"]["_id"] == "k3v9x2a1-7"
-    assert BulkEncoder("logs", id_prefix="").encode({"sequence": 3}, 0).startswith(
+    assert decode_item(encode(e, {"sequence": 7}, 1))[0]["create"]["_id"] == "k3v9x2a1-7"
+    assert encode(BulkEncoder("logs", id_prefix=""), {"sequence": 3}, 0).startswith(
         b'{"create":{"_index":"logs","_id":"3"}}\n')
 
 

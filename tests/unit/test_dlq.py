@@ -8,10 +8,11 @@ import orjson
 
 from gelfingest.core.bulk import BulkEncoder, decode_item
 from gelfingest.storage import deadletters as dlq
+from tests.helpers import encode
 
 
 def test_a_dead_letter_keeps_the_document_index_id_and_error_and_goes_back_into_an_item(tmp_path: Path) -> None:
-    item = BulkEncoder("logs-%Y", id_prefix="ab-").encode({"message": "x", "sequence": 9}, 0)
+    item = encode(BulkEncoder("logs-%Y", id_prefix="ab-"), {"message": "x", "sequence": 9}, 0)
     record = dlq.dead_letter(item, 400, {"type": "mapper_parsing_exception"}, 1_700_000_000.5)
     assert record == {"time": "2023-11-14T22:13:20.500Z", "index": "logs-1970", "op_type": "create", "id": "ab-9",
                       "status": 400, "error": {"type": "mapper_parsing_exception"},

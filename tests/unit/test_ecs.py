@@ -14,7 +14,7 @@ from gelfingest.core.bulk import decode_item
 from gelfingest.core.ecs import ECS_VERSION, SEVERITIES, EcsMapper
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.template import index_template
-from tests.helpers import compress, gelf, read_vector
+from tests.helpers import compress, datagram, gelf, json_line, read_vector
 
 NOW = 1_795_469_600.25
 
@@ -25,7 +25,7 @@ def ingest(**settings: Any) -> Ingest:
 
 def one(data: bytes, source: str = "10.0.0.7", **settings: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The action and the document one datagram becomes."""
-    batch = ingest(**settings).datagram(data, source, NOW)
+    batch = datagram(ingest(**settings), data, source, NOW)
     assert batch is not None
     return decode_item(batch.items[0])
 
@@ -131,7 +131,7 @@ def test_logspout_lines_map_labels_and_tags() -> None:
     line = orjson.dumps({"message": "hi", "stream": "stderr", "tags": ["a", "b"],
                          "docker": {"name": "/web", "id": "cid", "image": "img:1", "hostname": "h",
                                     "labels": {"com.example.team": "ops"}}})
-    batch = ingest().json_line(line, "10.0.0.9", NOW)
+    batch = json_line(ingest(), line, "10.0.0.9", NOW)
     assert batch is not None
     _, doc = decode_item(batch.items[0])
     assert doc["container"] == {"name": "web", "id": "cid", "image": {"name": "img:1"},
@@ -154,8 +154,8 @@ def test_sequences_and_ids_follow_the_progression_over_a_burst() -> None:
 
 
 def test_the_logstash_form_stays_the_default() -> None:
-    batch = Ingest(IngestSettings(document_id_prefix="p", batch_max_docs=1)).datagram(
-        gelf("x", timestamp=NOW, level=6, _container_name="web"), "10.0.0.7", NOW)
+    batch = datagram(Ingest(IngestSettings(document_id_prefix="p", batch_max_docs=1)),
+                     gelf("x", timestamp=NOW, level=6, _container_name="web"), "10.0.0.7", NOW)
     assert batch is not None
     _, doc = decode_item(batch.items[0])
     assert doc["sequence"] == 1 and doc["level"] == 6 and doc["container_name"] == "web"

@@ -9,13 +9,13 @@ import pytest
 
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.ingest import Ingest, IngestSettings
-from tests.helpers import gelf
+from tests.helpers import datagram, gelf
 
 NOW = 1_763_900_000.0  # 2025-11-23T12:13:20Z
 
 
 def index_of(ingest: Ingest, timestamp: float) -> tuple[str, str]:
-    batch = ingest.datagram(gelf("x", timestamp=timestamp), "h", NOW)
+    batch = datagram(ingest, gelf("x", timestamp=timestamp), "h", NOW)
     assert batch is not None
     action, doc = (orjson.loads(line) for line in batch.items[0].split(b"\n")[:2])
     return action["index"]["_index"], doc["@timestamp"]
@@ -56,7 +56,7 @@ def test_a_burst_gives_what_its_datagrams_give_one_by_one() -> None:
     items_one, rejected_one = [], []
     for data, source in zip(burst, sources, strict=True):
         try:
-            if (batch := one.datagram(data, source, NOW)) is not None:
+            if (batch := datagram(one, data, source, NOW)) is not None:
                 items_one += batch.items
         except GelfError as err:
             rejected_one.append((type(err), str(err), source))

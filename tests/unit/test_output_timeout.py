@@ -12,7 +12,7 @@ import pytest
 from elastic_transport import ConnectionTimeout
 
 from gelfingest.config import load_config
-from gelfingest.outputs import ElasticsearchOutput
+from gelfingest.outputs.elasticsearch import ElasticsearchOutput
 
 
 @pytest.mark.parametrize("timeout", [1.5])

@@ -38,7 +38,7 @@ from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import Deframer, Framing
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.storage.spool import split_items
-from tests.helpers import VECTORS, chunk
+from tests.helpers import VECTORS, chunk, datagram, json_line
 
 NOW = 1_763_900_000.0  # 2025-11-23T12:13:20Z: every test stays within that day
 RECEIVE_INDEX = "logstash-2025.11.23"
@@ -99,11 +99,11 @@ class Outputs:
 def ingest_all(ingest: Ingest, inputs: list[bytes], step: float = 0.0, json_lines: bool = False) -> Outputs:
     """Every input into ``ingest`` (a tick after each), then a flush; only GelfError may come out."""
     out = Outputs(ingest.settings)
-    take: Callable[[bytes, str, float], Batch | None] = ingest.json_line if json_lines else ingest.datagram
+    take: Callable[[Ingest, bytes, str, float], Batch | None] = json_line if json_lines else datagram
     now = NOW
     for data in inputs:
         try:
-            out.check(take(data, SOURCE, now))
+            out.check(take(ingest, data, SOURCE, now))
         except GelfError as err:
             assert err.reason and type(err.reason) is str
             assert err.reason != Reason.INTERNAL_ERROR, err.detail
@@ -235,11 +235,11 @@ ingest_settings = st.builds(
     batch_max_docs=st.integers(1, 4),
     batch_max_bytes=st.sampled_from([300, 5 * 1024 * 1024]),
     max_message_size=st.sampled_from([256, 8 * 1024 * 1024]),
-    max_pending_messages=st.sampled_from([2, 100_000]),
-    max_pending_bytes=st.sampled_from([1024, 64 * 1024 * 1024]),
+    max_pending_chunked=st.sampled_from([2, 100_000]),
+    max_pending_chunk_bytes=st.sampled_from([1024, 64 * 1024 * 1024]),
     max_fields=st.sampled_from([5, 1000]),
-    max_depth=st.sampled_from([2, 20]),
-    max_field_name=st.sampled_from([4, 256]),
+    max_json_depth=st.sampled_from([2, 20]),
+    max_field_name_length=st.sampled_from([4, 256]),
 )
 steps = st.sampled_from([0.0, 0.4, 6.0])
 magic = st.sampled_from([b"", b"\x1e\x0f", b"\x1f\x8b", b"x\x9c", b"x\x01", b"{", b'{"short_message":"'])
@@ -372,9 +372,9 @@ def test_compression_bombs_stay_within_the_memory_bound(
     batches: list[Batch] = []
     tracemalloc.start()
     try:
-        for datagram in datagrams:
+        for data in datagrams:
             try:
-                batch = ingest.datagram(datagram, SOURCE, NOW)
+                batch = datagram(ingest, data, SOURCE, NOW)
             except GelfError:
                 continue
             if batch is not None:

@@ -13,29 +13,23 @@ import orjson
 
 from gelfingest.config import load_config
 from gelfingest.core.batch import Batch
+from gelfingest.outputs.local import NullOutput
 from gelfingest.server import Server
 from tests.helpers import gelf
 
 
-class GatedOutput:
+class GatedOutput(NullOutput):
     name = "gated"
 
     def __init__(self) -> None:
-        self.indexed = 0
-        self.failed = 0
+        super().__init__()
         self.gate = asyncio.Event()
         self.received: list[int] = []
-
-    async def start(self) -> None:
-        pass
 
     async def send(self, batch: Batch) -> None:
         await self.gate.wait()
         self.received.extend(orjson.loads(item.split(b"\n")[1])["sequence"] for item in batch.items)
         self.indexed += len(batch)
-
-    async def close(self) -> None:
-        pass
 
 
 class FakeUdp:
@@ -50,31 +44,29 @@ class FakeUdp:
         self.paused = False
 
 
-def gated_server(queue_batches: int, data_dir: Path, *args: str,
+async def gated_server(queue_batches: int, data_dir: Path, *args: str,
                  output: GatedOutput | None = None) -> tuple[Server, GatedOutput]:
     """A server with batches of 10 and one sender, in front of an output that waits for its gate."""
-    config = load_config(["--udp", "off", "--output", "null", "--batch-max-docs", "10", "--data-dir", str(data_dir),
-                          "--queue-batches", str(queue_batches), "--elasticsearch-concurrency", "1", *args], {})
-    server = Server(config)
+    config = load_config(["--udp", "off", "--tcp", "off", "--http", "off", "--batch-max-docs", "10",
+                          "--data-dir", str(data_dir), "--queue-batches", str(queue_batches),
+                          "--elasticsearch-concurrency", "1", *args], {})
     output = output or GatedOutput()
-    server.output = server.shipper.output = output  # type: ignore[assignment]
-    server._open_spool()
-    server.shipper.start()
-    server._replay_task = asyncio.get_running_loop().create_task(server._replay())
+    server = Server(config, output=output)
+    await server.startup()
     return server, output
 
 
 def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(queue_batches=2, data_dir=tmp_path)
+        server, output = await gated_server(queue_batches=2, data_dir=tmp_path)
         udp = FakeUdp()
-        server.udp = udp  # type: ignore[assignment]
+        server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(100):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.05)
         # One batch in flight, two queued, the rest held back; reading stopped.
         assert udp.paused
-        assert server._blocked
+        assert server.handover.blocked
         output.gate.set()
         for _ in range(100):
             await asyncio.sleep(0.01)
@@ -82,14 +74,14 @@ def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
                 break
         assert not udp.paused
         assert output.received == list(range(1, 101))
-        assert server.shipper.waiting_events == 0 and not server._blocked
+        assert server.handover.shipper.waiting_events == 0 and not server.handover.blocked
 
     asyncio.run(scenario())
 
 
 def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(queue_batches=1, data_dir=tmp_path)
+        server, output = await gated_server(queue_batches=1, data_dir=tmp_path)
         for i in range(55):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.05)
@@ -106,11 +98,11 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
     from gelfingest.net import Address
 
     async def scenario() -> None:
-        server, output = gated_server(queue_batches=1, data_dir=tmp_path)
+        server, output = await gated_server(queue_batches=1, data_dir=tmp_path)
         tcp = TcpInput(Address("127.0.0.1", 0), server.on_frames, framing="nul", max_frame=1 << 20, idle_timeout=60,
                        max_connections=10)
         await tcp.start(asyncio.get_running_loop())
-        server.tcp = tcp
+        server.inputs.tcp = tcp
         _, writer = await asyncio.open_connection("127.0.0.1", tcp.bound.port)
         writer.write(b"".join(gelf(f"m{i}") + b"\0" for i in range(100)))
         await writer.drain()
@@ -126,7 +118,7 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
         assert output.received == list(range(1, 101))
         writer.close()
         await tcp.close()
-        assert await server.shipper.stop() == []
+        assert await server.handover.shipper.stop() == []
 
     asyncio.run(scenario())
 
@@ -137,31 +129,31 @@ async def until_sent(server: Server, output: GatedOutput, events: int, tries: in
     for _ in range(tries):
         await asyncio.sleep(0.01)
         server.tick(3.0)
-        if output.indexed == events and not server.spooling:
+        if output.indexed == events and not server.handover.spooling:
             return
 
 
 def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(2, tmp_path, "--spool-after", "0.05")
+        server, output = await gated_server(2, tmp_path, "--spool-after", "0.05")
         udp = FakeUdp()
-        server.udp = udp  # type: ignore[assignment]
+        server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(100):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         assert udp.paused
         await asyncio.sleep(0.1)
         server.tick(2.0)
         # Spooling: what was blocked is on disk, the output's batches have a copy there, input resumed.
-        assert server.spooling and not server._blocked and not udp.paused
-        assert server.spool.unread_events == 80 and server.spool.held_events == 100
+        assert server.handover.spooling and not server.handover.blocked and not udp.paused
+        assert server.handover.spool.unread_events == 80 and server.handover.spool.held_events == 100
         for i in range(100, 150):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
-        assert server.spool.unread_events == 130 and not udp.paused
+        assert server.handover.spool.unread_events == 130 and not udp.paused
         output.gate.set()
         await until_sent(server, output, 150)
         assert output.received == list(range(1, 151))
-        assert not server.spooling
-        assert server.spool.held_events == 0 and server.spool.bytes == 0
+        assert not server.handover.spooling
+        assert server.handover.spool.held_events == 0 and server.handover.spool.bytes == 0
         assert not list((tmp_path / "spool" / "0").iterdir())
 
     asyncio.run(scenario())
@@ -171,37 +163,37 @@ def test_spooled_batches_come_back_through_a_queue_bounded_in_bytes(tmp_path: Pa
     """The replay reads a batch before it knows its size: one the queue cannot take yet waits for room, it
     is never read and left behind (found by benchmarks/suite.py: 11,561 events sat in the spool)."""
     async def scenario() -> None:
-        server, output = gated_server(16, tmp_path, "--spool-after", "0.05", "--queue-max-bytes", "1")
-        server.udp = FakeUdp()  # type: ignore[assignment]
+        server, output = await gated_server(16, tmp_path, "--spool-after", "0.05", "--queue-max-bytes", "1")
+        server.inputs.udp = FakeUdp()  # type: ignore[assignment]
         for i in range(100):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.1)
         server.tick(2.0)
-        assert server.spooling and server.spool.unread_events > 0
+        assert server.handover.spooling and server.handover.spool.unread_events > 0
         await asyncio.sleep(0.3)  # the replay runs while the output still holds its batch and the queue one
         output.gate.set()
         await until_sent(server, output, 100)
         assert output.received == list(range(1, 101))
-        assert not server.spooling and server.spool.held_events == 0
+        assert not server.handover.spooling and server.handover.spool.held_events == 0
 
     asyncio.run(scenario())
 
 
 def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_it_once(tmp_path: Path) -> None:
     async def first() -> None:
-        server, output = gated_server(2, tmp_path, "--shutdown-timeout", "0.2")
+        server, output = await gated_server(2, tmp_path, "--shutdown-timeout", "0.2")
         for i in range(95):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         server.should_exit = True
         await server.shutdown()
         assert output.received == []
-        assert server.spooled_at_shutdown == 95 and server.lost_at_shutdown == 0
+        assert server.handover.spooled_at_shutdown == 95 and server.handover.lost_at_shutdown == 0
 
     async def second() -> list[int]:
         output = GatedOutput()
         output.gate.set()
-        server, _ = gated_server(2, tmp_path, output=output)
-        assert server.spooling and server.spool.unread_events == 95
+        server, _ = await gated_server(2, tmp_path, output=output)
+        assert server.handover.spooling and server.handover.spool.unread_events == 95
         await until_sent(server, output, 95)
         server.should_exit = True
         await server.shutdown()
@@ -215,28 +207,28 @@ def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_i
 
 def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> None:
     async def scenario() -> None:
-        server, output = gated_server(1, tmp_path, "--spool-after", "0.05", "--spool-max-bytes", "1500")
+        server, output = await gated_server(1, tmp_path, "--spool-after", "0.05", "--spool-max-bytes", "1500")
         udp = FakeUdp()
-        server.udp = udp  # type: ignore[assignment]
+        server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(200):
             server.on_udp([gelf(f"message number {i} " + "x" * (i % 50))], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.1)
         server.tick(2.0)
         # Spooling, but the spool took only what fits: the rest waits in memory and reading stays stopped.
-        assert server.spooling and server.spool.refused_events > 0
-        assert server._blocked and udp.paused and server.is_full()
-        assert server.spool.bytes <= 1500
+        assert server.handover.spooling and server.handover.spool.refused_events > 0
+        assert server.handover.blocked and udp.paused and server.is_full()
+        assert server.handover.spool.bytes <= 1500
         output.gate.set()
         await until_sent(server, output, 200, tries=500)
         assert sorted(output.received) == list(range(1, 201))
-        assert not udp.paused and not server._blocked
+        assert not udp.paused and not server.handover.blocked
 
     asyncio.run(scenario())
 
 
 def test_the_queue_is_bounded_in_bytes_too_but_always_takes_a_batch_when_empty() -> None:
     from gelfingest.core.batch import Batch
-    from gelfingest.outputs import NullOutput, Shipper
+    from gelfingest.outputs.shipper import Shipper
 
     async def scenario() -> None:
         shipper = Shipper(NullOutput(), max_batches=16, concurrency=1, max_bytes=100)

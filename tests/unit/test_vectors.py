@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from gelfingest.core.ingest import Ingest, IngestSettings
-from tests.helpers import manifest, read_vector
+from tests.helpers import datagram, manifest, read_vector
 
 VECTORS = manifest()
 
@@ -15,7 +15,7 @@ def run(datagrams: list[bytes]) -> list[dict]:
     ingest = Ingest(IngestSettings(batch_max_docs=1))
     docs = []
     for d in datagrams:
-        batch = ingest.datagram(d, "172.17.0.1", 1_763_900_000.0)
+        batch = datagram(ingest, d, "172.17.0.1", 1_763_900_000.0)
         if batch is not None:
             docs.extend(orjson.loads(item.split(b"\n")[1]) for item in batch.items)
     tail = ingest.flush()

@@ -1,0 +1,70 @@
+"""What a worker says when it stops: its totals in one line, then what is left (spooled, lost, incomplete)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gelfingest.server import Server
+
+logger = logging.getLogger(__name__)
+
+
+def _tcp_totals(server: Server) -> str:
+    tcp = server.inputs.tcp
+    if tcp is None:
+        return ""
+    t = tcp.stats
+    return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle, "
+            f"{t.frame_timeouts} closed mid-frame), "
+            f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped, "
+            f"{t.cut_at_shutdown} partial frames cut at shutdown")
+
+
+def _http_totals(server: Server) -> str:
+    h = server.inputs.http
+    if h is None:
+        return ""
+    statuses = ", ".join(f"{code}={n}" for code, n in sorted(h.statuses.items())) or "none"
+    return f"; http: {h.requests} requests ({statuses}), {h.messages} messages"
+
+
+def _forward_totals(server: Server) -> str:
+    if server.forwarder is None:
+        return ""
+    f = server.forwarder.stats
+    return (f"; chunks forwarded: {f.to_peers} to peers, {f.to_workers} to workers, {f.failed} kept here "
+            f"because forwarding failed, {f.kept_for_down_peers} kept here for peers that did not answer, "
+            f"{f.received} received, {f.invalid} invalid datagrams dropped")
+
+
+def log_totals(server: Server) -> None:
+    i, chunks, output = server.ingest, server.ingest.reassembler.stats, server.output
+    rejected = ", ".join(f"{r}={n}" for r, n in server.rejects.total.most_common()) or "none"
+    dropped = ", ".join(f"{r}={n}" for r, n in i.dropped_fields.most_common()) or "none"
+    received = ", ".join(f"{name}: {u.datagrams} datagrams ({u.bytes} bytes)"
+                         for name, u in (("udp", server.inputs.udp), ("json-udp", server.inputs.json_udp))
+                         if u is not None)
+    received = received or "udp off"
+    logger.info(
+        "stopped: %s, %d events decoded, %d delivered to %s, %d failed%s; "
+        "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
+        "%d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed, output.name, output.failed,
+        output.totals(), rejected, dropped, chunks.completed, chunks.completed_forwarded, chunks.expired,
+        chunks.evicted, chunks.duplicates, _forward_totals(server) + _tcp_totals(server) + _http_totals(server))
+    if i.reassembler.pending_messages:
+        logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
+                       i.reassembler.pending_messages, i.reassembler.pending_bytes)
+    handover = server.handover
+    sp = handover.spool
+    if sp.written_events or sp.read_events or sp.held_events:
+        logger.info("spool: %d events written (%d bytes), %d read back and sent, %d left on disk for the next "
+                    "start (%d bytes), %d refused because it was full", sp.written_events, sp.written_bytes,
+                    sp.read_events, sp.held_events, sp.bytes, sp.refused_events)
+    if handover.spooled_at_shutdown:
+        logger.warning("%d events not delivered %s are in the spool; they are sent at the next start",
+                       handover.spooled_at_shutdown, handover.cut_short)
+    if handover.lost_at_shutdown:
+        logger.error("%d events were LOST: not delivered %s, and the spool could not take them (full or "
+                     "failing disk)", handover.lost_at_shutdown, handover.cut_short)
