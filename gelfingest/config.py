@@ -14,15 +14,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
-from gelfingest.core import batch, bulk, chunks, gelf, sequence
-from gelfingest.core import decompress as payload
+from gelfingest.core.batch import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_DOCS
+from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, ECS_INDEX_PATTERN
+from gelfingest.core.chunks import DEFAULT_CHUNK_TIMEOUT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_MESSAGES
+from gelfingest.core.decompress import DEFAULT_MAX_MESSAGE_SIZE
 from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
-from gelfingest.core.ingest import IngestSettings, Schema
-from gelfingest.core.sequence import SequenceMode
+from gelfingest.core.gelf import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS
+from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEAD, IngestSettings, Schema
+from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
+from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, parse_address
-from gelfingest.storage import spool
+from gelfingest.storage.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -116,163 +120,213 @@ def _choice(kind: Any) -> Callable[[str], str]:
     return parse
 
 
-def _opt(default: Any, parse: Callable[[str], Any], help: str, env: str | None = None,
-         metavar: str | None = None, secret: bool = False, shown: str | None = None) -> Any:
+# The groups of options, in the order --help and docs/configuration.md show them.
+GROUPS: Final = {
+    "inputs": "Inputs",
+    "tls": "TLS on the inputs",
+    "elasticsearch": "Output and Elasticsearch",
+    "indices": "Documents and indices",
+    "sequence": "Sequence",
+    "fleet": "Workers and fleet",
+    "batching": "Batching, queue and spool",
+    "limits": "Limits on input",
+    "logging": "Logging",
+}
+Group = Literal["inputs", "tls", "elasticsearch", "indices", "sequence", "fleet", "batching", "limits", "logging"]
+
+
+def _opt(default: Any, parse: Callable[[str], Any], help: str, *, group: Group, env: str | None = None,
+         metavar: str | None = None, secret: bool = False, shown: str | None = None,
+         minimum: int | None = None) -> Any:
     """``secret``: also read from a file (``--flag-file`` / ``VARIABLE_FILE``), never shown (repr, logs).
-    ``shown``: the default as the reference states it, when it depends on another setting."""
+    ``shown``: the default as the reference states it, when it depends on another setting.
+    ``minimum``: the smallest value taken."""
     return field(default=default, repr=not secret,
-                 metadata={"parse": parse, "help": help, "env": env, "metavar": metavar, "secret": secret,
-                           "shown": shown})
+                 metadata={"parse": parse, "help": help, "group": group, "env": env, "metavar": metavar,
+                           "secret": secret, "shown": shown, "minimum": minimum})
 
 
-# What --schema ecs changes when --index / --template-name are not given.
-ECS_INDEX_PATTERN = "ecs-gelfingest-%Y.%m.%d"
-ECS_TEMPLATE_NAME = "gelfingest-ecs"
+GELF_UDP_PORT: Final = 12201
+GELF_HTTP_PORT: Final = 12202
 
 
 @dataclass(frozen=True)
 class Config:
-    udp: Address | None = _opt(Address("0.0.0.0", 12201), parse_address,
-                               "GELF UDP listener (HOST:PORT, or off)", metavar="ADDR")
-    tcp: Address | None = _opt(Address("0.0.0.0", 12201), parse_address,
-                               "GELF TCP listener (HOST:PORT, or off)", metavar="ADDR")
-    tcp_framing: Framing = _opt("nul", _choice(Framing), "what ends a TCP frame: nul (GELF), newline or auto")
+    # -- inputs
+    udp: Address | None = _opt(Address("0.0.0.0", GELF_UDP_PORT), parse_address,
+                               "GELF UDP listener (HOST:PORT, or off)", group="inputs", metavar="ADDR")
+    udp_receive_buffer: int = _opt(32 * 1024 * 1024, parse_size, "UDP socket receive buffer asked for",
+                                   group="inputs", metavar="SIZE", minimum=1)
+    tcp: Address | None = _opt(Address("0.0.0.0", GELF_UDP_PORT), parse_address,
+                               "GELF TCP listener (HOST:PORT, or off)", group="inputs", metavar="ADDR")
+    tcp_framing: Framing = _opt("nul", _choice(Framing), "what ends a TCP frame: nul (GELF), newline or auto",
+                                group="inputs")
     tcp_max_frame: int = _opt(DEFAULT_MAX_FRAME, parse_size, "largest TCP frame; larger ones are skipped and "
-                              "counted, the connection stays up", metavar="SIZE")
+                              "counted, the connection stays up", group="inputs", metavar="SIZE", minimum=1)
     tcp_idle_timeout: float = _opt(300.0, parse_float, "seconds a TCP connection may stay silent",
-                                   metavar="SECONDS")
+                                   group="inputs", metavar="SECONDS")
     tcp_frame_timeout: float = _opt(60.0, parse_float, "seconds one TCP frame may take to arrive whole once it "
-                                    "started (a client trickling bytes is closed after)", metavar="SECONDS")
+                                    "started (a client trickling bytes is closed after)", group="inputs",
+                                    metavar="SECONDS")
     tcp_max_connections: int = _opt(10_000, parse_int, "TCP connections at once; more are refused and counted",
-                                    metavar="N")
-    json_tcp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over TCP: JSON lines "
-                                    "(HOST:PORT, or off)", metavar="ADDR")
-    json_udp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over UDP: one JSON line "
-                                    "a datagram (HOST:PORT, or off)", metavar="ADDR")
-    http: Address | None = _opt(Address("0.0.0.0", 12202), parse_address,
+                                    group="inputs", metavar="N", minimum=1)
+    http: Address | None = _opt(Address("0.0.0.0", GELF_HTTP_PORT), parse_address,
                                 "GELF HTTP listener: POST /gelf, GET /healthz and /readyz (HOST:PORT, or off)",
-                                metavar="ADDR")
+                                group="inputs", metavar="ADDR")
+    http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
+                              group="inputs", metavar="SIZE", minimum=1)
+    http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "
+                                     "counted", group="inputs", metavar="N", minimum=1)
+    http_read_timeout: float = _opt(30.0, parse_float, "seconds a request body may take to arrive (408 after)",
+                                    group="inputs", metavar="SECONDS")
+    http_idle_timeout: float = _opt(75.0, parse_float, "seconds an HTTP connection may stay without a request "
+                                    "(also the time a request's headers may take)", group="inputs",
+                                    metavar="SECONDS")
+    http_token: str = _opt("", str, "when set, POST /gelf needs 'Authorization: Bearer TOKEN' (401)",
+                           group="inputs", secret=True)
     metrics: Address | None = _opt(None, parse_address, "a separate, plain-HTTP address for /metrics, /healthz "
                                    "and /readyz; when set, /metrics leaves --http (the health checks stay on both)",
-                                   metavar="ADDR")
-    http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
-                              metavar="SIZE")
-    http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "
-                                     "counted", metavar="N")
-    http_read_timeout: float = _opt(30.0, parse_float, "seconds a request body may take to arrive (408 after)",
-                                    metavar="SECONDS")
-    http_idle_timeout: float = _opt(75.0, parse_float, "seconds an HTTP connection may stay without a request "
-                                    "(also the time a request's headers may take)", metavar="SECONDS")
+                                   group="inputs", metavar="ADDR")
+    json_tcp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over TCP: JSON lines "
+                                    "(HOST:PORT, or off)", group="inputs", metavar="ADDR")
+    json_udp: Address | None = _opt(None, parse_address, "logspout's logstash adapter over UDP: one JSON line "
+                                    "a datagram (HOST:PORT, or off)", group="inputs", metavar="ADDR")
+    # -- TLS on the inputs
     tls_cert: str = _opt("", str, "certificate (PEM, with its chain) for TLS on the inputs named by --tls-inputs",
-                         metavar="FILE")
+                         group="tls", metavar="FILE")
     tls_key: str = _opt("", str, "private key (PEM) of --tls-cert (default: in the certificate file)",
-                        metavar="FILE")
-    tls_key_password: str = _opt("", str, "password of an encrypted --tls-key", secret=True)
+                        group="tls", metavar="FILE")
+    tls_key_password: str = _opt("", str, "password of an encrypted --tls-key", group="tls", secret=True)
     tls_client_ca: str = _opt("", str, "when set, TLS clients must present a certificate signed by this CA",
-                              metavar="FILE")
+                              group="tls", metavar="FILE")
     tls_inputs: tuple[str, ...] = _opt(("tcp", "http"), parse_tls_inputs, "the inputs that speak TLS when "
-                                       "--tls-cert is set: tcp, http, json-tcp (comma-separated)",
+                                       "--tls-cert is set: tcp, http, json-tcp (comma-separated)", group="tls",
                                        metavar="INPUTS")
-    http_token: str = _opt("", str, "when set, POST /gelf needs 'Authorization: Bearer TOKEN' (401)", secret=True)
+    # -- output and Elasticsearch
+    output: OutputKind = _opt("elasticsearch", _choice(OutputKind),
+                              "elasticsearch, stdout (one JSON document a line) or null (encode, send nothing)",
+                              group="elasticsearch")
     elasticsearch: tuple[str, ...] = _opt(("http://127.0.0.1:9200",), parse_hosts,
-                                          "Elasticsearch URLs, comma-separated", env="ELASTICSEARCH_HOSTS",
-                                          metavar="URLS")
-    elasticsearch_username: str = _opt("", str, "user for HTTP basic authentication")
-    elasticsearch_password: str = _opt("", str, "password for HTTP basic authentication", secret=True)
+                                          "Elasticsearch URLs, comma-separated", group="elasticsearch",
+                                          env="ELASTICSEARCH_HOSTS", metavar="URLS")
+    elasticsearch_username: str = _opt("", str, "user for HTTP basic authentication", group="elasticsearch")
+    elasticsearch_password: str = _opt("", str, "password for HTTP basic authentication", group="elasticsearch",
+                                       secret=True)
     elasticsearch_api_key: str = _opt("", str, "API key (the base64 'id:key' form) instead of a password",
-                                      secret=True)
+                                      group="elasticsearch", secret=True)
     elasticsearch_ca_certs: str = _opt("", str, "CA bundle to verify Elasticsearch's TLS certificate",
-                                       metavar="FILE")
-    elasticsearch_verify_certs: bool = _opt(True, parse_bool, "verify Elasticsearch's TLS certificate")
-    elasticsearch_timeout: float = _opt(60.0, parse_float, "seconds to wait for one bulk request")
+                                       group="elasticsearch", metavar="FILE")
+    elasticsearch_verify_certs: bool = _opt(True, parse_bool, "verify Elasticsearch's TLS certificate",
+                                            group="elasticsearch")
+    elasticsearch_timeout: float = _opt(60.0, parse_float, "seconds to wait for one bulk request",
+                                        group="elasticsearch")
     elasticsearch_concurrency: int = _opt(2, parse_int, "bulk requests in flight at once (2 feeds a "
-                                          "single node on 2 cores best)")
+                                          "single node on 2 cores best)", group="elasticsearch", minimum=1)
+    retry_initial: float = _opt(0.5, parse_float, "first wait before resending to Elasticsearch",
+                                group="elasticsearch", metavar="SECONDS")
+    retry_max: float = _opt(30.0, parse_float, "longest wait between resends", group="elasticsearch",
+                            metavar="SECONDS")
+    # -- documents and indices
     schema: Schema = _opt("logstash", _choice(Schema),
                           "the documents' fields: logstash (as Logstash's gelf input made them) or ecs (the "
                           "Elastic Common Schema: log.level, host.name, container.*, event.sequence, the other "
-                          "GELF fields under gelf.*; see docs/ecs.md)")
-    index: str = _opt(bulk.DEFAULT_INDEX_PATTERN, str,
-                      "index name, a strftime pattern applied to each event's @timestamp (UTC)",
-                      shown=f"`{bulk.DEFAULT_INDEX_PATTERN}`; `{ECS_INDEX_PATTERN}` with `--schema ecs`")
-    index_max_age: float = _opt(7 * 86400.0, parse_float, "an event older than this (by its own timestamp) goes "
-                                "to the index of its receive time, keeping its @timestamp: a sender cannot create "
-                                "an index for every past day", metavar="SECONDS")
-    index_max_ahead: float = _opt(86400.0, parse_float, "the same for events dated ahead of the receive time",
-                                  metavar="SECONDS")
+                          "GELF fields under gelf.*; see docs/ecs.md)", group="indices")
+    index: str = _opt(DEFAULT_INDEX_PATTERN, str,
+                      "index name, a strftime pattern applied to each event's @timestamp (UTC)", group="indices",
+                      shown=f"`{DEFAULT_INDEX_PATTERN}`; `{ECS_INDEX_PATTERN}` with `--schema ecs`")
+    index_max_age: float = _opt(DEFAULT_INDEX_MAX_AGE, parse_float, "an event older than this (by its own "
+                                "timestamp) goes to the index of its receive time, keeping its @timestamp: a "
+                                "sender cannot create an index for every past day", group="indices",
+                                metavar="SECONDS")
+    index_max_ahead: float = _opt(DEFAULT_INDEX_MAX_AHEAD, parse_float, "the same for events dated ahead of the "
+                                  "receive time", group="indices", metavar="SECONDS")
     document_id: DocumentId = _opt("sequence", _choice(DocumentId),
                                    "sequence: each event's _id is a per-start prefix and its sequence, sent as "
                                    "op_type create, so a resend is answered 409 and never indexed twice; auto: "
                                    "Elasticsearch picks ids (op_type index), cheaper, but a resend after a lost "
-                                   "answer or a crash indexes a duplicate")
-    install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start")
-    template_name: str = _opt("gelfingest", str, "name of the composable index template",
-                              shown=f"`gelfingest`; `{ECS_TEMPLATE_NAME}` with `--schema ecs`")
-    output: OutputKind = _opt("elasticsearch", _choice(OutputKind),
-                              "elasticsearch, stdout (one JSON document a line) or null (encode, send nothing)")
-    data_dir: Path = _opt(Path("gelfingest-data"), Path, "directory for the daemon's state", metavar="DIR")
-    sequence_seed: int = _opt(sequence.DEFAULT_SEED, parse_int, "first sequence number (seed + n*iterator)",
-                              env="SEQUENCE_SEED", metavar="N")
-    sequence_iterator: int = _opt(sequence.DEFAULT_ITERATOR, parse_int,
-                                  "step between sequence numbers: the number of instances",
+                                   "answer or a crash indexes a duplicate", group="indices")
+    install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start",
+                                  group="indices")
+    template_name: str = _opt(DEFAULT_TEMPLATE_NAME, str, "name of the composable index template",
+                              group="indices",
+                              shown=f"`{DEFAULT_TEMPLATE_NAME}`; `{ECS_TEMPLATE_NAME}` with `--schema ecs`")
+    # -- sequence
+    sequence_seed: int = _opt(DEFAULT_SEED, parse_int, "first sequence number (seed + n*iterator)",
+                              group="sequence", env="SEQUENCE_SEED", metavar="N")
+    sequence_iterator: int = _opt(DEFAULT_ITERATOR, parse_int,
+                                  "step between sequence numbers: the number of instances", group="sequence",
                                   env="SEQUENCE_ITERATOR", metavar="N")
     sequence_mode: SequenceMode = _opt("counter", _choice(SequenceMode),
                                        "counter (seed + n*iterator, n = 0, 1, 2 ...) or clock (n follows the "
-                                       "receive time in 10 us ticks; see docs/ordering.md)")
-    workers: int = _opt(1, parse_int, "worker processes; each binds the listeners with SO_REUSEPORT", metavar="N")
-    worker_index: int = _opt(0, parse_int, "which worker this process is (set by the supervisor)", metavar="K")
+                                       "receive time in 10 us ticks; see docs/ordering.md)", group="sequence")
+    # -- workers and fleet
+    workers: int = _opt(1, parse_int, "worker processes; each binds the listeners with SO_REUSEPORT",
+                        group="fleet", metavar="N", minimum=1)
+    worker_index: int = _opt(0, parse_int, "which worker this process is (set by the supervisor)", group="fleet",
+                             metavar="K")
     worker_ports: tuple[int, ...] = _opt((), parse_ports, "loopback UDP ports on which the workers pass chunks "
-                                         "to each other (set by the supervisor)", metavar="PORTS")
+                                         "to each other (set by the supervisor)", group="fleet", metavar="PORTS")
     chunk_forward: Address | None = _opt(None, parse_address, "UDP address where this instance takes chunks "
-                                         "forwarded by its peers (HOST:PORT, or off)", metavar="ADDR")
+                                         "forwarded by its peers (HOST:PORT, or off)", group="fleet",
+                                         metavar="ADDR")
     peers: tuple[Address, ...] = _opt((), parse_peers, "the chunk-forward addresses of the other instances, "
                                       "comma-separated: each chunked message is reassembled by one owner",
-                                      metavar="ADDRS")
+                                      group="fleet", metavar="ADDRS")
     advertise: str = _opt("", str, "this instance's chunk-forward address as its peers list it (default: "
-                          "--chunk-forward)", metavar="ADDR")
-    batch_max_docs: int = _opt(batch.DEFAULT_BATCH_MAX_DOCS, parse_int, "documents per bulk request",
-                               metavar="N")
-    batch_max_bytes: int = _opt(batch.DEFAULT_BATCH_MAX_BYTES, parse_size, "bytes per bulk request",
-                                metavar="SIZE")
-    batch_max_age: float = _opt(batch.DEFAULT_BATCH_MAX_AGE, parse_float,
-                                "seconds an event may wait for its batch to fill", metavar="SECONDS")
+                          "--chunk-forward)", group="fleet", metavar="ADDR")
+    # -- batching, queue and spool
+    batch_max_docs: int = _opt(DEFAULT_BATCH_MAX_DOCS, parse_int, "documents per bulk request",
+                               group="batching", metavar="N", minimum=1)
+    batch_max_bytes: int = _opt(DEFAULT_BATCH_MAX_BYTES, parse_size, "bytes per bulk request",
+                                group="batching", metavar="SIZE", minimum=1)
+    batch_max_age: float = _opt(DEFAULT_BATCH_MAX_AGE, parse_float,
+                                "seconds an event may wait for its batch to fill", group="batching",
+                                metavar="SECONDS")
     queue_batches: int = _opt(16, parse_int, "batches held in memory for the output; beyond that the inputs "
-                              "pause until there is room or the batches go to the spool", metavar="N")
+                              "pause until there is room or the batches go to the spool", group="batching",
+                              metavar="N", minimum=1)
     queue_max_bytes: int = _opt(10 * 1024 * 1024, parse_size, "bytes of batches held in memory for the output "
                                 "(besides those being sent); a batch is always taken into an empty queue",
-                                metavar="SIZE")
+                                group="batching", metavar="SIZE", minimum=1)
     spool_after: float = _opt(1.0, parse_float, "seconds Elasticsearch may be unavailable or slower than the "
-                              "input before batches go to the spool on disk", metavar="SECONDS")
-    spool_max_bytes: int = _opt(spool.DEFAULT_MAX_BYTES, parse_size, "disk the spool may use (zstd-compressed); "
+                              "input before batches go to the spool on disk", group="batching", metavar="SECONDS")
+    spool_max_bytes: int = _opt(DEFAULT_SPOOL_MAX_BYTES, parse_size, "disk the spool may use (zstd-compressed); "
                                 "when it is full the inputs pause (UDP datagrams then drop in the kernel, "
-                                "counted)", metavar="SIZE")
-    max_message_size: int = _opt(payload.DEFAULT_MAX_MESSAGE_SIZE, parse_size,
-                                 "largest message once decompressed; larger ones are rejected, never "
-                                 "truncated", metavar="SIZE")
-    max_datagram: int = _opt(MAX_UDP_PAYLOAD, parse_size, "largest UDP datagram taken (the default takes every "
-                             "size UDP can carry; Logstash reads 8192 bytes)", metavar="SIZE")
-    max_json_depth: int = _opt(gelf.DEFAULT_MAX_DEPTH, parse_int, "deepest nesting of objects and arrays in a "
-                               "message (the message is depth 1; Elasticsearch's index.mapping.depth.limit "
-                               "is 20)", metavar="N")
-    max_fields: int = _opt(gelf.DEFAULT_MAX_FIELDS, parse_int, "most fields in a message, nested ones included "
-                           "(Elasticsearch's index.mapping.total_fields.limit is 1000)", metavar="N")
-    max_field_name_length: int = _opt(gelf.DEFAULT_MAX_FIELD_NAME, parse_int, "longest field name, in "
-                                      "characters", metavar="N")
-    chunk_timeout: float = _opt(chunks.DEFAULT_CHUNK_TIMEOUT, parse_float,
-                                "seconds a chunked message may take to arrive whole", metavar="SECONDS")
-    max_pending_chunked: int = _opt(chunks.DEFAULT_MAX_PENDING_MESSAGES, parse_int,
-                                    "incomplete chunked messages held at once (oldest evicted)", metavar="N")
-    max_pending_chunk_bytes: int = _opt(chunks.DEFAULT_MAX_PENDING_BYTES, parse_size,
-                                        "bytes of incomplete chunked messages held at once", metavar="SIZE")
-    udp_receive_buffer: int = _opt(32 * 1024 * 1024, parse_size,
-                                   "UDP socket receive buffer asked for", metavar="SIZE")
-    retry_initial: float = _opt(0.5, parse_float, "first wait before resending to Elasticsearch",
-                                metavar="SECONDS")
-    retry_max: float = _opt(30.0, parse_float, "longest wait between resends", metavar="SECONDS")
+                                "counted)", group="batching", metavar="SIZE", minimum=1)
+    data_dir: Path = _opt(Path("gelfingest-data"), Path, "directory for the daemon's state: the spool, the "
+                          "dead-letter queue, the sequence reservations, the metrics snapshots", group="batching",
+                          metavar="DIR")
     shutdown_timeout: float = _opt(30.0, parse_float,
                                    "seconds to flush to Elasticsearch at shutdown; what is left goes to the "
-                                   "spool and is sent at the next start", metavar="SECONDS")
-    log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error")
-    log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)")
+                                   "spool and is sent at the next start", group="batching", metavar="SECONDS")
+    # -- limits on input
+    max_message_size: int = _opt(DEFAULT_MAX_MESSAGE_SIZE, parse_size,
+                                 "largest message once decompressed; larger ones are rejected, never "
+                                 "truncated", group="limits", metavar="SIZE", minimum=1)
+    max_datagram: int = _opt(MAX_UDP_PAYLOAD, parse_size, "largest UDP datagram taken (the default takes every "
+                             "size UDP can carry; Logstash reads 8192 bytes)", group="limits", metavar="SIZE",
+                             minimum=1)
+    max_json_depth: int = _opt(DEFAULT_MAX_DEPTH, parse_int, "deepest nesting of objects and arrays in a "
+                               "message (the message is depth 1; Elasticsearch's index.mapping.depth.limit "
+                               "is 20)", group="limits", metavar="N", minimum=1)
+    max_fields: int = _opt(DEFAULT_MAX_FIELDS, parse_int, "most fields in a message, nested ones included "
+                           "(Elasticsearch's index.mapping.total_fields.limit is 1000)", group="limits",
+                           metavar="N", minimum=1)
+    max_field_name_length: int = _opt(DEFAULT_MAX_FIELD_NAME, parse_int, "longest field name, in characters",
+                                      group="limits", metavar="N", minimum=1)
+    chunk_timeout: float = _opt(DEFAULT_CHUNK_TIMEOUT, parse_float,
+                                "seconds a chunked message may take to arrive whole", group="limits",
+                                metavar="SECONDS")
+    max_pending_chunked: int = _opt(DEFAULT_MAX_PENDING_MESSAGES, parse_int,
+                                    "incomplete chunked messages held at once (oldest evicted)", group="limits",
+                                    metavar="N", minimum=1)
+    max_pending_chunk_bytes: int = _opt(DEFAULT_MAX_PENDING_BYTES, parse_size,
+                                        "bytes of incomplete chunked messages held at once", group="limits",
+                                        metavar="SIZE", minimum=1)
+    # -- logging
+    log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error", group="logging")
+    log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)",
+                                 group="logging")
 
     def ingest_settings(self, document_id_prefix: str | None = None) -> IngestSettings:
         """The core's settings, which it names as the configuration does; ``document_id_prefix`` is drawn at
@@ -290,47 +344,59 @@ class OptionSpec:
     default: Any
     parse: Callable[[str], Any]
     help: str
+    group: Group
     metavar: str | None
     secret: bool = False
     shown: str | None = None
+    minimum: int | None = None
 
 
 def options() -> list[OptionSpec]:
     specs = []
     for f in fields(Config):
-        env = f.metadata["env"] or f"GELFINGEST_{f.name.upper()}"
-        specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), env, f.default, f.metadata["parse"],
-                                f.metadata["help"], f.metadata["metavar"], f.metadata["secret"],
-                                f.metadata["shown"]))
+        m = f.metadata
+        specs.append(OptionSpec(f.name, "--" + f.name.replace("_", "-"), m["env"] or f"GELFINGEST_{f.name.upper()}",
+                                f.default, m["parse"], m["help"], m["group"], m["metavar"], m["secret"], m["shown"],
+                                m["minimum"]))
     return specs
 
 
-def _show_default(value: Any) -> str:
+def grouped_options() -> list[tuple[str, list[OptionSpec]]]:
+    """The options by group, in the order of GROUPS, each group in the order of its fields."""
+    specs = options()
+    return [(title, [s for s in specs if s.group == group]) for group, title in GROUPS.items()]
+
+
+def show_size(value: int) -> str:
+    """A size as people write it: ``2 MiB``, not ``2097152`` (bytes when no binary unit divides it)."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return str(value)
+
+
+def show_default(spec: OptionSpec) -> str:
+    """The default as the reference and --help state it."""
+    if spec.shown is not None:
+        return spec.shown
+    value = spec.default
     if value is None:
         return "off"
+    if value == "":
+        return "none"
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "none"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if spec.parse is parse_size and isinstance(value, int):
+        return show_size(value)
     return str(value)
 
 
-def _reference_default(spec: OptionSpec) -> str:
-    if spec.shown is not None:
-        return spec.shown
-    value = spec.default
-    if value == "":
-        return "none"
-    if spec.parse is parse_size and isinstance(value, int):
-        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if value >= size and value % size == 0:
-                return f"{value // size} {unit}"
-    return _show_default(value)
-
-
 def reference_markdown() -> str:
-    """docs/configuration.md: every flag and environment variable with its default, made from the options
-    themselves (``python -m gelfingest.config > docs/configuration.md``; a test fails when they differ)."""
+    """docs/configuration.md: every flag and environment variable with its default, by group, made from the
+    options themselves (``python -m gelfingest.config > docs/configuration.md``; a test fails when they
+    differ)."""
     lines = [
         "# Configuration reference",
         "",
@@ -338,38 +404,44 @@ def reference_markdown() -> str:
         "`make test` fails when this file and the code disagree. A flag wins over its environment variable,",
         "the variable over the default. Sizes take `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`); durations are",
         "seconds. Secrets can also be read from a file (`--…-file` / `…_FILE`, its first line) and are",
-        "never logged.",
-        "",
-        "| flag | environment variable | default | what it sets |",
-        "| --- | --- | --- | --- |",
+        "never logged. `gelfingest --help` lists the same options in the same groups.",
     ]
-    for spec in options():
-        text = " ".join(spec.help.split()).replace("|", "\\|")
-        default = _reference_default(spec).replace("|", "\\|")
-        lines.append(f"| `{spec.flag}` | `{spec.env}` | {default} | {text} |")
-        if spec.secret:
-            lines.append(f"| `{spec.flag}-file` | `{spec.env}_FILE` | off | a file whose first line is "
-                         f"`{spec.flag}` |")
+    for title, specs in grouped_options():
+        lines += ["", f"## {title}", "", "| flag | environment variable | default | what it sets |",
+                  "| --- | --- | --- | --- |"]
+        for spec in specs:
+            text = " ".join(spec.help.split()).replace("|", "\\|")
+            default = show_default(spec).replace("|", "\\|")
+            lines.append(f"| `{spec.flag}` | `{spec.env}` | {default} | {text} |")
+            if spec.secret:
+                lines.append(f"| `{spec.flag}-file` | `{spec.env}_FILE` | off | a file whose first line is "
+                             f"`{spec.flag}` |")
     return "\n".join(lines) + "\n"
+
+
+USAGE: Final = """gelfingest [OPTIONS]
+       gelfingest dlq {inspect,replay} [OPTIONS]"""
 
 
 def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog,
+        prog=prog, usage=USAGE,
         description="Receive GELF (Docker's gelf log driver, graypy, pygelf ...) and index it into "
                     "Elasticsearch, every event stamped with a fleet-unique sequence number.",
-        epilog="Every flag can also be set by the environment variable shown; a flag wins.",
+        epilog="Every flag can also be set by the environment variable shown; a flag wins. Sizes take KiB, "
+               "MiB, GiB; durations are seconds. gelfingest dlq --help: the dead-letter queue.",
     )
-    for spec in options():
-        default = spec.shown.replace("`", "") if spec.shown else _show_default(spec.default)
-        text = f"{spec.help} [env {spec.env}; default {default}]"
-        parser.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
-                            help=text.replace("%", "%%"))
-        if spec.secret:
-            parser.add_argument(spec.flag + "-file", dest=spec.name + "_file", metavar="FILE", default=None,
-                                help=f"read {spec.flag} from FILE (its first line), e.g. a Docker or Kubernetes "
-                                     f"secret; safer than a flag, which other users see in ps "
-                                     f"[env {spec.env}_FILE]")
+    for title, specs in grouped_options():
+        group = parser.add_argument_group(title.lower())
+        for spec in specs:
+            text = f"{spec.help} [env {spec.env}; default {show_default(spec).replace('`', '')}]"
+            group.add_argument(spec.flag, dest=spec.name, metavar=spec.metavar or spec.name.upper(), default=None,
+                               help=text.replace("%", "%%"))
+            if spec.secret:
+                group.add_argument(spec.flag + "-file", dest=spec.name + "_file", metavar="FILE", default=None,
+                                   help=f"read {spec.flag} from FILE (its first line), e.g. a Docker or Kubernetes "
+                                        f"secret; safer than a flag, which other users see in ps "
+                                        f"[env {spec.env}_FILE]")
     return parser
 
 
@@ -422,9 +494,12 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
 
 
 def _check(config: Config) -> Config:
+    for spec in options():
+        if spec.minimum is not None and getattr(config, spec.name) < spec.minimum:
+            raise ConfigError(f"{spec.flag} / {spec.env} must be {spec.minimum} or more")
     try:
-        sequence.check_sequence_settings(config.sequence_seed, config.sequence_iterator, config.workers,
-                                         config.sequence_mode)
+        check_sequence_settings(config.sequence_seed, config.sequence_iterator, config.workers,
+                                config.sequence_mode)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if config.worker_ports and len(config.worker_ports) != config.workers:
@@ -444,15 +519,6 @@ def _check(config: Config) -> Config:
         raise ConfigError("--tls-client-ca / GELFINGEST_TLS_CLIENT_CA needs --tls-cert / GELFINGEST_TLS_CERT")
     if config.tls_key and not config.tls_cert:
         raise ConfigError("--tls-key / GELFINGEST_TLS_KEY needs --tls-cert / GELFINGEST_TLS_CERT")
-    positive = ("http_max_body", "http_max_connections",
-                "tcp_max_frame", "tcp_max_connections", "workers", "batch_max_docs", "batch_max_bytes",
-                "queue_batches", "queue_max_bytes", "max_message_size", "max_pending_chunked",
-                "max_pending_chunk_bytes",
-                "elasticsearch_concurrency", "spool_max_bytes", "max_datagram", "max_json_depth", "max_fields",
-                "max_field_name_length")
-    for spec in options():
-        if spec.name in positive and getattr(config, spec.name) < 1:
-            raise ConfigError(f"{spec.flag} / {spec.env} must be 1 or more")
     literal = re.sub(r"%.", "", config.index)
     if not config.index or literal != literal.lower():
         raise ConfigError("--index / GELFINGEST_INDEX must be a non-empty, lower-case index name pattern")

@@ -20,6 +20,8 @@ OpType = Literal["index", "create"]
 # Logstash asks for just this much of the response; on a clean bulk it is {"errors": false}.
 BULK_FILTER_PATH: Final = "errors,items.*.error,items.*.status"
 DEFAULT_INDEX_PATTERN: Final = "logstash-%Y.%m.%d"
+# With --schema ecs, unless --index is given.
+ECS_INDEX_PATTERN: Final = "ecs-gelfingest-%Y.%m.%d"
 # A document id prefix: short, and safe inside a JSON string without escaping.
 ID_PREFIX_RE: Final = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 

@@ -17,6 +17,8 @@ import re
 from typing import Any, Final
 
 DEFAULT_TEMPLATE_NAME: Final = "gelfingest"
+# With --schema ecs, unless --template-name is given.
+ECS_TEMPLATE_NAME: Final = "gelfingest-ecs"
 # Above the built-in templates of Elasticsearch 8/9 (priority 100), so ours wins for its pattern.
 TEMPLATE_PRIORITY: Final = 200
 

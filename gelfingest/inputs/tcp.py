@@ -109,7 +109,7 @@ class _Connection(asyncio.Protocol):
 class TcpInput:
     def __init__(self, address: Address, on_frames: FramesHandler, *, framing: Framing, max_frame: int,
                  idle_timeout: float, max_connections: int, reuse_port: bool = False,
-                 frame_timeout: float = 60.0, on_reject: RejectHandler = ignore_rejection,
+                 frame_timeout: float, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None, name: str = "tcp") -> None:
         self.name = name
         self.address = address

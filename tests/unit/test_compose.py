@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from gelfingest.config import ECS_INDEX_PATTERN, load_config, options
-from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN
+from gelfingest.config import load_config, options
+from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, ECS_INDEX_PATTERN
 from gelfingest.core.template import index_wildcard
 from tests.balancers import local_nginx_conf
 from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose

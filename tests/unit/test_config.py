@@ -1,12 +1,17 @@
+from dataclasses import fields
+
 import pytest
 
 from gelfingest.config import (
     ConfigError,
     build_parser,
+    grouped_options,
     load_config,
     options,
     parse_size,
+    show_size,
 )
+from gelfingest.core.ingest import IngestSettings
 from gelfingest.net import Address, parse_address
 
 
@@ -67,3 +72,36 @@ def test_sizes_and_addresses() -> None:
     assert parse_size("1024") == 1024
     assert parse_address(":12201") == Address("0.0.0.0", 12201)
     assert parse_address("off") is None
+
+
+def test_every_bound_is_declared_on_its_option_and_enforced() -> None:
+    bounded = [spec for spec in options() if spec.minimum is not None]
+    assert {"workers", "batch_max_docs", "max_datagram", "spool_max_bytes"} <= {s.name for s in bounded}
+    for spec in bounded:
+        with pytest.raises(ConfigError, match=f"{spec.flag} / {spec.env} must be {spec.minimum} or more"):
+            load_config([spec.flag, str(spec.minimum - 1)], {})
+
+
+def test_the_core_settings_are_named_as_the_configuration_names_them() -> None:
+    """Config.ingest_settings takes each of them by name: a rename on one side only must fail here."""
+    names = {spec.name for spec in options()}
+    core = {f.name for f in fields(IngestSettings)} - {"document_id_prefix"}
+    assert core <= names
+    config = load_config(["--max-json-depth", "7", "--max-pending-chunked", "9", "--index", "x-%Y"], {})
+    settings = config.ingest_settings("p-")
+    assert (settings.max_json_depth, settings.max_pending_chunked, settings.index) == (7, 9, "x-%Y")
+    assert settings.document_id_prefix == "p-"
+    assert load_config(["--document-id", "auto"], {}).ingest_settings("p-").document_id_prefix is None
+
+
+def test_help_groups_the_options_by_concern_with_a_short_usage_and_sizes_as_people_write_them() -> None:
+    text = build_parser().format_help()
+    usage = text.split("\n\n", 1)[0]
+    assert usage.count("\n") <= 2 and "--udp" not in usage
+    titles = [title.lower() for title, _ in grouped_options()]
+    positions = [text.index(f"\n{title}:\n") for title in titles]
+    assert positions == sorted(positions)
+    assert all(specs for _, specs in grouped_options())
+    assert sum(len(specs) for _, specs in grouped_options()) == len(options())
+    assert "default 32 MiB]" in " ".join(text.split()) and "33554432" not in text
+    assert show_size(2 * 1024 * 1024) == "2 MiB" and show_size(1500) == "1500"

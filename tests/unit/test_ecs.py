@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gelfingest.config import ECS_INDEX_PATTERN, ECS_TEMPLATE_NAME, load_config
-from gelfingest.core.bulk import decode_item
+from gelfingest.config import load_config
+from gelfingest.core.bulk import ECS_INDEX_PATTERN, decode_item
 from gelfingest.core.ecs import ECS_VERSION, SEVERITIES, EcsMapper
 from gelfingest.core.ingest import Ingest, IngestSettings
-from gelfingest.core.template import index_template
+from gelfingest.core.template import ECS_TEMPLATE_NAME, index_template
 from tests.helpers import compress, datagram, gelf, json_line, read_vector
 
 NOW = 1_795_469_600.25

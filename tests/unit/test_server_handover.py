@@ -100,7 +100,7 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
     async def scenario() -> None:
         server, output = await gated_server(queue_batches=1, data_dir=tmp_path)
         tcp = TcpInput(Address("127.0.0.1", 0), server.on_frames, framing="nul", max_frame=1 << 20, idle_timeout=60,
-                       max_connections=10)
+                       frame_timeout=60, max_connections=10)
         await tcp.start(asyncio.get_running_loop())
         server.inputs.tcp = tcp
         _, writer = await asyncio.open_connection("127.0.0.1", tcp.bound.port)
