@@ -20,8 +20,8 @@ from gelfingest.core.batch import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_MAX_BYTES
 from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, ECS_INDEX_PATTERN
 from gelfingest.core.chunks import DEFAULT_CHUNK_TIMEOUT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_MESSAGES
 from gelfingest.core.decompress import DEFAULT_MAX_MESSAGE_SIZE
+from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS
 from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
-from gelfingest.core.gelf import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS
 from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEAD, IngestSettings, Schema
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
 from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME

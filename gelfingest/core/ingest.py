@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from gelfingest.core.batch import (
     DEFAULT_BATCH_MAX_AGE,
@@ -31,21 +31,15 @@ from gelfingest.core.chunks import (
 from gelfingest.core.decompress import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.core.ecs import EcsMapper
 from gelfingest.core.errors import GelfError, Reason
-from gelfingest.core.gelf import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_FIELD_NAME,
-    DEFAULT_MAX_FIELDS,
-    GelfDecoder,
-    Limits,
-    epoch_millis,
-)
+from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, Limits, epoch_millis
+from gelfingest.core.gelf import GelfDecoder
 from gelfingest.core.logspout import LogspoutDecoder
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
 # logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
 Schema = Literal["logstash", "ecs"]
-DEFAULT_INDEX_MAX_AGE = 7 * 86400.0
-DEFAULT_INDEX_MAX_AHEAD = 86400.0
+DEFAULT_INDEX_MAX_AGE: Final = 7 * 86400.0
+DEFAULT_INDEX_MAX_AHEAD: Final = 86400.0
 
 
 @dataclass(frozen=True, slots=True)

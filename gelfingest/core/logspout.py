@@ -14,11 +14,12 @@ field-name rule as GELF's additional fields. ``@timestamp`` from the line's ``@t
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from gelfingest.core.errors import DecodeError, Reason
-from gelfingest.core.gelf import DroppedField, GelfDecoder, _extra_name, epoch_millis, load_object
+from gelfingest.core.fields import DroppedField, Limits, Timestamps, check_bounds, epoch_millis, extra_name, load_object
 
 _STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
 _MESSAGE_KEYS: Final = ("message", "msg", "log")
@@ -42,10 +43,18 @@ def _epoch(value: Any) -> float | None:
     return None
 
 
-class LogspoutDecoder(GelfDecoder):
+class LogspoutDecoder:
+    """Decodes logspout's JSON lines; counts what it drops from lines it keeps in ``dropped_fields``."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.dropped_fields: Counter[str] = Counter()
+        self.iso = Timestamps().iso
+
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
+        """Return the document and its time in whole epoch seconds (for the index name)."""
         msg = load_object(payload, self.limits.max_fields)
-        self.check_bounds(msg)
+        check_bounds(msg, self.limits)
         text = next((msg[k] for k in _MESSAGE_KEYS if type(msg.get(k)) is str and msg[k]), None)
         if text is None:
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "no message, msg or log string")
@@ -72,7 +81,7 @@ class LogspoutDecoder(GelfDecoder):
         for key, value in msg.items():
             if key in _HANDLED:
                 continue
-            extra = _extra_name("_" + key)
+            extra = extra_name("_" + key)
             if extra is None:
                 self.dropped_fields[DroppedField.INVALID_NAME] += 1
             elif not extra or extra in doc:

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from gelfingest.core.errors import DecodeError, Reason
-from gelfingest.core.gelf import DroppedField, GelfDecoder, Limits
+from gelfingest.core.fields import DroppedField, Limits
+from gelfingest.core.gelf import GelfDecoder
 from tests.helpers import gelf
 
 NOW = 1_763_900_000.5

@@ -1,0 +1,195 @@
+"""What the decoders share: the field-name rule, the bounds on a message, parsing one, and @timestamps.
+
+GELF's decoder (gelf.py) and logspout's (logspout.py) map messages their own way; both name additional
+fields by the same rule (``extra_name``; the rule is spelled out in gelf.py and docs/security.md), check the
+same ``Limits``, parse with ``load_object`` and write @timestamps with ``Timestamps``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from gelfingest.core.errors import DecodeError, Reason
+
+_FIELD_NAME: Final = re.compile(r"[\w.\-]+")
+# Fields the document itself is made of: a client's additional field may not overwrite them.
+RESERVED_FIELDS: Final = frozenset(
+    {"@timestamp", "@version", "message", "sequence", "source_host", "host", "level", "facility",
+     "version", "full_message", "short_message", "timestamp"}
+)
+# Timestamps outside 1970..9999 cannot be written as @timestamp; the receive time is used instead.
+MAX_TIMESTAMP: Final = 253402300800.0
+
+# Elasticsearch's defaults: index.mapping.depth.limit (20) and index.mapping.total_fields.limit (1000).
+DEFAULT_MAX_DEPTH: Final = 20
+DEFAULT_MAX_FIELDS: Final = 1000
+DEFAULT_MAX_FIELD_NAME: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_fields: int = DEFAULT_MAX_FIELDS
+    max_field_name: int = DEFAULT_MAX_FIELD_NAME
+
+
+class DroppedField:
+    """Reasons an additional field is dropped while its message is kept."""
+
+    INVALID_NAME: Final = "field_name_invalid"
+    RESERVED: Final = "field_reserved"
+    CLASH: Final = "field_name_clash"
+    INVALID_LEVEL: Final = "level_invalid"
+
+
+def _json_reason(exc: orjson.JSONDecodeError) -> str:
+    text = str(exc)
+    if "UTF-8" in text or "utf-8" in text:
+        return Reason.INVALID_UTF8
+    # orjson 3.9 says "trailing characters", 3.10+ "unexpected content after document".
+    if "trailing" in text or "after document" in text:
+        return Reason.TRAILING_DATA
+    # orjson stops at 1024 levels ("depth limit exceeded"; "recursion limit" in older releases).
+    if "depth limit" in text or "recursion limit" in text:
+        return Reason.JSON_TOO_DEEP
+    return Reason.INVALID_JSON
+
+
+# A JSON string (its escapes included), to count the brackets outside strings.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _too_many_containers(payload: bytes, max_fields: int) -> bool:
+    """Whether ``payload`` holds more than ``max_fields`` nested objects and arrays.
+
+    Checked before parsing: a few KiB of zlib can expand into millions of ``{}``, which cost seconds of CPU
+    and hundreds of MiB to build (and pass the key count, having no keys). A payload shorter than the bound
+    cannot hold that many brackets; a longer one is counted in C (``bytes.count``, and only when that says
+    too many, again with the strings taken out, so braces inside a logged text do not count).
+    """
+    if len(payload) <= max_fields:
+        return False
+    if payload.count(b"{") + payload.count(b"[") - 1 <= max_fields:
+        return False
+    bare = _JSON_STRING.sub(b"", payload)
+    return bare.count(b"{") + bare.count(b"[") - 1 > max_fields
+
+
+def load_object(payload: bytes, max_fields: int | None = None) -> dict[str, Any]:
+    """Parse a payload that must be one JSON object; DecodeError with the reason otherwise.
+
+    ``max_fields``: reject before parsing a payload with more nested objects and arrays than that."""
+    if max_fields is not None and _too_many_containers(payload, max_fields):
+        raise DecodeError(Reason.TOO_MANY_FIELDS, f"more than {max_fields} nested objects and arrays")
+    try:
+        msg = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(_json_reason(exc), str(exc)) from None
+    if type(msg) is not dict:
+        raise DecodeError(Reason.NOT_AN_OBJECT, f"a JSON {type(msg).__name__}, not an object")
+    return msg
+
+
+def extra_name(key: str) -> str | None:
+    """The document field name for additional field ``key`` (which starts with ``_``), or None.
+
+    None when the name breaks GELF's rule or cannot be mapped; the name itself when it would overwrite
+    a field of ours or an Elasticsearch metadata field is returned as ``""`` (dropped as reserved).
+    """
+    name = key[1:]
+    if not _FIELD_NAME.fullmatch(name) or name[0] == "." or name[-1] == "." or ".." in name:
+        return None
+    if name in RESERVED_FIELDS or name[0] == "_":
+        return ""
+    root, dot, rest = name.partition(".")
+    if dot and root in RESERVED_FIELDS:
+        return f"{root}_{rest}"
+    return name
+
+
+def _nested_keys(value: dict[str, Any] | list[Any], limits: Limits) -> int:
+    """The keys and containers in a value of the message (at depth 2); DecodeError past the depth or name
+    bound.
+
+    Iterative: a bound set above Python's recursion limit must not turn into a RecursionError.
+    """
+    keys = 0
+    stack: list[tuple[Any, int]] = [(value, 2)]
+    while stack:
+        item, depth = stack.pop()
+        keys += 1  # the object or array itself: a million empty {} are a million fields
+        if depth > limits.max_depth:
+            raise DecodeError(Reason.JSON_TOO_DEEP, f"nested deeper than {limits.max_depth} levels")
+        if type(item) is dict:
+            keys += len(item)
+            for key, inner in item.items():
+                if len(key) > limits.max_field_name:
+                    raise DecodeError(Reason.FIELD_NAME_TOO_LONG,
+                                      f"a {len(key)}-character field name (at most {limits.max_field_name})")
+                if type(inner) is dict or type(inner) is list:
+                    stack.append((inner, depth + 1))
+        else:
+            for inner in item:
+                if type(inner) is dict or type(inner) is list:
+                    stack.append((inner, depth + 1))
+    return keys
+
+
+def check_fields(msg: dict[str, Any], nested: bool, limits: Limits) -> None:
+    """At most ``max_fields`` fields, counting what the message's objects and arrays hold (walked only
+    when ``nested``, bounded in depth and names there); the walk stops as soon as the count is over."""
+    fields = len(msg)
+    if nested:
+        for value in msg.values():
+            if fields > limits.max_fields:
+                break
+            if type(value) is dict or type(value) is list:
+                fields += _nested_keys(value, limits)
+    if fields > limits.max_fields:
+        raise DecodeError(Reason.TOO_MANY_FIELDS, f"{fields} or more fields, nested ones counted "
+                          f"(at most {limits.max_fields})")
+
+
+def check_bounds(msg: dict[str, Any], limits: Limits) -> None:
+    """Every bound of ``limits`` on a message, walked whole (for a decoder that maps it its own way)."""
+    for key in msg:
+        if len(key) > limits.max_field_name:
+            raise DecodeError(Reason.FIELD_NAME_TOO_LONG,
+                              f"a {len(key)}-character field name (at most {limits.max_field_name})")
+    check_fields(msg, True, limits)
+
+
+def epoch_millis(ts: float, now: float) -> tuple[int, int]:
+    """Whole seconds and milliseconds of ``ts``, or of ``now`` when ``ts`` cannot be an @timestamp."""
+    if not 0.0 <= ts < MAX_TIMESTAMP:  # NaN fails this too
+        ts = now
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    if seconds >= MAX_TIMESTAMP:  # 9999-12-31T23:59:59.9996 rounds into the year 10000
+        return int(MAX_TIMESTAMP) - 1, 999
+    return int(seconds), int(millis)
+
+
+# Milliseconds as the end of an @timestamp, made once.
+_MILLIS: Final = tuple(f".{m:03d}Z" for m in range(1000))
+
+
+class Timestamps:
+    """Makes @timestamps (ISO 8601 UTC, milliseconds): one strftime per second, as lines arrive in order."""
+
+    __slots__ = ("_last_prefix", "_last_second")
+
+    def __init__(self) -> None:
+        self._last_second = -1
+        self._last_prefix = ""
+
+    def iso(self, seconds: int, millis: int) -> str:
+        """An @timestamp (ISO 8601 UTC, milliseconds); one strftime per second, as lines arrive in order."""
+        if seconds != self._last_second:
+            self._last_second = seconds
+            self._last_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return self._last_prefix + _MILLIS[millis]
