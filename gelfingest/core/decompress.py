@@ -5,9 +5,8 @@ CMF byte with method 8 and a window of at most 32 KiB, and ``(CMF*256 + FLG) % 3
 level-1 zlib starts ``78 01``, the default level ``78 9c``, level 9 ``78 da``), a chunk ``1e 0f``; anything
 else is taken as plain JSON.
 
-Inflating is most of the work of a message. zlib-ng does it with zlib's own interface, in 0.7–0.85 of
-zlib's time for Docker's small gzip messages (benchmarks/pure_path.py prints both) and about half to 0.6 of
-it for large ones (docs/performance.md).
+Inflating is most of the work of a message. zlib-ng does it with zlib's own interface, faster than zlib
+(benchmarks/pure_path.py compares the two; docs/performance.md has the figures).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The UDP input: a socket drained in bursts from the event loop.
 
-asyncio's DatagramProtocol reads one datagram per loop turn (about 29k/s here, FACTS.md); a reader that
-drains the socket until it would block reads over 300k/s. The input only moves bytes: each burst is
+asyncio's DatagramProtocol reads one datagram per loop turn, which makes the socket, not the decoder, the
+bottleneck; this reader drains the socket until it would block, up to DRAIN_PER_WAKEUP datagrams a wake-up
+(docs/performance.md has both rates). The input only moves bytes: each burst is
 handed over at once, ``on_burst(datagrams, source_ips, now)`` with one ``now`` per burst (so what is done
 per message, decoding to batching, runs in one loop over the burst).
 """
