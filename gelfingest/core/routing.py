@@ -3,7 +3,8 @@
 A per-datagram balancer (nginx round robin) and SO_REUSEPORT scatter the chunks of one message over
 instances and workers. Every receiver computes the same owner for a message id, forwards chunks it does
 not own to that owner, and the owner alone reassembles. Rendezvous (highest-random-weight) hashing picks
-the owner among the members alive now; when a member goes, only its messages move.
+the owner among the members alive now; when a member goes, only its messages move. The chunks travel in
+forward_frames.py's frames.
 
 Two levels: first the instance (among this one and the peers that answer), then the worker within it
 (all workers of an instance are assumed up; the supervisor restarts the ones that die).
@@ -14,16 +15,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable
-from typing import Final
-
-# The frame in which chunks travel between workers and instances (our own format, not GELF):
-#   magic (4) | hop (1) | length of source address (1) | source address | the original datagram
-# hop 0: from another instance (the receiver picks its owner worker); hop 1: to the owner worker itself.
-FORWARD_MAGIC: Final = b"GIFW"
-PING: Final = b"GIPI"
-PONG: Final = b"GIPO"
-HOP_INSTANCE: Final = 0
-HOP_WORKER: Final = 1
 
 
 def _weight(member: bytes, message_id: bytes) -> int:
@@ -39,25 +30,6 @@ def owner_worker(message_id: bytes, workers: int) -> int:
     if workers == 1:
         return 0
     return int(rendezvous(message_id, (f"worker-{k}" for k in range(workers))).rsplit("-", 1)[1])
-
-
-def frame_forward(hop: int, source: str, datagram: bytes) -> bytes:
-    src = source.encode()
-    return FORWARD_MAGIC + bytes((hop, len(src))) + src + datagram
-
-
-def parse_forward(frame: bytes) -> tuple[int, str, bytes] | None:
-    """(hop, source, datagram) of a forwarding frame, or None when it is not one."""
-    if len(frame) < 6 or frame[:4] != FORWARD_MAGIC:
-        return None
-    hop, n = frame[4], frame[5]
-    if hop not in (HOP_INSTANCE, HOP_WORKER) or len(frame) < 6 + n:
-        return None
-    try:
-        source = frame[6 : 6 + n].decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    return hop, source, frame[6 + n :]
 
 
 def is_ip_address(text: str) -> bool:

@@ -28,17 +28,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from gelfingest.config import Config
-from gelfingest.core.routing import (
-    HOP_INSTANCE,
-    HOP_WORKER,
-    PING,
-    PONG,
-    frame_forward,
-    is_ip_address,
-    owner_worker,
-    parse_forward,
-    rendezvous,
-)
+from gelfingest.core.forward_frames import HOP_INSTANCE, HOP_WORKER, PING, PONG, frame_forward, parse_forward
+from gelfingest.core.routing import is_ip_address, owner_worker, rendezvous
 from gelfingest.net import Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 from gelfingest.config import Config
-from gelfingest.core.routing import PING, PONG
+from gelfingest.core.forward_frames import PING, PONG
 from gelfingest.fleet.forwarding import RESOLVE_INTERVAL, ChunkForwarder
 from gelfingest.net import Address
 

@@ -1,7 +1,8 @@
 import os
 from collections import Counter
 
-from gelfingest.core.routing import HOP_INSTANCE, HOP_WORKER, frame_forward, owner_worker, parse_forward, rendezvous
+from gelfingest.core.forward_frames import HOP_INSTANCE, HOP_WORKER, frame_forward, parse_forward
+from gelfingest.core.routing import owner_worker, rendezvous
 
 
 def test_every_receiver_computes_the_same_owner() -> None:
