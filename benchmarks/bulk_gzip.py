@@ -1,6 +1,6 @@
 """Would gzip request bodies (Logstash's default, level 1) help the daemon feed a local Elasticsearch?
 
-    python benchmarks/bulk_gzip.py [--events 60000] [--rounds 2]
+    .venv/bin/python -m benchmarks.bulk_gzip [--events 60000] [--rounds 2]
 
 The suite's Docker-shaped documents, encoded by the pure core as the daemon sends them, posted to a local
 Elasticsearch by a minimal keep-alive client, 2 requests at a time: plain and gzip (level 1) bodies in
@@ -16,8 +16,6 @@ import secrets
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.measure import NDJSON, RESULTS, encoded_bodies, es_call, es_count, post_bulks, report
 from benchmarks.traffic import udp_datagrams

@@ -1,7 +1,7 @@
 """What duplicate protection costs: Elasticsearch's indexing rate for the same documents with ids it picks
 (op_type index) and with ids from our sequence (op_type create), and how fast it answers a resend (409s).
 
-    .venv/bin/python benchmarks/document_ids.py [--events 100000] [--rounds 2]
+    .venv/bin/python -m benchmarks.document_ids [--events 100000] [--rounds 2]
 
 Starts its own local Elasticsearch and warms it up; each round posts the same Docker-shaped traffic (encoded by our pure
 core, 5000 documents a request, 2 requests at once) into a fresh index both ways, alternating which goes
@@ -15,8 +15,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.measure import RESULTS, encoded_bodies, post_bulks, report
 from benchmarks.traffic import udp_datagrams

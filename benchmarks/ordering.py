@@ -1,6 +1,6 @@
 """How well `@timestamp`, `sequence` restores send order across two instances behind a round-robin balancer.
 
-    .venv/bin/python benchmarks/ordering.py [--lines 20000] [--burst 40]
+    .venv/bin/python -m benchmarks.ordering [--lines 20000] [--burst 40]
 
 A sender emits numbered lines in bursts (``--burst`` lines back to back, then a 1 ms pause), each with a
 millisecond timestamp as Docker's driver sets it, so many lines share one millisecond. They go through a
@@ -28,12 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.balancers import NginxUdpBalancer  # noqa: E402
-from tests.conftest import Daemon  # noqa: E402
-from tests.helpers import free_udp_port  # noqa: E402
+from benchmarks.measure import RESULTS
+from tests.balancers import NginxUdpBalancer
+from tests.harness import Daemon
+from tests.helpers import free_udp_port
 
 
 def inversions(seq: list[int]) -> int:
@@ -143,7 +141,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--burst", type=int, default=40)
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "ordering.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "ordering.json")
     args = parser.parse_args()
     results = [run(mode, condition, args.lines, args.burst)
                for mode in ("counter", "clock") for condition in ("as is", "restart", "relayed", "1% dropped")]

@@ -1,6 +1,6 @@
 """The pure data path in one process, stage by stage: microseconds per event, no sockets, no server.
 
-    .venv/bin/python benchmarks/pure_path.py [--events 30000]
+    .venv/bin/python -m benchmarks.pure_path [--events 30000]
 
 Same Docker-shaped traffic as the suite (benchmarks/traffic.py), fed as the UDP input feeds it. Best of 5
 runs per figure (CPU time of a noisy machine: compare runs made together, not across days).
@@ -13,10 +13,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 from zlib_ng import zlib_ng

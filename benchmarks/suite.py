@@ -63,12 +63,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.measure import (
     RESULTS,
-    Counters,
-    Daemon,
+    bench_daemon,
     encoded_bodies,
     es_call,
     es_count,
@@ -81,6 +78,7 @@ from benchmarks.traffic import Sent, send_tcp, send_udp, tcp_frames, udp_events
 from gelfingest.config import Config
 from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
+from tests.harness import Counters, Daemon
 
 SCENARIOS = ("udp-null-max", "udp-null-curve", "tcp-null-max", "es-ceiling", "es-udp")
 ES_SCENARIOS = ("es-ceiling", "es-udp")
@@ -232,7 +230,7 @@ def udp_null_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) 
     rows = []
     for w in args.workers:
         log(f"udp-null-max: {w} worker(s), {args.events} events as fast as possible")
-        with Daemon(w, udp=True, keep_log=args.logs / f"udp-null-max-{w}w.log") as d:
+        with bench_daemon(w, udp=True, keep_log=args.logs / f"udp-null-max-{w}w.log") as d:
             m = Session(d).point(functools.partial(send_udp, d.udp_port, events, args.events))
         r = row("udp-null-max", w, "max", m)
         goal(r, "events_per_cpu_s", GOAL_EVENTS_PER_CPU_S)
@@ -243,7 +241,7 @@ def udp_null_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) 
 def udp_null_curve(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows = []
     for w in args.workers:
-        with Daemon(w, udp=True, keep_log=args.logs / f"udp-null-curve-{w}w.log") as d:
+        with bench_daemon(w, udp=True, keep_log=args.logs / f"udp-null-curve-{w}w.log") as d:
             session = Session(d)
             for rate in sorted(args.rates):
                 count = max(1, round(rate * args.point_seconds))
@@ -271,7 +269,7 @@ def tcp_null_max(args: argparse.Namespace, frames: Sequence[bytes]) -> list[dict
     rows = []
     for w in args.workers:
         log(f"tcp-null-max: {w} worker(s), {len(frames)} frames over {args.connections} connections")
-        with Daemon(w, tcp=True, keep_log=args.logs / f"tcp-null-max-{w}w.log") as d:
+        with bench_daemon(w, tcp=True, keep_log=args.logs / f"tcp-null-max-{w}w.log") as d:
             m = Session(d).point(functools.partial(send_tcp, d.tcp_port, frames, args.connections))
         r = row("tcp-null-max", w, "max", m)
         if w == GOAL_TCP_WORKERS:
@@ -333,7 +331,7 @@ def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate:
     index = f"bench-e2e-{time.time_ns()}"
     log(f"es-udp: {workers} worker(s), {len(events)} events at {rate:.0f}/s into {index}")
     try:
-        with Daemon(workers, udp=True, es_url=es_url, index=index, keep_log=logs / f"es-udp-{workers}w.log") as d:
+        with bench_daemon(workers, udp=True, es_url=es_url, index=index, keep_log=logs / f"es-udp-{workers}w.log") as d:
             m = Session(d).point(functools.partial(send_udp, d.udp_port, events, len(events), rate),
                                  finish=functools.partial(wait_indexed, es_url, index, len(events)))
     finally:
