@@ -1,5 +1,5 @@
 """The pure core: bytes and ``now`` in, documents and bulk bodies out. No sockets, no clock, no environment,
-no asyncio (tests/unit/test_core_purity.py fails the build otherwise).
+no asyncio (tests/core/test_purity.py fails the build otherwise).
 
 The data path through it, in order:
 

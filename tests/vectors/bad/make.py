@@ -3,7 +3,7 @@
 Each case is a ``.dgrams`` file (datagrams or frames, each prefixed by its length as 4 big-endian bytes,
 the format of the captured vectors) and a line in ``manifest.json``: how it must come out of the pure
 core (rejected with a reason, or kept with what was dropped or replaced) and which transports can carry
-it. ``tests/unit/test_bad_corpus.py`` checks every case; ``python tests/vectors/bad/make.py`` rewrites them.
+it. ``tests/core/test_bad_corpus.py`` checks every case; ``python tests/vectors/bad/make.py`` rewrites them.
 """
 
 from __future__ import annotations

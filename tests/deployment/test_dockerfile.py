@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.helpers import ROOT
 
-DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
 
 def final_stage() -> list[str]:

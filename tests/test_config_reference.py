@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from gelfingest.config import build_parser, options, reference_markdown
+from tests.helpers import ROOT
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+REFERENCE = ROOT / "docs" / "configuration.md"
 
 
 def test_the_reference_is_what_the_code_generates() -> None:

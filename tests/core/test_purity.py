@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parents[2] / "gelfingest" / "core"
+from tests.helpers import ROOT
+
+CORE = ROOT / "gelfingest" / "core"
 # Sockets, the clock, the environment and the file system, threads and processes, the event loop, and the
 # libraries that do I/O for us.
 FORBIDDEN = frozenset({
