@@ -6,6 +6,7 @@ here, so that a fix (such as forcing a receive buffer past ``net.core.rmem_max``
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import sys
@@ -41,6 +42,12 @@ def parse_address(text: str) -> Address | None:
     port = int(m["p1"] or m["p2"])
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} out of range")
+    return Address(host, port)
+
+
+def bound_address(server: asyncio.Server) -> Address:
+    """Where a listening server is bound (its first socket): the port it got when asked for port 0."""
+    host, port = server.sockets[0].getsockname()[:2]
     return Address(host, port)
 
 

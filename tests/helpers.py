@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -14,6 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from gelfingest.core.batch import Batch, Batcher
@@ -21,6 +23,7 @@ from gelfingest.core.bulk import BulkEncoder
 from gelfingest.core.ingest import Ingest
 from gelfingest.core.sequence import Sequencer
 from gelfingest.net import free_port
+from gelfingest.outputs.local import NullOutput
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,3 +156,25 @@ class ItemByItem:
 
     def flush(self) -> Batch | None:
         return self._out(self._ready.popleft() if self._ready else self.batcher.flush())
+
+
+class GatedOutput(NullOutput):
+    """An output whose sends wait until its ``gate`` is set, and whose availability a test sets
+    (``down_since``); it keeps the ``sequence`` of every document it was sent, in order."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.received: list[int] = []
+        self.down_since: float | None = None
+
+    @property
+    def unavailable_since(self) -> float | None:
+        return self.down_since
+
+    async def send(self, batch: Batch) -> None:
+        await self.gate.wait()
+        self.received.extend(orjson.loads(item.split(b"\n")[1])["sequence"] for item in batch.items)
+        self.indexed += len(batch)

@@ -9,27 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import orjson
-
 from gelfingest.config import load_config
 from gelfingest.core.batch import Batch
 from gelfingest.outputs.local import NullOutput
 from gelfingest.server import Server
-from tests.helpers import gelf
-
-
-class GatedOutput(NullOutput):
-    name = "gated"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-        self.received: list[int] = []
-
-    async def send(self, batch: Batch) -> None:
-        await self.gate.wait()
-        self.received.extend(orjson.loads(item.split(b"\n")[1])["sequence"] for item in batch.items)
-        self.indexed += len(batch)
+from tests.helpers import GatedOutput, gelf
 
 
 class FakeUdp:
@@ -227,7 +211,6 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
 
 
 def test_the_queue_is_bounded_in_bytes_too_but_always_takes_a_batch_when_empty() -> None:
-    from gelfingest.core.batch import Batch
     from gelfingest.outputs.shipper import Shipper
 
     async def scenario() -> None:

@@ -24,7 +24,7 @@ from aiohttp import web
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
-from gelfingest.net import Address
+from gelfingest.net import Address, bound_address
 
 
 class _Refused(asyncio.Protocol):
@@ -95,8 +95,7 @@ class HttpListener:
     @property
     def bound(self) -> Address:
         assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return Address(host, port)
+        return bound_address(self._server)
 
     def add_routes(self, app: web.Application) -> None:
         """The listener's own routes besides the operator's (none here)."""

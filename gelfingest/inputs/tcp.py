@@ -23,7 +23,7 @@ from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import Deframer, Framing
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
-from gelfingest.net import Address
+from gelfingest.net import Address, bound_address
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ class TcpInput:
     @property
     def bound(self) -> Address:
         assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return Address(host, port)
+        return bound_address(self._server)
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._server = await loop.create_server(
