@@ -66,10 +66,6 @@ class Handover:
 
     # -- what it holds -------------------------------------------------------------------------------
 
-    @property
-    def blocked(self) -> tuple[Batch, ...]:
-        return tuple(self._blocked)
-
     def is_full(self) -> bool:
         """Whether batches are waiting for room (the HTTP input answers 503 meanwhile)."""
         return bool(self._blocked)

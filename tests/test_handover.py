@@ -80,7 +80,7 @@ def test_a_full_queue_pauses_the_inputs_once_and_resumes_them_once(tmp_path: Pat
             h.hand_over(batch(k * 10))
             await asyncio.sleep(0)
         # One in flight, one queued, the rest waits here; reading stopped once.
-        assert inputs.calls == ["pause"] and h.is_full() and len(h.blocked) == 4
+        assert inputs.calls == ["pause"] and h.is_full() and h.waiting_batches == 1 + 4
         assert h.waiting_events == 60 and h.volatile_events() == 60
         output.gate.set()
         await until(lambda: output.indexed == 60, h)

@@ -50,7 +50,7 @@ def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
         # One batch in flight, two queued, the rest held back; reading stopped.
         assert udp.paused
-        assert server.handover.blocked
+        assert server.handover.is_full()
         output.gate.set()
         for _ in range(100):
             await asyncio.sleep(0.01)
@@ -58,7 +58,7 @@ def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
                 break
         assert not udp.paused
         assert output.received == list(range(1, 101))
-        assert server.handover.shipper.waiting_events == 0 and not server.handover.blocked
+        assert server.handover.shipper.waiting_events == 0 and not server.handover.is_full()
 
     asyncio.run(scenario())
 
@@ -128,7 +128,7 @@ def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_orde
         await asyncio.sleep(0.1)
         server.tick(2.0)
         # Spooling: what was blocked is on disk, the output's batches have a copy there, input resumed.
-        assert server.handover.spooling and not server.handover.blocked and not udp.paused
+        assert server.handover.spooling and not server.handover.is_full() and not udp.paused
         assert server.handover.spool.unread_events == 80 and server.handover.spool.held_events == 100
         for i in range(100, 150):
             server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
@@ -200,12 +200,12 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
         server.tick(2.0)
         # Spooling, but the spool took only what fits: the rest waits in memory and reading stays stopped.
         assert server.handover.spooling and server.handover.spool.refused_events > 0
-        assert server.handover.blocked and udp.paused and server.is_full()
+        assert server.handover.is_full() and udp.paused and server.is_full()
         assert server.handover.spool.bytes <= 1500
         output.gate.set()
         await until_sent(server, output, 200, tries=500)
         assert sorted(output.received) == list(range(1, 201))
-        assert not udp.paused and not server.handover.blocked
+        assert not udp.paused and not server.handover.is_full()
 
     asyncio.run(scenario())
 
