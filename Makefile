@@ -43,7 +43,7 @@ run: $(STAMP)
 	$(PY) -m gelfingest.local_es run -- $(VENV)/bin/gelfingest $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gelfingest tests benchmarks
+	$(VENV)/bin/ruff check gelfingest tests benchmarks fuzz soak
 	$(VENV)/bin/mypy
 
 test: $(STAMP) system-deps lint
@@ -56,16 +56,18 @@ bench: $(STAMP)
 	$(PY) -m gelfingest.local_es fetch >/dev/null
 	$(PY) -m benchmarks.suite $(BENCH_ARGS)
 
-# The coverage-guided fuzz target of the pure core, for FUZZ_SECONDS (crashes are written to tests/vectors/fuzz/).
+# The coverage-guided fuzz target of the pure core (fuzz/), for FUZZ_SECONDS (crashes are written to
+# tests/vectors/fuzz/).
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[fuzz]'
-	$(PY) benchmarks/fuzz.py --seconds $(FUZZ_SECONDS)
+	$(PY) -m fuzz --seconds $(FUZZ_SECONDS)
 
-# Garbage mixed with good traffic against the daemon and the local Elasticsearch (SOAK_ARGS, e.g. --seconds 300).
+# Garbage mixed with good traffic against the daemon and the local Elasticsearch (soak/; SOAK_ARGS, e.g.
+# --seconds 300).
 soak: $(STAMP)
 	$(PY) -m gelfingest.local_es fetch >/dev/null
-	$(PY) benchmarks/soak.py $(SOAK_ARGS)
+	$(PY) -m soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) gelfingest-data .pytest_cache .mypy_cache .ruff_cache

@@ -81,7 +81,11 @@ def chunk(payload: bytes, size: int = 1408, message_id: bytes | None = None) -> 
 
 
 def read_vector(name: str) -> list[bytes]:
-    data = (VECTORS / f"{name}.dgrams").read_bytes()
+    return read_dgrams((VECTORS / f"{name}.dgrams").read_bytes())
+
+
+def read_dgrams(data: bytes) -> list[bytes]:
+    """The records of a .dgrams file: each a 4-byte big-endian length, then that many bytes."""
     out, pos = [], 0
     while pos < len(data):
         (n,) = struct.unpack_from(">I", data, pos)

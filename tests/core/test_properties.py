@@ -11,7 +11,7 @@ rejection family (GelfError), any other exception is a bug.
 - Memory stays bounded on compression bombs, whole or chunked.
 - The TCP Deframer gives the same frames however the stream is split, and never holds more than its cap.
 - BulkResponse.classify places every item exactly once for any answer body, and raises nothing.
-- The inputs benchmarks/fuzz.py found (tests/vectors/fuzz/) stay fixed.
+- The inputs the fuzz target (fuzz/) found (tests/vectors/fuzz/) stay fixed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.fuzz import run_input
+from fuzz.target import run_input
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import BulkResponse
 from gelfingest.core.errors import GelfError, Reason
@@ -479,7 +479,7 @@ def test_the_fuzz_directory_says_what_it_holds() -> None:
 
 @pytest.mark.parametrize("path", FUZZ_INPUTS, ids=[p.name for p in FUZZ_INPUTS])
 def test_inputs_the_fuzzer_found_give_only_gelf_errors(path: Path) -> None:
-    """Each file is one input of benchmarks/fuzz.py (its first byte picks the target: datagrams into
+    """Each file is one input of the fuzz target, fuzz/target.py (its first byte picks the target: datagrams into
     Ingest.datagram, JSON lines, a TCP stream, a bulk answer, one GELF message the harness compresses and
     chunks); run_input raises only on a finding."""
     run_input(path.read_bytes())

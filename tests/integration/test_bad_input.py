@@ -14,12 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ES
+from tests.harness import rss_kib
 from tests.helpers import VECTORS, gelf, read_vector
 
 pytestmark = pytest.mark.integration
@@ -50,12 +50,6 @@ def wait_count(es: ES, index: str, n: int, timeout: float = 30) -> int:
     while (count := es.count(index)) < n and time.monotonic() < deadline:
         time.sleep(0.5)
     return count
-
-
-def rss_kib(pid: int) -> int:
-    m = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    assert m
-    return int(m[1])
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "http"])
