@@ -102,11 +102,19 @@ def manifest() -> dict[str, dict[str, Any]]:
 # -- the pure core one item at a time (the daemon always works in bursts) -----------------------------
 
 def datagram(ingest: Ingest, data: bytes, source: str, now: float, forwarded: bool = False) -> Batch | None:
-    """Take one datagram; return the batch its event fills, if any; raise the GelfError that rejects it."""
+    """Take one datagram; return the batch its event fills, if any (the items of all it fills, for a payload
+    of several objects); raise the GelfError that rejects it (the first, for several)."""
     ready, rejected = ingest.take_many([data], [source], now, forwarded)
     if rejected:
         raise rejected[0][0]
-    assert len(ready) <= 1, "one event filled two batches: take it with take_many"
+    return _one(ready)
+
+
+def _one(ready: list[Batch]) -> Batch | None:
+    """The batches one input filled, as one (an item of max_bytes or more after others fills two)."""
+    if len(ready) > 1:
+        return Batch(items=[item for batch in ready for item in batch.items], size=sum(b.size for b in ready),
+                     created=ready[0].created)
     return ready[0] if ready else None
 
 
@@ -115,8 +123,7 @@ def json_line(ingest: Ingest, data: bytes, source: str, now: float) -> Batch | N
     ready, rejected = ingest.json_lines([data], [source], now)
     if rejected:
         raise rejected[0][0]
-    assert len(ready) <= 1, "one event filled two batches: take it with json_lines"
-    return ready[0] if ready else None
+    return _one(ready)
 
 
 def stamp(sequencer: Sequencer, doc: dict[str, Any], now: float) -> int:
