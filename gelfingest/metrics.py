@@ -157,6 +157,9 @@ def worker_snapshot(server: Server) -> Snapshot:
     for reason, n in i.dropped_fields.items():
         b.counter("gelfingest_dropped_fields", "Fields dropped from messages that were kept, by reason", n,
                   reason=reason)
+    for reason, n in i.changed_fields.items():
+        b.counter("gelfingest_changed_fields", "Fields kept under another name or as another type, by reason",
+                  n, reason=reason)
     r, cs = i.reassembler, i.reassembler.stats
     b.gauge("gelfingest_chunks_pending_messages", "Chunked messages waiting for chunks", r.pending_messages)
     b.gauge("gelfingest_chunks_pending_bytes", "Bytes held for incomplete chunked messages", r.pending_bytes)

@@ -233,6 +233,8 @@ class Server:
         line = self.rejects.maybe_summary(now)
         if line:
             logger.warning("%s", line)
+        for note in self.ingest.field_notes():
+            logger.warning("%s", note)
 
     async def shutdown(self) -> None:
         """Stop reading, flush to the output within the deadline, spool what is left in memory.

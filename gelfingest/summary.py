@@ -43,16 +43,18 @@ def log_totals(server: Server) -> None:
     i, chunks, output = server.ingest, server.ingest.reassembler.stats, server.output
     rejected = ", ".join(f"{r}={n}" for r, n in server.rejects.total.most_common()) or "none"
     dropped = ", ".join(f"{r}={n}" for r, n in i.dropped_fields.most_common()) or "none"
+    changed = ", ".join(f"{r}={n}" for r, n in i.changed_fields.most_common()) or "none"
     received = ", ".join(f"{name}: {u.datagrams} datagrams ({u.bytes} bytes)"
                          for name, u in (("udp", server.inputs.udp), ("json-udp", server.inputs.json_udp))
                          if u is not None)
     received = received or "udp off"
     logger.info(
         "stopped: %s, %d events decoded, %d delivered to %s, %d failed%s; "
-        "rejected: %s; dropped fields: %s; chunked messages: %d completed (%d after forwarding), %d expired, "
-        "%d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed, output.name, output.failed,
-        output.totals(), rejected, dropped, chunks.completed, chunks.completed_forwarded, chunks.expired,
-        chunks.evicted, chunks.duplicates, _forward_totals(server) + _tcp_totals(server) + _http_totals(server))
+        "rejected: %s; dropped fields: %s; changed fields: %s; chunked messages: %d completed (%d after "
+        "forwarding), %d expired, %d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed,
+        output.name, output.failed, output.totals(), rejected, dropped, changed, chunks.completed,
+        chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
+        _forward_totals(server) + _tcp_totals(server) + _http_totals(server))
     if i.reassembler.pending_messages:
         logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                        i.reassembler.pending_messages, i.reassembler.pending_bytes)

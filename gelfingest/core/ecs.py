@@ -51,6 +51,10 @@ EXTRAS: Final[dict[str, tuple[tuple[str, ...], type]]] = {
     "thread_name": (("process", "thread", "name"), str),
     "logger_name": (("log", "logger"), str),
     "function": (("log", "origin", "function"), str),
+    # GELF's own (deprecated but sent: graypy's source location); an additional field named file or line
+    # takes these names, and then GELF's own are gelf_file and gelf_line (see _homes).
+    "file": (("log", "origin", "file", "name"), str),
+    "line": (("log", "origin", "file", "line"), int),
 }
 _IP_CACHE_SIZE: Final = 4096
 
@@ -74,15 +78,27 @@ class _Plan:
     source: bool
 
 
+def _homes(shape: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], type]]:
+    """EXTRAS for this shape: when GELF's own file or line is there as gelf_<name> (an additional field
+    took the name), GELF's own goes to the ECS home and the sender's field under ``gelf``."""
+    homes = EXTRAS
+    for name in ("file", "line"):
+        if f"gelf_{name}" in shape:
+            homes = dict(homes)
+            homes[f"gelf_{name}"] = homes.pop(name)
+    return homes
+
+
 def _plan(shape: tuple[str, ...]) -> _Plan:
-    rest = tuple(key for key in shape if key not in _OWN and key not in EXTRAS)
+    homes = _homes(shape)
+    rest = tuple(key for key in shape if key not in _OWN and key not in homes)
     get_rest = None
     if len(rest) == 1:
         only = rest[0]
         get_rest = lambda doc: (doc[only],)  # noqa: E731 (itemgetter of one key returns no tuple)
     elif rest:
         get_rest = itemgetter(*rest)
-    homed = tuple((key, *EXTRAS[key]) for key in shape if key in EXTRAS)
+    homed = tuple((key, *homes[key]) for key in shape if key in homes)
     return _Plan(rest, get_rest, homed, "level" in shape, "host" in shape, "source_host" in shape)
 
 

@@ -20,8 +20,11 @@ _FIELD_NAME: Final = re.compile(r"[\w.\-]+")
 # Fields the document itself is made of: a client's additional field may not overwrite them.
 RESERVED_FIELDS: Final = frozenset(
     {"@timestamp", "@version", "message", "sequence", "source_host", "host", "level", "facility",
-     "version", "full_message", "short_message", "timestamp"}
+     "full_message", "short_message", "timestamp", "gelf_version", "gelf_file", "gelf_line"}
 )
+# GELF fields that an additional field of the same name takes over, as Logstash's gelf input does
+# (``_version`` becomes ``version``); the GELF field's own value then moves to ``gelf_<name>``.
+SHARED_FIELDS: Final = frozenset({"version", "file", "line"})
 # Timestamps outside 1970..9999 cannot be written as @timestamp; the receive time is used instead.
 MAX_TIMESTAMP: Final = 253402300800.0
 
@@ -45,14 +48,54 @@ class DroppedField:
     RESERVED: Final = "field_reserved"
     CLASH: Final = "field_name_clash"
     INVALID_LEVEL: Final = "level_invalid"
+    # A top-level field that is neither one of GELF's nor an additional one (no leading underscore).
+    UNKNOWN: Final = "field_unknown"
+    # ``host`` empty or only blanks, or neither a string, a number nor a boolean.
+    BLANK_HOST: Final = "host_blank"
+    INVALID_HOST: Final = "host_invalid"
+
+
+class ChangedField:
+    """Reasons a field is kept under another name or as another type."""
+
+    # ``_id`` is kept as ``id`` (it never becomes the document's ``_id``).
+    ID: Final = "id_renamed"
+    # ``version``, ``file`` or ``line`` kept as ``gelf_<name>``: an additional field took its name.
+    GELF_FIELD: Final = "gelf_field_renamed"
+    # A number or boolean ``host`` kept as its string.
+    HOST_TO_STRING: Final = "host_to_string"
+
+
+class FieldNotes:
+    """The first field dropped or changed for each reason, as a line for the daemon to log once; the
+    counts are the decoders' own."""
+
+    __slots__ = ("_lines", "_seen")
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lines: list[str] = []
+
+    def note(self, reason: str, what: str, source: str) -> None:
+        """``what`` happened to a field (``"dropped field 'x'"``) for ``reason``, in a message from ``source``."""
+        if reason not in self._seen:
+            self._seen.add(reason)
+            self._lines.append(f"{what} ({reason}) in a message from {source}; the message is kept, and every "
+                               f"such field counted")
+
+    def take(self) -> list[str]:
+        """The lines not taken yet."""
+        lines, self._lines = self._lines, []
+        return lines
 
 
 def _json_reason(exc: orjson.JSONDecodeError) -> str:
     text = str(exc)
     if "UTF-8" in text or "utf-8" in text:
         return Reason.INVALID_UTF8
-    # orjson 3.9 says "trailing characters", 3.10+ "unexpected content after document".
-    if "trailing" in text or "after document" in text:
+    # Bytes after a complete document: orjson 3.9 says "trailing characters", 3.10+ "unexpected content
+    # after document". (A "trailing comma" is a document that is not JSON.)
+    if "trailing characters" in text or "after document" in text:
         return Reason.TRAILING_DATA
     # orjson stops at 1024 levels ("depth limit exceeded"; "recursion limit" in older releases).
     if "depth limit" in text or "recursion limit" in text:
@@ -107,7 +150,7 @@ def extra_name(key: str) -> str | None:
     if name in RESERVED_FIELDS or name[0] == "_":
         return ""
     root, dot, rest = name.partition(".")
-    if dot and root in RESERVED_FIELDS:
+    if dot and (root in RESERVED_FIELDS or root in SHARED_FIELDS):
         return f"{root}_{rest}"
     return name
 

@@ -30,7 +30,7 @@ from gelfingest.core.chunks import (
 )
 from gelfingest.core.decompress import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.core.ecs import EcsMapper
-from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.errors import DecodeError, GelfError, Reason
 from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, Limits, epoch_millis
 from gelfingest.core.gelf import GelfDecoder
 from gelfingest.core.logspout import LogspoutDecoder
@@ -72,6 +72,20 @@ class IngestSettings:
     index_max_ahead: float = DEFAULT_INDEX_MAX_AHEAD
 
 
+def _object_lines(payload: bytes) -> list[bytes] | None:
+    """The objects of a payload of JSON objects one a line (Graylog's bulk form), or None when it is not
+    one: it must hold two objects or more, and every line that is not blank must look like an object on its
+    own, so a single object written over several lines (pretty-printed) is never taken apart. Only looked
+    at once the payload failed to parse as one object, so a message that parses costs nothing here."""
+    if b"\n" not in payload:
+        return None
+    lines = [line.strip() for line in payload.split(b"\n")]
+    objects = [line for line in lines if line]
+    if len(objects) < 2 or not all(line[:1] == b"{" and line[-1:] == b"}" for line in objects):
+        return None
+    return objects
+
+
 def _bug(exc: Exception) -> GelfError:
     return GelfError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc} (a bug in gelfingest; please report "
                      f"it with the message)")
@@ -102,6 +116,15 @@ class Ingest:
         """Fields dropped from messages that were kept, by reason, over both decoders."""
         return self.decoder.dropped_fields + self.logspout.dropped_fields
 
+    @property
+    def changed_fields(self) -> Counter[str]:
+        """Fields kept under another name or as another type, by reason."""
+        return self.decoder.changed_fields.copy()
+
+    def field_notes(self) -> list[str]:
+        """The first dropped or changed field of each reason not said yet, for the daemon to log."""
+        return self.decoder.notes.take() + self.logspout.notes.take()
+
     def take_many(self, datagrams: Sequence[bytes], sources: Sequence[str], now: float,
                   forwarded: bool = False) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
         """Take datagrams (or frames) received at ``now``, from these senders; return the batches they
@@ -111,6 +134,7 @@ class Ingest:
         times: list[int] = []
         rejected: list[tuple[GelfError, str]] = []
         for data, source in zip(datagrams, sources, strict=True):
+            payload = b""
             try:
                 if data[:2] == CHUNK_MAGIC:
                     whole = reassembler.maybe_complete(data, now, forwarded)
@@ -119,7 +143,15 @@ class Ingest:
                     data = whole
                 elif not data:
                     raise GelfError(Reason.EMPTY, "empty datagram")
-                doc, seconds = decode(decompress(data, max_size), source, now)
+                payload = decompress(data, max_size)
+                doc, seconds = decode(payload, source, now)
+            except DecodeError as err:
+                objects = _object_lines(payload)
+                if objects is None:
+                    rejected.append((err, source))
+                else:
+                    self._take_objects(objects, source, now, docs, times, rejected)
+                continue
             except GelfError as err:
                 rejected.append((err, source))
                 continue
@@ -129,6 +161,23 @@ class Ingest:
             docs.append(doc)
             times.append(seconds)
         return self._emit(docs, times, now), rejected
+
+    def _take_objects(self, objects: list[bytes], source: str, now: float, docs: list[dict[str, Any]],
+                      times: list[int], rejected: list[tuple[GelfError, str]]) -> None:
+        """The objects of one newline-separated payload, each decoded on its own (and within the bounds on
+        its own); one that fails is rejected alone."""
+        decode = self.decoder.decode
+        for line in objects:
+            try:
+                doc, seconds = decode(line, source, now)
+            except GelfError as err:
+                rejected.append((err, source))
+                continue
+            except Exception as exc:
+                rejected.append((_bug(exc), source))
+                continue
+            docs.append(doc)
+            times.append(seconds)
 
     def json_lines(self, lines: Sequence[bytes], sources: Sequence[str],
                    now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:

@@ -19,7 +19,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from gelfingest.core.errors import DecodeError, Reason
-from gelfingest.core.fields import DroppedField, Limits, Timestamps, check_bounds, epoch_millis, extra_name, load_object
+from gelfingest.core.fields import (
+    DroppedField,
+    FieldNotes,
+    Limits,
+    Timestamps,
+    check_bounds,
+    epoch_millis,
+    extra_name,
+    load_object,
+)
 
 _STREAM_LEVEL: Final = {"stdout": 6, "stderr": 3}
 _MESSAGE_KEYS: Final = ("message", "msg", "log")
@@ -49,6 +58,7 @@ class LogspoutDecoder:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self.dropped_fields: Counter[str] = Counter()
+        self.notes = FieldNotes()
         self.iso = Timestamps().iso
 
     def decode(self, payload: bytes, source_host: str, now: float) -> tuple[dict[str, Any], int]:
@@ -82,10 +92,10 @@ class LogspoutDecoder:
             if key in _HANDLED:
                 continue
             extra = extra_name("_" + key)
-            if extra is None:
-                self.dropped_fields[DroppedField.INVALID_NAME] += 1
-            elif not extra or extra in doc:
-                self.dropped_fields[DroppedField.RESERVED] += 1
-            else:
+            if extra is not None and extra and extra not in doc:
                 doc[extra] = value
+                continue
+            reason = DroppedField.INVALID_NAME if extra is None else DroppedField.RESERVED
+            self.dropped_fields[reason] += 1
+            self.notes.note(reason, f"dropped field {key[:80]!r}", source_host)
         return doc, seconds

@@ -47,6 +47,10 @@ def index_template(index_pattern: str, schema: str = "logstash") -> dict[str, An
             "level": {"type": "long"},
             "facility": text_with_keyword,
             "version": {"type": "keyword"},
+            # GELF's own version, file and line when an additional field took their names (fields.py).
+            "gelf_version": {"type": "keyword"},
+            "gelf_file": text_with_keyword,
+            "gelf_line": {"type": "long"},
             "host": text_with_keyword,
             "source_host": text_with_keyword,
             "container_id": {"type": "keyword"},
@@ -85,7 +89,8 @@ _ECS_MAPPINGS: Final[dict[str, Any]] = {
         "ecs": _object(version=_KEYWORD),
         "event": _object(sequence={"type": "long"}, ingested={"type": "date"}),
         "log": _object(
-            level=_KEYWORD, logger=_KEYWORD, origin=_object(function=_KEYWORD),
+            level=_KEYWORD, logger=_KEYWORD,
+            origin=_object(function=_KEYWORD, file=_object(name=_KEYWORD, line={"type": "long"})),
             syslog=_object(severity=_object(code={"type": "long"}, name=_KEYWORD)),
         ),
         "host": _object(name=_KEYWORD),

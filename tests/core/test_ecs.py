@@ -63,7 +63,10 @@ def test_graypy_s_logging_fields_land_in_process_and_log_fields() -> None:
     _, doc = one(data)
     assert doc["log"]["level"] == "warning"
     assert doc["log"]["syslog"]["severity"] == {"code": 4, "name": "Warning"}
-    assert doc["log"]["origin"] == {"function": "py_logger"}
+    # graypy's GELF file and line (dropped before issue 16) are the ECS source location.
+    assert doc["log"]["origin"] == {"function": "py_logger",
+                                    "file": {"name": "/work/main/tests/vectors/capture.py", "line": 75}}
+    assert "file" not in doc["gelf"] and "line" not in doc["gelf"]
     assert doc["process"] == {"pid": 3600, "name": "MainProcess", "thread": {"name": "MainThread"}}
     assert doc["gelf"]["facility"].startswith("capture-")
     assert doc["gelf"]["user"] == "alice"

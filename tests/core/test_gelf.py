@@ -106,8 +106,18 @@ def test_level_is_kept_as_an_integer_or_dropped() -> None:
     assert d.dropped_fields[DroppedField.INVALID_LEVEL] == 1
 
 
-def test_non_underscore_unknown_fields_are_not_indexed() -> None:
-    assert "file" not in decode(gelf(file="x.py"))
+def test_a_top_level_field_gelf_does_not_name_is_dropped_counted_and_noted() -> None:
+    """Before: dropped without a trace (and GELF's own file and line were dropped with them)."""
+    d = GelfDecoder()
+    for general in (False, True):  # the plan path, and the general one (a dotted name sends it there)
+        extra = {"_a.b": 1} if general else {}
+        doc, _ = d.decode(gelf(file="x.py", line=7, app="shop", message="forged", **extra), "10.0.0.1", NOW)
+        assert doc["file"] == "x.py" and doc["line"] == 7
+        assert "app" not in doc and doc["message"] == "hello"
+    assert d.dropped_fields == {DroppedField.UNKNOWN: 4}
+    (line,) = d.notes.take()
+    assert "dropped field 'app' (field_unknown) in a message from 10.0.0.1" in line
+    assert d.notes.take() == []
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,16 @@ def check(doc: dict, facts: dict) -> None:
     else:
         assert doc["message"].startswith(facts["message_prefix"])
         assert len(doc["message"]) >= facts.get("message_length", 0) - 1
-    for key in ("level", "version", "host", "container_name", "image_name", "user", "request_id"):
+    for key in ("level", "version", "host", "container_name", "image_name", "user", "request_id", "gelf_version",
+                "file", "line"):
         if key in facts:
             assert doc[key] == facts[key], key
+    if facts["client"].startswith("graypy"):
+        # graypy sends GELF's file and line on every record (they were dropped before issue 16); kept as
+        # gelf_file and gelf_line when its extra fields took the names.
+        source_file = doc["gelf_file"] if "gelf_file" in doc else doc["file"]
+        source_line = doc["gelf_line"] if "gelf_line" in doc else doc["line"]
+        assert source_file.endswith(facts.get("gelf_file_suffix", "capture.py")) and type(source_line) is int
     assert doc["source_host"] == "172.17.0.1"
     assert doc["sequence"] == 1
     assert doc["@timestamp"].endswith("Z")

@@ -76,7 +76,8 @@ def test_every_case_is_rejected_by_its_reason_and_good_traffic_goes_on(elasticse
             if e["outcome"] == "rejected":
                 expected[e["reason"]] += 1
             else:
-                kept += 1
+                kept += e.get("documents", 1)
+                expected.update(e.get("rejected_objects", []))
             if transport == "udp":
                 u.sendto(good, ("127.0.0.1", d.udp_port))
                 time.sleep(0.02)
@@ -86,7 +87,8 @@ def test_every_case_is_rejected_by_its_reason_and_good_traffic_goes_on(elasticse
                 assert post(d.http_port, good) == 202
     if transport == "http":
         for name, e in cases.items():
-            wanted = 202 if e["outcome"] == "kept" else 413 if "too_large" in e["reason"] else 400
+            wanted = (400 if e.get("rejected_objects") else 202) if e["outcome"] == "kept" else \
+                413 if "too_large" in e["reason"] else 400
             assert statuses[name] == wanted, name
     assert wait_count(elasticsearch, index, len(cases) + kept) == len(cases) + kept
     assert d.proc.poll() is None  # still up after all of it

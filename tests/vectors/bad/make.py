@@ -122,6 +122,7 @@ def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
                                  "_@timestamp": "2000", "_message": "forged", "_source_host": "forged",
                                  "_timestamp": 0})],
             {"outcome": "kept", "dropped_fields": {"field_reserved": 7, "field_name_invalid": 1},
+             "changed_fields": {"id_renamed": 1},
              "has": {"id": "mine", "message": "metadata"}, "lacks": ["_id", "_index", "_source", "index"],
              "transports": all_three}),
         # host.name would need host, our keyword, to be an object: renamed host_name.
@@ -137,6 +138,48 @@ def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
             {"outcome": "kept", "dropped_fields": {"field_name_clash": 1},
              "has": {"com.docker.compose.project": "demo", "com.docker.compose.service": "web"},
              "lacks": ["com.docker.compose.project.working_dir"], "transports": all_three}),
+        # What Vector's and Graylog's decoder tests expect (issue 16):
+        # a trailing comma is not JSON (it used to be counted as trailing_data).
+        "trailing_comma": ([b'{"version": "1.1", "host": "bad-corpus", "short_message": "comma",}'],
+                           rejected("invalid_json")),
+        # A top-level field GELF does not name: dropped as before, now counted.
+        "top_level_field_unknown": ([gelf("unknown", app="shop")],
+                                    {"outcome": "kept", "dropped_fields": {"field_unknown": 1}, "lacks": ["app"],
+                                     "transports": all_three}),
+        # host as a number or a boolean becomes its string; blank or not a scalar is dropped.
+        "host_a_number": ([gelf("numeric host", host=42)],
+                          {"outcome": "kept", "changed_fields": {"host_to_string": 1}, "has": {"host": "42"},
+                           "transports": all_three}),
+        "host_a_boolean": ([gelf("boolean host", host=True)],
+                           {"outcome": "kept", "changed_fields": {"host_to_string": 1}, "has": {"host": "true"},
+                            "transports": all_three}),
+        "host_blank": ([gelf("blank host", host="   ")],
+                       {"outcome": "kept", "dropped_fields": {"host_blank": 1}, "lacks": ["host"],
+                        "transports": all_three}),
+        "host_an_object": ([gelf("object host", host={"name": "web"})],
+                           {"outcome": "kept", "dropped_fields": {"host_invalid": 1}, "lacks": ["host"],
+                            "transports": all_three}),
+        # An additional field named like a GELF field takes the name; GELF's own moves to gelf_<name>.
+        "version_additional": ([gelf("app version", _version="2.3.1")],
+                               {"outcome": "kept", "changed_fields": {"gelf_field_renamed": 1},
+                                "has": {"version": "2.3.1", "gelf_version": "1.1"}, "transports": all_three}),
+        "file_and_line_both": ([gelf("file and line", file="/app/shop.py", line=12, _file="upload.csv", _line="L3")],
+                               {"outcome": "kept", "changed_fields": {"gelf_field_renamed": 2},
+                                "has": {"file": "upload.csv", "gelf_file": "/app/shop.py", "line": "L3",
+                                        "gelf_line": 12}, "transports": all_three}),
+        "id_additional": ([gelf("with id", _id="order-17")],
+                          {"outcome": "kept", "changed_fields": {"id_renamed": 1}, "has": {"id": "order-17"},
+                           "lacks": ["_id"], "transports": all_three}),
+        # Graylog's bulk form: objects one a line in one payload, each taken (and refused) on its own.
+        "three_objects_one_a_line": ([b"\n".join(gelf(f"object {k}", _k=k) for k in range(3))],
+                                     {"outcome": "kept", "documents": 3, "transports": all_three}),
+        "three_objects_one_bad": ([b"\n".join([gelf("object 0"), b'{"host": "bad-corpus", "short_message": 42}',
+                                                gelf("object 2")])],
+                                  {"outcome": "kept", "documents": 2, "rejected_objects": ["missing_short_message"],
+                                   "transports": all_three}),
+        # One object over several lines is never taken apart: a broken one is refused whole.
+        "pretty_printed_trailing_comma": ([b'{\n  "version": "1.1",\n  "short_message": "pretty",\n}'],
+                                          rejected("invalid_json")),
     }
 
 
