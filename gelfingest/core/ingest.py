@@ -10,7 +10,7 @@ GelfError is a bug, and costs only the message that met it (``internal_error``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -86,6 +86,26 @@ def _object_lines(payload: bytes) -> list[bytes] | None:
     return objects
 
 
+Decode = Callable[[bytes, str, float], tuple[dict[str, Any], int]]
+
+
+def _decode_each(decode: Decode, payloads: Iterable[tuple[bytes, str]], now: float, docs: list[dict[str, Any]],
+                 times: list[int], rejected: list[tuple[GelfError, str]], max_size: int | None = None) -> None:
+    """Decode each payload (decompressed first when ``max_size`` is given) with its sender; the documents and
+    their times, and the rejections, are added to the lists."""
+    for data, source in payloads:
+        try:
+            doc, seconds = decode(data if max_size is None else decompress(data, max_size), source, now)
+        except GelfError as err:
+            rejected.append((err, source))
+            continue
+        except Exception as exc:
+            rejected.append((_bug(exc), source))
+            continue
+        docs.append(doc)
+        times.append(seconds)
+
+
 def _bug(exc: Exception) -> GelfError:
     return GelfError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc} (a bug in gelfingest; please report "
                      f"it with the message)")
@@ -149,8 +169,9 @@ class Ingest:
                 objects = _object_lines(payload)
                 if objects is None:
                     rejected.append((err, source))
-                else:
-                    self._take_objects(objects, source, now, docs, times, rejected)
+                else:  # each object on its own; one that fails is rejected alone
+                    _decode_each(self.decoder.decode, ((line, source) for line in objects), now, docs, times,
+                                 rejected)
                 continue
             except GelfError as err:
                 rejected.append((err, source))
@@ -162,41 +183,14 @@ class Ingest:
             times.append(seconds)
         return self._emit(docs, times, now), rejected
 
-    def _take_objects(self, objects: list[bytes], source: str, now: float, docs: list[dict[str, Any]],
-                      times: list[int], rejected: list[tuple[GelfError, str]]) -> None:
-        """The objects of one newline-separated payload, each decoded on its own (and within the bounds on
-        its own); one that fails is rejected alone."""
-        decode = self.decoder.decode
-        for line in objects:
-            try:
-                doc, seconds = decode(line, source, now)
-            except GelfError as err:
-                rejected.append((err, source))
-                continue
-            except Exception as exc:
-                rejected.append((_bug(exc), source))
-                continue
-            docs.append(doc)
-            times.append(seconds)
-
     def json_lines(self, lines: Sequence[bytes], sources: Sequence[str],
                    now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
         """Take logspout (logstash adapter) JSON lines, sequenced and batched like GELF; as ``take_many``."""
-        decode, max_size = self.logspout.decode, self.settings.max_message_size
         docs: list[dict[str, Any]] = []
         times: list[int] = []
         rejected: list[tuple[GelfError, str]] = []
-        for data, source in zip(lines, sources, strict=True):
-            try:
-                doc, seconds = decode(decompress(data, max_size), source, now)
-            except GelfError as err:
-                rejected.append((err, source))
-                continue
-            except Exception as exc:
-                rejected.append((_bug(exc), source))
-                continue
-            docs.append(doc)
-            times.append(seconds)
+        _decode_each(self.logspout.decode, zip(lines, sources, strict=True), now, docs, times, rejected,
+                     self.settings.max_message_size)
         return self._emit(docs, times, now), rejected
 
     def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float) -> list[Batch]:
