@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
 import orjson
 
-from gelfingest.config import ConfigError, load_config
+from gelfingest.config import ConfigError, load_config, unknown_variables
 from gelfingest.fleet.supervisor import Supervisor
 from gelfingest.server import Server
 
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
     logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
+    if "--worker-index" not in (argv if argv is not None else sys.argv[1:]):  # said once, not by each worker
+        for line in unknown_variables(os.environ):
+            logging.getLogger("gelfingest.config").warning("%s", line)
     # The client logs every request at INFO; that is our hot path.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:

@@ -9,6 +9,7 @@ stops the start with one line that names the flag and the variable.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -419,6 +420,9 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+# GELFINGEST_* variables read by something other than the daemon's options.
+OTHER_VARIABLES: Final = frozenset({"GELFINGEST_ES_CACHE"})
+
 USAGE: Final = """gelfingest [OPTIONS]
        gelfingest dlq {inspect,replay} [OPTIONS]"""
 
@@ -443,6 +447,24 @@ def build_parser(prog: str = "gelfingest") -> argparse.ArgumentParser:
                                         f"secret; safer than a flag, which other users see in ps "
                                         f"[env {spec.env}_FILE]")
     return parser
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``GELFINGEST_*`` variable that is not a setting (a typo such as
+    ``GELFINGEST_RETENTION_DAY``), with the closest real name: otherwise a user believes a setting is on
+    that is not. Variables gelfingest does not own (``GELFINGEST_ES_CACHE``, read by the local
+    Elasticsearch launcher) are left alone."""
+    known = {spec.env for spec in options()} | {spec.env + "_FILE" for spec in options() if spec.secret}
+    known |= OTHER_VARIABLES
+    lines = []
+    for name in sorted(environ):
+        if name.startswith("GELFINGEST_") and name not in known:
+            # Compared without the prefix they all share, which would make every name look close.
+            suffixes = sorted(k.removeprefix("GELFINGEST_") for k in known if k.startswith("GELFINGEST_"))
+            close = difflib.get_close_matches(name.removeprefix("GELFINGEST_"), suffixes, n=1, cutoff=0.6)
+            hint = f"; did you mean GELFINGEST_{close[0]}?" if close else ""
+            lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 def _read_secret(path: str) -> str:

@@ -10,6 +10,7 @@ from gelfingest.config import (
     options,
     parse_size,
     show_size,
+    unknown_variables,
 )
 from gelfingest.core.ingest import IngestSettings
 from gelfingest.net import Address, parse_address
@@ -105,3 +106,12 @@ def test_help_groups_the_options_by_concern_with_a_short_usage_and_sizes_as_peop
     assert sum(len(specs) for _, specs in grouped_options()) == len(options())
     assert "default 32 MiB]" in " ".join(text.split()) and "33554432" not in text
     assert show_size(2 * 1024 * 1024) == "2 MiB" and show_size(1500) == "1500"
+
+
+def test_a_gelfingest_variable_that_is_not_a_setting_is_reported_with_the_closest_name() -> None:
+    env = {"GELFINGEST_UPD": "127.0.0.1:1", "GELFINGEST_UDP": "off", "GELFINGEST_HTTP_TOKEN_FILE": "/t",
+           "GELFINGEST_ES_CACHE": "/c", "SEQUENCE_SEED": "2", "PATH": "/bin", "GELFINGEST_ZZZ": "1"}
+    lines = unknown_variables(env)
+    assert lines == ["GELFINGEST_UPD is not a setting and is ignored; did you mean GELFINGEST_UDP?",
+                     "GELFINGEST_ZZZ is not a setting and is ignored"]
+    assert unknown_variables({spec.env: "x" for spec in options()}) == []
