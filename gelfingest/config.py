@@ -246,6 +246,10 @@ class Config:
                                    "op_type create, so a resend is answered 409 and never indexed twice; auto: "
                                    "Elasticsearch picks ids (op_type index), cheaper, but a resend after a lost "
                                    "answer or a crash indexes a duplicate", group="indices")
+    dedot_fields: bool = _opt(False, parse_bool, "replace the dots in additional field names with _ (Logstash's "
+                              "de_dot): Docker labels such as com.docker.compose.project and "
+                              "com.docker.compose.project.working_dir from two containers then stop clashing "
+                              "as a value and an object in one index", group="indices")
     install_template: bool = _opt(True, parse_bool, "install the index template for the pattern at start",
                                   group="indices")
     template_name: str = _opt(DEFAULT_TEMPLATE_NAME, str, "name of the composable index template",

@@ -72,11 +72,14 @@ _MAX_TIMESTAMP_MS_SAFE: Final = MAX_TIMESTAMP - 1.0
 _NAME_CACHE_SIZE: Final = 4096
 
 
-def _verdict(key: str) -> str | tuple[str] | None:
+def _verdict(key: str, dedot: bool = False) -> str | tuple[str] | None:
     """``extra_name`` for the decoder's cache: a dotted name comes back wrapped in a tuple, for the
-    careful path (renamed, checked against the names placed before it and against its parents)."""
+    careful path (renamed, checked against the names placed before it and against its parents). With
+    ``dedot`` its dots become ``_`` instead (Logstash's de_dot), and it is a plain name."""
     name = extra_name(key)
-    return (name,) if name and "." in key else name
+    if name and "." in key:
+        return name.replace(".", "_") if dedot else (name,)
+    return name
 
 
 # Syslog's levels are 0..7; anything that fits Elasticsearch's integer is kept as sent.
@@ -127,8 +130,10 @@ class GelfDecoder:
     too many fields) takes the general path, which has the same outcome.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, dedot: bool = False) -> None:
+        """``dedot``: dots in additional field names become ``_`` (``--dedot-fields``)."""
         self.limits = limits or Limits()
+        self.dedot = dedot
         self.dropped_fields: Counter[str] = Counter()
         self.changed_fields: Counter[str] = Counter()
         self.notes = FieldNotes()
@@ -253,13 +258,15 @@ class GelfDecoder:
                 continue
             if len(key) - 1 > self.limits.max_field_name:
                 return None
-            extra = _verdict(key)
+            extra = _verdict(key, self.dedot)
             if isinstance(extra, tuple):
                 return None  # dotted: placed with care, by the general path
             if extra is None:
                 dropped.append(self._dropped(DroppedField.INVALID_NAME, key, source_host))
             elif not extra:
                 dropped.append(self._dropped(DroppedField.RESERVED, key, source_host))
+            elif self.dedot and (extra in names or any(extra == name for _, name in extras)):
+                dropped.append(self._dropped(DroppedField.CLASH, key, source_host))  # a_b and a.b: the first
             else:
                 extras.append((key, extra))
                 if key == "_id":
@@ -334,9 +341,11 @@ class GelfDecoder:
                                       f"(at most {limits.max_field_name})") from None
                 if len(names) >= _NAME_CACHE_SIZE:
                     names.clear()
-                extra = names[key] = _verdict(key)
+                extra = names[key] = _verdict(key, self.dedot)
             if type(extra) is str:
-                if extra:
+                if extra and self.dedot and extra in doc:
+                    self.dropped_fields[self._dropped(DroppedField.CLASH, key, source_host)] += 1
+                elif extra:
                     doc[extra] = value
                     if key == "_id":
                         self.changed_fields[self._changed(ChangedField.ID, key, extra, source_host)] += 1

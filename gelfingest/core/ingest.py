@@ -59,6 +59,8 @@ class IngestSettings:
     max_json_depth: int = DEFAULT_MAX_DEPTH
     max_fields: int = DEFAULT_MAX_FIELDS
     max_field_name_length: int = DEFAULT_MAX_FIELD_NAME
+    # Dots in additional field names become "_" (Logstash's de_dot filter).
+    dedot_fields: bool = False
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     max_pending_chunked: int = DEFAULT_MAX_PENDING_MESSAGES
     max_pending_chunk_bytes: int = DEFAULT_MAX_PENDING_BYTES
@@ -118,8 +120,8 @@ class Ingest:
         self.settings = s
         self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_chunked, s.max_pending_chunk_bytes)
         limits = Limits(s.max_json_depth, s.max_fields, s.max_field_name_length)
-        self.decoder = GelfDecoder(limits)
-        self.logspout = LogspoutDecoder(limits)
+        self.decoder = GelfDecoder(limits, s.dedot_fields)
+        self.logspout = LogspoutDecoder(limits, s.dedot_fields)
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker_index,
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index, s.document_id_prefix)

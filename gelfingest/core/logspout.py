@@ -55,8 +55,10 @@ def _epoch(value: Any) -> float | None:
 class LogspoutDecoder:
     """Decodes logspout's JSON lines; counts what it drops from lines it keeps in ``dropped_fields``."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, dedot: bool = False) -> None:
+        """``dedot``: dots in the names of the line's own fields become ``_`` (``--dedot-fields``)."""
         self.limits = limits or Limits()
+        self.dedot = dedot
         self.dropped_fields: Counter[str] = Counter()
         self.notes = FieldNotes()
         self.iso = Timestamps().iso
@@ -92,6 +94,8 @@ class LogspoutDecoder:
             if key in _HANDLED:
                 continue
             extra = extra_name("_" + key)
+            if extra and self.dedot:
+                extra = extra.replace(".", "_")
             if extra is not None and extra and extra not in doc:
                 doc[extra] = value
                 continue
