@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import orjson
+from zlib_ng import zlib_ng
+
+# --elasticsearch-compression gzip: level 1, as Logstash's elasticsearch output compresses by default.
+GZIP_LEVEL: Final = 1
+_GZIP_WBITS: Final = 16 + 15
 
 OpType = Literal["index", "create"]
 # Logstash asks for just this much of the response; on a clean bulk it is {"errors": false}.
@@ -85,6 +90,12 @@ class BulkEncoder:
                 last, action = seconds, self._action(seconds)
             items.append(b'%s%d"}}\n%s' % (action, sequence, dumps(doc, option=newline)))
         return items
+
+
+def gzip_body(body: bytes) -> bytes:
+    """A bulk body as a gzip stream (``Content-Encoding: gzip``, which Elasticsearch takes since 5.0)."""
+    compressor = zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, _GZIP_WBITS)
+    return compressor.compress(body) + compressor.flush()
 
 
 def decode_item(item: bytes) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -24,7 +24,7 @@ from elastic_transport import TransportError
 
 from gelfingest.config import Config
 from gelfingest.core.batch import Batch
-from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse
+from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
 from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
 from gelfingest.storage.deadletters import DeadLetters, dead_letter
@@ -32,6 +32,7 @@ from gelfingest.storage.deadletters import DeadLetters, dead_letter
 logger = logging.getLogger(__name__)
 
 _NDJSON = {"content-type": "application/x-ndjson", "accept": "application/json"}
+_NDJSON_GZIP = {**_NDJSON, "content-encoding": "gzip"}
 _JSON = {"content-type": "application/json", "accept": "application/json"}
 # At most one line this often about refused or already-indexed events, with the count since the last.
 LOG_INTERVAL = 10.0
@@ -89,6 +90,7 @@ class ElasticsearchOutput:
         self._duplicates_logged = -LOG_INTERVAL
         self._duplicates_window = 0
         self._template_lock = asyncio.Lock()
+        self._bulk_target = f"/_bulk?filter_path={BULK_FILTER_PATH}"
 
     async def start(self) -> None:
         from elasticsearch import AsyncElasticsearch
@@ -203,6 +205,12 @@ class ElasticsearchOutput:
     async def send(self, batch: Batch) -> None:
         await self._send_items(batch.items)
 
+    def _bulk_body(self, items: list[bytes]) -> tuple[bytes, dict[str, str]]:
+        body = b"".join(items)
+        if self.config.elasticsearch_compression == "gzip":
+            return gzip_body(body), _NDJSON_GZIP
+        return body, _NDJSON
+
     async def _send_items(self, items: list[bytes]) -> None:
         attempt = 0
         while items:
@@ -213,8 +221,7 @@ class ElasticsearchOutput:
                 await self.ensure_template()
                 self.requests += 1
                 started = time.monotonic()
-                status, body = await self.request(
-                    "POST", f"/_bulk?filter_path={BULK_FILTER_PATH}", b"".join(items), _NDJSON)
+                status, body = await self.request("POST", self._bulk_target, *self._bulk_body(items))
                 self.latency.observe(time.monotonic() - started)
             except TransportError as exc:
                 self._trouble(describe(exc), len(items))

@@ -3,7 +3,9 @@ index routing by field references, ingest pipelines."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from typing import Any
 
@@ -50,3 +52,58 @@ def test_compose_labels_of_two_containers_clash_in_one_index_unless_dedotted(ela
     else:
         # Elasticsearch refused the second for good: it is in the dead-letter queue, not lost.
         assert set(docs) == {"web"} and "1 to the dead-letter queue" in d.text()
+
+
+class RecordingRelay:
+    """A TCP relay in front of Elasticsearch that keeps what the client sent (to look at the requests)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent = bytearray()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if record:
+                    self.sent += data
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_bulk_bodies_go_gzip_compressed_when_asked_and_everything_is_indexed(elasticsearch: ES, daemon: Any,
+                                                                             compression: str) -> None:
+    relay = RecordingRelay(int(elasticsearch.url.rsplit(":", 1)[1]))
+    index = f"compression-{compression}"
+    try:
+        d = daemon({"ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{relay.port}", "GELFINGEST_INDEX": index,
+                    "GELFINGEST_ELASTICSEARCH_COMPRESSION": compression})
+        send_udp(d.udp_port, [gelf(f"m{i}", _pad="x" * 300) for i in range(300)])
+        assert wait_count(elasticsearch, index, 300) == 300
+        assert d.stop() == 0
+    finally:
+        relay.close()
+    _, _, rest = bytes(relay.sent).partition(b"POST /_bulk")
+    assert rest, "no bulk request went through the relay"
+    request_headers = rest.split(b"\r\n\r\n", 1)[0].lower()
+    assert (b"content-encoding: gzip" in request_headers) == (compression == "gzip")
+    # gzip: the 300 documents of 300+ bytes each cross the wire in far fewer bytes than plain.
+    body_bytes = len(relay.sent)
+    assert body_bytes < 300 * 300 if compression == "gzip" else body_bytes > 300 * 300
