@@ -20,7 +20,7 @@ import signal
 import time
 from typing import Final
 
-from gelfingest.config import Config, mask_url
+from gelfingest.config import Config
 from gelfingest.core.decompress import CHUNK_MAGIC
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.ingest import Ingest
@@ -158,6 +158,9 @@ class Server:
     def is_ready(self) -> bool:
         return self.output.ready()
 
+    def readiness(self) -> str:
+        return self.output.status()
+
     def render_metrics(self) -> bytes:
         others = read_snapshots(self.config.data_dir, skip_worker=self.config.worker_index)
         return render(merge([worker_snapshot(self), *others]))
@@ -166,8 +169,7 @@ class Server:
 
     def describe(self) -> str:
         c = self.config
-        output = c.output if c.output != "elasticsearch" else \
-            f"elasticsearch={','.join(mask_url(u) for u in c.elasticsearch)}"
+        output = self.output.describe()
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
         routing = f"; {self.forwarder.describe()}" if self.forwarder is not None else ""

@@ -44,6 +44,8 @@ class Receiver(Protocol):
 
     def is_ready(self) -> bool: ...
 
+    def readiness(self) -> str: ...
+
     def render_metrics(self) -> bytes: ...
 
 
@@ -97,6 +99,7 @@ class Inputs:
         if c.http is not None:
             self.http = HttpInput(c.http, receiver.on_http_message, max_body=c.http_max_body, token=c.http_token,
                                   is_full=receiver.is_full, is_ready=receiver.is_ready,
+                                  readiness=receiver.readiness,
                                   metrics=receiver.render_metrics, reuse_port=reuse_port,
                                   max_connections=c.http_max_connections, read_timeout=c.http_read_timeout,
                                   idle_timeout=c.http_idle_timeout, on_reject=receiver.on_rejected,
@@ -105,7 +108,8 @@ class Inputs:
             await self.http.start()
         if c.metrics is not None:
             # The operator's listener: plain HTTP, for Prometheus and the orchestrator's probes.
-            self.operator = OperatorListener(c.metrics, is_ready=receiver.is_ready, metrics=receiver.render_metrics,
+            self.operator = OperatorListener(c.metrics, is_ready=receiver.is_ready, readiness=receiver.readiness,
+                                             metrics=receiver.render_metrics,
                                              reuse_port=reuse_port, max_connections=OPERATOR_MAX_CONNECTIONS,
                                              idle_timeout=c.http_idle_timeout)
             await self.operator.start()

@@ -43,11 +43,12 @@ class HttpInput(HttpListener):
 
     def __init__(self, address: Address, on_message: MessageHandler, *, max_body: int, token: str,
                  is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 readiness: Callable[[], str] = lambda: "",
                  reuse_port: bool = False, max_connections: int, read_timeout: float, idle_timeout: float,
                  on_reject: RejectHandler = ignore_rejection, ssl_context: ssl.SSLContext | None = None,
                  serve_metrics: bool = True) -> None:
         """``serve_metrics`` False: no /metrics here (it is on the operator's address)."""
-        super().__init__(address, is_ready=is_ready, metrics=metrics, serve_metrics=serve_metrics,
+        super().__init__(address, is_ready=is_ready, metrics=metrics, readiness=readiness, serve_metrics=serve_metrics,
                          reuse_port=reuse_port, max_connections=max_connections, idle_timeout=idle_timeout,
                          on_reject=on_reject, ssl_context=ssl_context, client_max_size=max_body)
         self.on_message = on_message

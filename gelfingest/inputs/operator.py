@@ -1,7 +1,8 @@
 """HTTP listeners with bounded connections and the operator's endpoints, on aiohttp.
 
 ``HttpListener`` is what the GELF HTTP input (http.py) and the operator's listener have in common:
-``GET /healthz`` (the process answers), ``GET /readyz`` (the output can take events, 503 otherwise) and,
+``GET /healthz`` (the process answers), ``GET /readyz`` (the output can take events, 503 otherwise; the
+body says the output's state: the cluster, its version and nodes, the template) and,
 unless it is served elsewhere, ``GET /metrics`` (Prometheus). At most ``max_connections`` connections at
 once: more are closed at once and handed to ``on_reject``. A connection without a request for
 ``idle_timeout`` is closed (aiohttp's keep-alive timer, which also runs from the connection's start, so
@@ -73,12 +74,14 @@ class HttpListener:
     name = "http"
 
     def __init__(self, address: Address, *, is_ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 readiness: Callable[[], str] = lambda: "",
                  serve_metrics: bool = True, reuse_port: bool = False, max_connections: int,
                  idle_timeout: float, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None, client_max_size: int = 1024) -> None:
         """``serve_metrics`` False: no /metrics here (it is on the operator's address)."""
         self.address = address
         self.is_ready = is_ready
+        self.readiness = readiness
         self.metrics = metrics
         self.serve_metrics = serve_metrics
         self.reuse_port = reuse_port
@@ -144,7 +147,8 @@ class HttpListener:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         ready = self.is_ready()
-        return web.Response(status=200 if ready else 503, text="ready\n" if ready else "not ready\n")
+        text = self.readiness() or ("ready" if ready else "not ready")
+        return web.Response(status=200 if ready else 503, text=text + "\n")
 
     async def close(self) -> None:
         if self._server is not None:

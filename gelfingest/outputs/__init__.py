@@ -28,6 +28,12 @@ class Output(Protocol):
     def ready(self) -> bool:
         """Whether it can take events now and is set up for them (``/readyz``)."""
 
+    def describe(self) -> str:
+        """The output for the start line (where it sends, and what it found there)."""
+
+    def status(self) -> str:
+        """Its state in a line, for the body of ``/readyz``."""
+
     async def start(self) -> None: ...
 
     async def send(self, batch: Batch) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import random
 import time
@@ -22,11 +23,12 @@ from typing import Any
 import orjson
 from elastic_transport import TransportError
 
-from gelfingest.config import Config
+from gelfingest.config import Config, mask_url
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
 from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
+from gelfingest.outputs.cluster import CLUSTER_REFRESH, ClusterInfo, read_cluster
 from gelfingest.storage.deadletters import DeadLetters, dead_letter
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,10 @@ class ElasticsearchOutput:
         self._duplicates_logged = -LOG_INTERVAL
         self._duplicates_window = 0
         self._template_lock = asyncio.Lock()
+        self._template_result = "installed"
+        self.cluster = ClusterInfo()
+        self._cluster_read = 0.0
+        self._cluster_task: asyncio.Task[None] | None = None
         self._bulk_target = f"/_bulk?filter_path={BULK_FILTER_PATH}"
 
     async def start(self) -> None:
@@ -110,11 +116,39 @@ class ElasticsearchOutput:
         # Install the template now if Elasticsearch answers (so /readyz can say so); else at the first send.
         # Briefly: the inputs open after this, and a server that takes connections but never answers must
         # not keep them closed for the whole request timeout.
+        timeout = min(START_TIMEOUT, self.config.elasticsearch_timeout)
         try:
-            await self.ensure_template(timeout=min(START_TIMEOUT, self.config.elasticsearch_timeout))
+            await self.ensure_template(timeout=timeout)
+            await self._read_cluster(timeout)
         except TransportError as exc:
             logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does",
                            describe(exc))
+
+    async def _read_cluster(self, timeout: float | None = None) -> None:
+        self._cluster_read = time.monotonic()
+        self.cluster = await read_cluster(lambda m, target, t: self.request(m, target, timeout=t), timeout)
+
+    async def _refresh_cluster(self) -> None:
+        # Unavailable: the incident lines say so; the last answer stands meanwhile.
+        with contextlib.suppress(TransportError):
+            await self._read_cluster(START_TIMEOUT)
+
+    def describe(self) -> str:
+        hosts = ",".join(mask_url(u) for u in self.config.elasticsearch)
+        return f"elasticsearch={hosts} ({self.cluster.describe()}; {self._template_state()})"
+
+    def status(self) -> str:
+        state = "ready" if self.ready() else "not ready"
+        if self.outage_since is not None:
+            state += f": Elasticsearch unavailable for {time.monotonic() - self.outage_since:.0f} s"
+        return f"{state}; {self.cluster.describe()}; {self._template_state()}"
+
+    def _template_state(self) -> str:
+        if not self.config.install_template:
+            return "template not managed (--install-template false)"
+        if not self.template_installed:
+            return f"template {self.config.template_name} not installed yet"
+        return f"template {self.config.template_name} {self._template_result}"
 
     @property
     def unavailable_since(self) -> float | None:
@@ -125,9 +159,15 @@ class ElasticsearchOutput:
 
     def tick(self) -> None:
         self.check_recovered()
+        if (self._client is not None and time.monotonic() - self._cluster_read >= CLUSTER_REFRESH
+                and (self._cluster_task is None or self._cluster_task.done())):
+            self._cluster_task = asyncio.get_running_loop().create_task(self._refresh_cluster())
 
     async def close(self) -> None:
         self.check_recovered(final=True)
+        if self._cluster_task is not None:
+            self._cluster_task.cancel()
+            await asyncio.gather(self._cluster_task, return_exceptions=True)
         if self._client is not None:
             await self._client.close()
 
@@ -173,6 +213,7 @@ class ElasticsearchOutput:
             if status >= 300:
                 # Not fatal: documents still index with dynamic mappings. Say it clearly, once.
                 logger.error("Could not install index template %s (HTTP %d): %s", name, status, body)
+                self._template_result = f"refused (HTTP {status})"
             else:
                 logger.info("Installed index template %s (%s schema) for %s", name, self.config.schema,
                             template["index_patterns"][0])

@@ -24,6 +24,12 @@ class _LocalOutput:
     def ready(self) -> bool:
         return True
 
+    def describe(self) -> str:
+        return self.name
+
+    def status(self) -> str:
+        return "ready"
+
     async def start(self) -> None:
         pass
 

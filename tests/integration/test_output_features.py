@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -107,3 +108,17 @@ def test_bulk_bodies_go_gzip_compressed_when_asked_and_everything_is_indexed(ela
     # gzip: the 300 documents of 300+ bytes each cross the wire in far fewer bytes than plain.
     body_bytes = len(relay.sent)
     assert body_bytes < 300 * 300 if compression == "gzip" else body_bytes > 300 * 300
+
+
+def test_the_start_line_and_readyz_say_the_cluster_its_version_nodes_and_template(elasticsearch: ES,
+                                                                                daemon: Any) -> None:
+    d = daemon({"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "readyz-%Y",
+                "GELFINGEST_HTTP": "127.0.0.1:0"})
+    start = next(line for line in d.log if " listening on " in line)
+    said = "cluster gelfingest-local (Elasticsearch 7.9.2 oss, 1 node, "
+    assert said in start and "template gelfingest installed" in start, start
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/readyz", timeout=10) as resp:
+        body = resp.read().decode()
+    assert resp.status == 200 and body.startswith("ready; ") and said in body
+    assert "template gelfingest installed" in body
+    assert d.stop() == 0
