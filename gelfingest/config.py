@@ -23,6 +23,8 @@ from gelfingest.core.chunks import DEFAULT_CHUNK_TIMEOUT, DEFAULT_MAX_PENDING_BY
 from gelfingest.core.decompress import DEFAULT_MAX_MESSAGE_SIZE
 from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS
 from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
+from gelfingest.core.indices import DEFAULT_MAX_INDEX_TARGETS, has_references, literal_prefix
+from gelfingest.core.indices import parse as parse_pattern
 from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEAD, IngestSettings, Schema
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
 from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME
@@ -238,8 +240,19 @@ class Config:
                           "Elastic Common Schema: log.level, host.name, container.*, event.sequence, the other "
                           "GELF fields under gelf.*; see docs/ecs.md)", group="indices")
     index: str = _opt(DEFAULT_INDEX_PATTERN, str,
-                      "index name, a strftime pattern applied to each event's @timestamp (UTC)", group="indices",
+                      "index name, a strftime pattern applied to each event's @timestamp (UTC), with field "
+                      "references such as %{container_name} (it must then begin with literal text, which every "
+                      "name keeps; see docs/operations.md)", group="indices",
                       shown=f"`{DEFAULT_INDEX_PATTERN}`; `{ECS_INDEX_PATTERN}` with `--schema ecs`")
+    index_fallback: str = _opt("", str, "where events go that lack a field --index refers to, or past "
+                               "--max-index-targets", group="indices",
+                               shown="the `--index` pattern without its field references")
+    max_index_targets: int = _opt(DEFAULT_MAX_INDEX_TARGETS, parse_int, "distinct index names one worker writes "
+                                  "to in a day through field references; new ones past that go to the fallback, "
+                                  "counted", group="indices", metavar="N", minimum=1)
+    pipeline: str = _opt("", str, "the ingest pipeline every event goes through (field references allowed, "
+                         "then with a literal prefix; an event without the field goes through none)",
+                         group="indices", metavar="NAME")
     index_max_age: float = _opt(DEFAULT_INDEX_MAX_AGE, parse_float, "an event older than this (by its own "
                                 "timestamp) goes to the index of its receive time, keeping its @timestamp: a "
                                 "sender cannot create an index for every past day", group="indices",
@@ -550,9 +563,22 @@ def _check(config: Config) -> Config:
         raise ConfigError("--tls-client-ca / GELFINGEST_TLS_CLIENT_CA needs --tls-cert / GELFINGEST_TLS_CERT")
     if config.tls_key and not config.tls_cert:
         raise ConfigError("--tls-key / GELFINGEST_TLS_KEY needs --tls-cert / GELFINGEST_TLS_CERT")
-    literal = re.sub(r"%.", "", config.index)
+    literal = re.sub(r"%\{[^{}]*\}|%.", "", config.index)
     if not config.index or literal != literal.lower():
         raise ConfigError("--index / GELFINGEST_INDEX must be a non-empty, lower-case index name pattern")
+    try:
+        for pattern in (config.index, config.index_fallback, config.pipeline):
+            parse_pattern(pattern)
+    except ValueError as exc:
+        raise ConfigError(f"--index, --index-fallback or --pipeline: {exc}") from None
+    if has_references(config.index) and not literal_prefix(config.index):
+        raise ConfigError("--index / GELFINGEST_INDEX: a pattern with field references must begin with literal "
+                          "text (logs-%{container_name}-%Y.%m.%d), so that no value reaches an index outside it")
+    if has_references(config.index_fallback):
+        raise ConfigError("--index-fallback / GELFINGEST_INDEX_FALLBACK cannot have field references")
+    if has_references(config.pipeline) and not literal_prefix(config.pipeline):
+        raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
+                          "literal text")
     return config
 
 

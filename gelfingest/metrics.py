@@ -150,6 +150,11 @@ def worker_snapshot(server: Server) -> Snapshot:
             b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
     i = server.ingest
     b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
+    for reason, n in i.index_fallbacks.items():
+        b.counter("gelfingest_index_fallback", "Events sent to the fallback index, by reason (field references in "
+                  "--index)", n, reason=reason)
+    b.counter("gelfingest_index_target_overflow", "Events sent to the fallback index because the worker already "
+              "wrote to --max-index-targets indices that day", i.index_fallbacks["too_many_targets"])
     b.counter("gelfingest_index_time_replaced", "Events indexed by their receive time: their own was outside "
               "--index-max-age / --index-max-ahead", i.index_time_replaced)
     for reason, n in server.rejects.total.items():

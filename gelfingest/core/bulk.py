@@ -9,7 +9,7 @@ errors), with Elasticsearch's own error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -50,7 +50,7 @@ class BulkEncoder:
         self._id_prefix = None if id_prefix is None else id_prefix.encode()
         self._last_second = -1
         self._last_action = b""
-        self._actions: dict[str, bytes] = {}
+        self._actions: dict[tuple[str, str | None], bytes] = {}
 
     def index_name(self, epoch_seconds: int) -> str:
         return datetime.fromtimestamp(epoch_seconds, UTC).strftime(self.index_pattern)
@@ -58,23 +58,36 @@ class BulkEncoder:
     def _action(self, epoch_seconds: int) -> bytes:
         # Events arrive in time order, mostly within the same second: one strftime per second.
         if epoch_seconds != self._last_second:
-            index = self.index_name(epoch_seconds)
-            action = self._actions.get(index)
-            if action is None:
-                if len(self._actions) > 1024:
-                    self._actions.clear()
-                if self._id_prefix is None:
-                    action = orjson.dumps({"index": {"_index": index}}) + b"\n"
-                else:  # the id goes after this: {"create":{"_index":"x","_id":"<prefix><sequence>"}}
-                    action = orjson.dumps({"create": {"_index": index, "_id": ""}})[:-3] + self._id_prefix
-                self._actions[index] = action
+            self._last_action = self._action_for(self.index_name(epoch_seconds), None)
             self._last_second = epoch_seconds
-            self._last_action = action
         return self._last_action
 
-    def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int],
-                    sequences: Iterable[int]) -> list[bytes]:
-        """Items for documents, their times and their sequence numbers (the ids, when ours), in order."""
+    def _action_for(self, index: str, pipeline: str | None) -> bytes:
+        """The action line for an index (and pipeline); with our ids, up to where the sequence goes."""
+        key = (index, pipeline)
+        action = self._actions.get(key)
+        if action is None:
+            if len(self._actions) > 1024:
+                self._actions.clear()
+            meta: dict[str, str] = {"_index": index}
+            if pipeline is not None:
+                meta["pipeline"] = pipeline
+            if self._id_prefix is None:
+                action = orjson.dumps({"index": meta}) + b"\n"
+            else:  # the id goes last: {"create":{"_index":"x",...,"_id":"<prefix><sequence>"}}
+                action = orjson.dumps({"create": {**meta, "_id": ""}})[:-3] + self._id_prefix
+            self._actions[key] = action
+        return action
+
+    def encode_many(self, docs: list[dict[str, Any]], epoch_seconds: list[int], sequences: Iterable[int],
+                    indices: Sequence[str] | None = None,
+                    pipelines: Sequence[str | None] | None = None) -> list[bytes]:
+        """Items for documents, their times and their sequence numbers (the ids, when ours), in order.
+
+        ``indices``: each document's index (field references in the pattern, indices.py), instead of the
+        one its time names; ``pipelines``: each one's ingest pipeline (None: none)."""
+        if indices is not None or pipelines is not None:
+            return self._encode_routed(docs, epoch_seconds, sequences, indices, pipelines)
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         prefix = self._id_prefix
         last, action = -1, b""
@@ -91,6 +104,17 @@ class BulkEncoder:
             items.append(b'%s%d"}}\n%s' % (action, sequence, dumps(doc, option=newline)))
         return items
 
+    def _encode_routed(self, docs: list[dict[str, Any]], epoch_seconds: list[int], sequences: Iterable[int],
+                       indices: Sequence[str] | None, pipelines: Sequence[str | None] | None) -> list[bytes]:
+        dumps, newline, action_for = orjson.dumps, orjson.OPT_APPEND_NEWLINE, self._action_for
+        names = indices if indices is not None else [self.index_name(s) for s in epoch_seconds]
+        through = pipelines if pipelines is not None else [None] * len(docs)
+        if self._id_prefix is None:
+            return [action_for(index, pipeline) + dumps(doc, option=newline)
+                    for doc, index, pipeline in zip(docs, names, through, strict=True)]
+        return [b'%s%d"}}\n%s' % (action_for(index, pipeline), sequence, dumps(doc, option=newline))
+                for doc, index, pipeline, sequence in zip(docs, names, through, sequences, strict=True)]
+
 
 def gzip_body(body: bytes) -> bytes:
     """A bulk body as a gzip stream (``Content-Encoding: gzip``, which Elasticsearch takes since 5.0)."""
@@ -102,6 +126,14 @@ def decode_item(item: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split an encoded item back into its action and document (for logs and dead letters)."""
     action, _, doc = item.partition(b"\n")
     return orjson.loads(action), orjson.loads(doc)
+
+
+def _refused_by_pipeline(outcome: Any) -> bool:
+    """An ingest pipeline's fail processor answers 500 (``fail_processor_exception``): the document's own
+    fault, for good, as a mapping error is; resending would fail again forever."""
+    error = outcome.get("error") if isinstance(outcome, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return isinstance(kind, str) and kind.endswith("processor_exception")
 
 
 @dataclass(slots=True)
@@ -141,7 +173,7 @@ class BulkResponse:
                 result.ok += 1
             elif status == 409 and op == "create":
                 result.duplicates += 1
-            elif status == 429 or status >= 500 or status == 0:
+            elif (status == 429 or status >= 500 or status == 0) and not _refused_by_pipeline(outcome):
                 result.retry.append(position)
             else:
                 result.failed.append(ItemFailure(position, status, outcome.get("error")))

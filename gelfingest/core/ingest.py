@@ -33,6 +33,7 @@ from gelfingest.core.ecs import EcsMapper
 from gelfingest.core.errors import DecodeError, GelfError, Reason
 from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, Limits, epoch_millis
 from gelfingest.core.gelf import GelfDecoder
+from gelfingest.core.indices import DEFAULT_MAX_INDEX_TARGETS, IndexRouter, PipelineRouter, has_references
 from gelfingest.core.logspout import LogspoutDecoder
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 
@@ -52,6 +53,12 @@ class IngestSettings:
     worker_index: int = 0
     workers: int = 1
     index: str = DEFAULT_INDEX_PATTERN
+    # With field references in ``index``: where events without the field go ("": the pattern without its
+    # references), and how many distinct indices a day one worker writes to (indices.py).
+    index_fallback: str = ""
+    max_index_targets: int = DEFAULT_MAX_INDEX_TARGETS
+    # The ingest pipeline of every event ("": none); field references allowed.
+    pipeline: str = ""
     schema: Schema = "logstash"
     # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
     document_id_prefix: str | None = None
@@ -125,6 +132,9 @@ class Ingest:
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker_index,
                                                 workers=s.workers, mode=s.sequence_mode)
         self.encoder = BulkEncoder(s.index, s.document_id_prefix)
+        self.router = IndexRouter(s.index, s.index_fallback or None, s.max_index_targets) \
+            if has_references(s.index) else None
+        self.pipelines = PipelineRouter(s.pipeline) if s.pipeline else None
         self.ecs = EcsMapper() if s.schema == "ecs" else None
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
@@ -137,6 +147,11 @@ class Ingest:
     def dropped_fields(self) -> Counter[str]:
         """Fields dropped from messages that were kept, by reason, over both decoders."""
         return self.decoder.dropped_fields + self.logspout.dropped_fields
+
+    @property
+    def index_fallbacks(self) -> Counter[str]:
+        """Events sent to the fallback index, by reason (field references in the index pattern)."""
+        return self.router.fallbacks.copy() if self.router is not None else Counter()
 
     @property
     def changed_fields(self) -> Counter[str]:
@@ -201,19 +216,23 @@ class Ingest:
             return []
         self.decoded += len(docs)
         sequences = self.sequencer.take(len(docs), now)
-        if self.ecs is None:
-            for doc, value in zip(docs, sequences, strict=True):
-                doc["sequence"] = value
-        else:
-            ecs, ingested = self.ecs.document, self.decoder.iso(*epoch_millis(now, now))
-            docs = [ecs(doc, value, ingested) for doc, value in zip(docs, sequences, strict=True)]
         low, high = now - self._max_age, now + self._max_ahead
         if min(times) < low or max(times) > high:
             for i, seconds in enumerate(times):
                 if not low <= seconds <= high:
                     self.index_time_replaced += 1
                     times[i] = int(now)
-        return self.batcher.add_many(self.encoder.encode_many(docs, times, sequences), now)
+        # Field references name the decoded fields, before the ECS form moves them.
+        indices = self.router.names(docs, times, now) if self.router is not None else None
+        pipelines = self.pipelines.names(docs) if self.pipelines is not None else None
+        if self.ecs is None:
+            for doc, value in zip(docs, sequences, strict=True):
+                doc["sequence"] = value
+        else:
+            ecs, ingested = self.ecs.document, self.decoder.iso(*epoch_millis(now, now))
+            docs = [ecs(doc, value, ingested) for doc, value in zip(docs, sequences, strict=True)]
+        items = self.encoder.encode_many(docs, times, sequences, indices, pipelines)
+        return self.batcher.add_many(items, now)
 
     def tick(self, now: float) -> Batch | None:
         """Periodic work: expire stale chunked messages, return a batch that is old enough."""

@@ -14,6 +14,7 @@ are ``keyword`` (up to 1024 characters) as Elastic's own ECS templates map unkno
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 DEFAULT_TEMPLATE_NAME: Final = "gelfingest"
@@ -24,17 +25,20 @@ TEMPLATE_PRIORITY: Final = 200
 
 
 def index_wildcard(index_pattern: str) -> str:
-    """``logstash-%Y.%m.%d`` -> ``logstash-*``: every strftime directive becomes one wildcard."""
-    wildcard = re.sub(r"%.", "*", index_pattern.replace("%%", "\0"))
+    """``logstash-%Y.%m.%d`` -> ``logstash-*``: every strftime directive and field reference (``%{app}``)
+    becomes one wildcard."""
+    wildcard = re.sub(r"%\{[^{}]*\}|%.", "*", index_pattern.replace("%%", "\0"))
     return re.sub(r"\*+(?:[^*a-zA-Z0-9]*\*+)*", "*", wildcard).replace("\0", "%")
 
 
-def index_template(index_pattern: str, schema: str = "logstash") -> dict[str, Any]:
+def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[str] = ()) -> dict[str, Any]:
+    """The template for ``index_pattern`` (and the patterns ``also`` names, e.g. a fallback index)."""
+    patterns = [index_pattern, *also]
     if schema == "ecs":
-        return _template(index_pattern, _ECS_MAPPINGS)
+        return _template(patterns, _ECS_MAPPINGS)
     keyword: dict[str, Any] = {"type": "keyword", "ignore_above": 256}
     text_with_keyword = {"type": "text", "norms": False, "fields": {"keyword": keyword}}
-    return _template(index_pattern, {
+    return _template(patterns, {
         "dynamic_templates": [
             {"strings_as_text_with_keyword": {
                 "match_mapping_type": "string", "mapping": text_with_keyword}},
@@ -64,9 +68,9 @@ def index_template(index_pattern: str, schema: str = "logstash") -> dict[str, An
     })
 
 
-def _template(index_pattern: str, mappings: dict[str, Any]) -> dict[str, Any]:
+def _template(index_patterns: Sequence[str], mappings: dict[str, Any]) -> dict[str, Any]:
     return {
-        "index_patterns": [index_wildcard(index_pattern)],
+        "index_patterns": list(dict.fromkeys(index_wildcard(p) for p in index_patterns)),
         "priority": TEMPLATE_PRIORITY,
         "template": {"settings": {"index.refresh_interval": "1s"}, "mappings": mappings},
         "_meta": {"managed_by": "gelfingest"},

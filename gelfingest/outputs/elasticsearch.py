@@ -26,6 +26,7 @@ from elastic_transport import TransportError
 from gelfingest.config import Config, mask_url
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
+from gelfingest.core.indices import has_references, without_references
 from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
 from gelfingest.outputs.cluster import CLUSTER_REFRESH, ClusterInfo, read_cluster
@@ -42,6 +43,13 @@ LOG_INTERVAL = 10.0
 START_TIMEOUT = 5.0
 # An incident (outage, 429 storm) is over once requests have gone through without trouble for this long.
 INCIDENT_QUIET = 2.0
+
+
+def index_fallbacks(config: Config) -> list[str]:
+    """The fallback index of a pattern with field references (the template covers it too), else none."""
+    if not has_references(config.index):
+        return []
+    return [config.index_fallback or without_references(config.index)]
 
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
@@ -207,7 +215,7 @@ class ElasticsearchOutput:
             if self.template_installed:
                 return
             name = self.config.template_name
-            template = index_template(self.config.index, self.config.schema)
+            template = index_template(self.config.index, self.config.schema, index_fallbacks(self.config))
             status, body = await self.request(
                 "PUT", f"/_index_template/{name}", orjson.dumps(template), timeout=timeout)
             if status >= 300:
@@ -216,7 +224,7 @@ class ElasticsearchOutput:
                 self._template_result = f"refused (HTTP {status})"
             else:
                 logger.info("Installed index template %s (%s schema) for %s", name, self.config.schema,
-                            template["index_patterns"][0])
+                            ", ".join(template["index_patterns"]))
             self.template_installed = True
 
     def _trouble(self, what: str, waiting: int) -> None:

@@ -57,3 +57,28 @@ def test_item_by_item() -> None:
 def test_a_response_that_does_not_match_is_retried_whole() -> None:
     assert BulkResponse.classify({"errors": True, "items": [{"index": {"status": 201}}]}, 3).retry == [0, 1, 2]
     assert BulkResponse.classify(None, 2).retry == [0, 1]
+
+
+def test_a_pipeline_s_fail_processor_is_the_document_s_fault_not_a_reason_to_resend() -> None:
+    """Elasticsearch 7.9.2 answers a missing pipeline with 400 and a fail processor with 500."""
+    body = {"errors": True, "items": [
+        {"create": {"status": 400, "error": {"type": "illegal_argument_exception",
+                                             "reason": "pipeline with id [missing] does not exist"}}},
+        {"create": {"status": 500, "error": {"type": "fail_processor_exception", "reason": "no"}}},
+        {"create": {"status": 500, "error": {"type": "node_not_connected_exception"}}},
+        {"create": {"status": 201}}]}
+    result = BulkResponse.classify(body, 4)
+    assert [f.position for f in result.failed] == [0, 1] and result.retry == [2] and result.ok == 1
+
+
+def test_each_action_names_its_index_and_pipeline_and_our_id_stays_last() -> None:
+    e = BulkEncoder("logs-%Y", id_prefix="p-")
+    items = e.encode_many([{"a": 1}, {"a": 2}, {"a": 3}], [0, 0, 0], [1, 2, 3], indices=["logs-web", "logs-db",
+                                                                                         "logs-web"],
+                          pipelines=["gelf-web", None, "gelf-web"])
+    actions = [decode_item(item)[0] for item in items]
+    assert actions == [{"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-1"}},
+                       {"create": {"_index": "logs-db", "_id": "p-2"}},
+                       {"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-3"}}]
+    plain = BulkEncoder("logs-%Y").encode_many([{"a": 1}], [0], [1], pipelines=["x"])
+    assert decode_item(plain[0])[0] == {"index": {"_index": "logs-1970", "pipeline": "x"}}

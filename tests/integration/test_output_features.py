@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gelfingest.metrics import merge
+from gelfingest.storage.snapshots import read_snapshots
 from tests.conftest import ES
 from tests.helpers import gelf
 
@@ -122,3 +124,56 @@ def test_the_start_line_and_readyz_say_the_cluster_its_version_nodes_and_templat
     assert resp.status == 200 and body.startswith("ready; ") and said in body
     assert "template gelfingest installed" in body
     assert d.stop() == 0
+
+
+def all_indices(es: ES) -> set[str]:
+    return {row["index"] for row in es.call("GET", "/_cat/indices?format=json&expand_wildcards=all")}
+
+
+def test_field_references_route_events_and_hostile_values_stay_inside_the_prefix(elasticsearch: ES,
+                                                                                 daemon: Any) -> None:
+    before = all_indices(elasticsearch)
+    d = daemon({"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "route-%{container_name}-%Y.%m",
+                "GELFINGEST_MAX_INDEX_TARGETS": "8"})
+    hostile = ["web", "DB", "../x", "_all", "*", "a,b", "x" * 300, "日本", "kibana", "sec ret"]
+    send_udp(d.udp_port, [gelf(f"c{k}", _container_name=name) for k, name in enumerate(hostile)]
+             + [gelf("no container")] + [gelf(f"many {k}", _container_name=f"m{k}") for k in range(20)])
+    total = len(hostile) + 1 + 20
+    assert wait_count(elasticsearch, "route-*", total) == total  # nothing lost
+    assert d.stop() == 0
+    new = all_indices(elasticsearch) - before
+    assert new and all(name.startswith("route-") for name in new), new
+    month = time.strftime("%Y.%m", time.gmtime())
+    assert {f"route-web-{month}", f"route-db-{month}", f"route-.._x-{month}", f"route-_all-{month}",
+            f"route-_-{month}", f"route-a_b-{month}"} <= new
+    assert f"route-{month}" in new  # the fallback: no container, and the targets past 8
+    assert len(new) == 8 + 1
+    assert all(len(name.encode()) <= 255 for name in new)
+    fallback = elasticsearch.search_all(f"route-{month}")
+    assert len(fallback) == 1 + (len(hostile) + 20 - 8)
+    assert f"{total} delivered to elasticsearch" in d.text()
+    snapshot = merge(read_snapshots(d.data_dir))
+    assert snapshot["gelfingest_index_target_overflow"][2] == {"": len(hostile) + 20 - 8}
+    assert snapshot["gelfingest_index_fallback"][2] == {"reason=missing_field": 1,
+                                                        "reason=too_many_targets": len(hostile) + 20 - 8}
+    template = elasticsearch.call("GET", "/_index_template/gelfingest")["index_templates"][0]
+    assert template["index_template"]["index_patterns"] == ["route-*"]
+
+
+def test_ingest_pipelines_per_event_and_their_refusals_go_to_the_dead_letter_queue(elasticsearch: ES,
+                                                                                  daemon: Any) -> None:
+    elasticsearch.call("PUT", "/_ingest/pipeline/gelf-stamp", {"processors": [
+        {"set": {"field": "piped", "value": "yes"}}]})
+    elasticsearch.call("PUT", "/_ingest/pipeline/gelf-refuse", {"processors": [{"fail": {"message": "refused"}}]})
+    d = daemon({"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "piped",
+                "GELFINGEST_PIPELINE": "gelf-%{pipeline_label}"})
+    send_udp(d.udp_port, [gelf("stamped", _pipeline_label="stamp"), gelf("none"),
+                          gelf("refused", _pipeline_label="refuse"), gelf("missing", _pipeline_label="nope")])
+    assert wait_count(elasticsearch, "piped", 2) == 2
+    time.sleep(1.5)
+    assert d.stop() == 0
+    docs = {doc["message"]: doc for doc in elasticsearch.search_all("piped")}
+    assert docs["stamped"]["piped"] == "yes" and "piped" not in docs["none"] and set(docs) == {"stamped", "none"}
+    # The fail processor (500) and the missing pipeline (400) are the documents' own errors, for good: both
+    # in the dead-letter queue, with the reason, not resent forever.
+    assert "2 to the dead-letter queue" in d.text() and "0 items retried" in d.text()
