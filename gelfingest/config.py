@@ -23,7 +23,14 @@ from gelfingest.core.chunks import DEFAULT_CHUNK_TIMEOUT, DEFAULT_MAX_PENDING_BY
 from gelfingest.core.decompress import DEFAULT_MAX_MESSAGE_SIZE
 from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS
 from gelfingest.core.framing import DEFAULT_MAX_FRAME, Framing
-from gelfingest.core.indices import DEFAULT_MAX_INDEX_TARGETS, has_references, literal_prefix
+from gelfingest.core.indices import (
+    DEFAULT_MAX_INDEX_TARGETS,
+    dated_index,
+    has_references,
+    literal_prefix,
+    without_references,
+    write_alias,
+)
 from gelfingest.core.indices import parse as parse_pattern
 from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEAD, IngestSettings, Schema
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
@@ -36,6 +43,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
 DocumentId = Literal["sequence", "auto"]
 Compression = Literal["none", "gzip"]
+IndexMode = Literal["daily", "rollover"]
 
 
 class ConfigError(ValueError):
@@ -84,6 +92,22 @@ def parse_float(text: str) -> float:
     if not value >= 0:
         raise ValueError(f"expected a number of 0 or more, got {text!r}")
     return value
+
+
+def parse_es_size(text: str) -> str:
+    """A size as Elasticsearch writes it: ``30gb``, ``500mb``."""
+    t = text.strip().lower()
+    if not re.fullmatch(r"\d+(b|kb|mb|gb|tb|pb)", t):
+        raise ValueError(f"expected a size such as 30gb or 500mb, got {text!r}")
+    return t
+
+
+def parse_es_time(text: str) -> str:
+    """A duration as Elasticsearch writes it: ``1d``, ``12h``, ``30m``."""
+    t = text.strip().lower()
+    if not re.fullmatch(r"\d+(d|h|m|s|ms)", t):
+        raise ValueError(f"expected a duration such as 1d, 12h or 30m, got {text!r}")
+    return t
 
 
 def parse_bool(text: str) -> bool:
@@ -253,6 +277,29 @@ class Config:
     pipeline: str = _opt("", str, "the ingest pipeline every event goes through (field references allowed, "
                          "then with a literal prefix; an event without the field goes through none)",
                          group="indices", metavar="NAME")
+    index_mode: IndexMode = _opt("daily", _choice(IndexMode), "daily: one index per day of the pattern, as "
+                                 "Logstash; rollover: a write alias per target (logstash-write over "
+                                 "logstash-000001) rolled over by the --rollover-* conditions",
+                                 group="indices")
+    retention_days: int = _opt(0, parse_int, "delete gelfingest's own indices older than this many days, at start "
+                               "and every --lifecycle-interval (0: keep them forever)", group="indices",
+                               metavar="N", minimum=0)
+    retention_dry_run: bool = _opt(False, parse_bool, "log what retention would delete, delete nothing",
+                                   group="indices")
+    rollover_max_size: str = _opt("30gb", parse_es_size, "roll over a write alias when its index is this large "
+                                  "(primary shards)", group="indices", metavar="SIZE")
+    rollover_max_age: str = _opt("1d", parse_es_time, "roll over a write alias when its index is this old",
+                                 group="indices", metavar="AGE")
+    rollover_max_docs: int = _opt(0, parse_int, "roll over a write alias when its index holds this many "
+                                  "documents (0: no limit)", group="indices", metavar="N", minimum=0)
+    lifecycle_interval: float = _opt(60.0, parse_float, "seconds between two runs of retention and rollover",
+                                     group="indices", metavar="SECONDS")
+    ilm_policy: str = _opt("", str, "an Elasticsearch lifecycle policy for the indices (index.lifecycle.name "
+                           "in the template); needs the default distribution, refused at start otherwise",
+                           group="indices", metavar="NAME")
+    data_stream: str = _opt("", str, "write to this data stream instead of --index (create only); needs "
+                            "Elasticsearch 7.9+ with the default distribution, refused at start otherwise",
+                            group="indices", metavar="NAME")
     index_max_age: float = _opt(DEFAULT_INDEX_MAX_AGE, parse_float, "an event older than this (by its own "
                                 "timestamp) goes to the index of its receive time, keeping its @timestamp: a "
                                 "sender cannot create an index for every past day", group="indices",
@@ -355,8 +402,19 @@ class Config:
         """The core's settings, which it names as the configuration does; ``document_id_prefix`` is drawn at
         each start by the daemon and used when ``document_id`` is sequence."""
         values = {f.name: getattr(self, f.name) for f in fields(IngestSettings) if f.name != "document_id_prefix"}
+        values["index"], values["index_fallback"] = self.write_targets()
         return IngestSettings(**values,
                               document_id_prefix=document_id_prefix if self.document_id == "sequence" else None)
+
+    def write_targets(self) -> tuple[str, str]:
+        """The pattern events are written to and its fallback ("": none of its own): the data stream, the
+        write alias of each target in rollover mode, else --index itself."""
+        if self.data_stream:
+            return self.data_stream, ""
+        if self.index_mode == "rollover":
+            fallback = (self.index_fallback or without_references(self.index)) if has_references(self.index) else ""
+            return write_alias(self.index), write_alias(fallback) if fallback else ""
+        return self.index, self.index_fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,10 +634,31 @@ def _check(config: Config) -> Config:
                           "text (logs-%{container_name}-%Y.%m.%d), so that no value reaches an index outside it")
     if has_references(config.index_fallback):
         raise ConfigError("--index-fallback / GELFINGEST_INDEX_FALLBACK cannot have field references")
+    _check_lifecycle(config)
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")
     return config
+
+
+def _check_lifecycle(c: Config) -> None:
+    if c.data_stream:
+        for flag, on in (("--index-mode rollover", c.index_mode == "rollover"),
+                         ("--retention-days", c.retention_days), ("--document-id auto", c.document_id == "auto")):
+            if on:
+                raise ConfigError(f"--data-stream / GELFINGEST_DATA_STREAM cannot go with {flag}: a data stream "
+                                  "takes create only, and Elasticsearch rolls it over and deletes it (--ilm-policy)")
+        if c.data_stream != c.data_stream.lower() or "%" in c.data_stream:
+            raise ConfigError("--data-stream / GELFINGEST_DATA_STREAM must be a lower-case name, without patterns")
+    if c.ilm_policy and c.retention_days:
+        raise ConfigError("--ilm-policy and --retention-days both delete indices: choose one")
+    if c.retention_days and c.index_mode == "daily" and not c.data_stream:
+        patterns = [c.index] + ([c.index_fallback] if c.index_fallback else [])
+        for pattern in patterns:
+            if dated_index(pattern) is None:
+                raise ConfigError(f"--retention-days: the dates of {pattern!r} cannot be read back from its index "
+                                  "names (use %Y, %m, %d, %H only, %Y among them), so nothing could be deleted "
+                                  "safely")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import re
 from dataclasses import fields
 
 import pytest
@@ -115,3 +116,30 @@ def test_a_gelfingest_variable_that_is_not_a_setting_is_reported_with_the_closes
     assert lines == ["GELFINGEST_UPD is not a setting and is ignored; did you mean GELFINGEST_UDP?",
                      "GELFINGEST_ZZZ is not a setting and is ignored"]
     assert unknown_variables({spec.env: "x" for spec in options()}) == []
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--data-stream", "logs-gelf-default", "--index-mode", "rollover"], "--data-stream"),
+    (["--data-stream", "logs-gelf-default", "--retention-days", "7"], "--data-stream"),
+    (["--data-stream", "logs-gelf-default", "--document-id", "auto"], "--data-stream"),
+    (["--data-stream", "Logs"], "lower-case"),
+    (["--ilm-policy", "p", "--retention-days", "7"], "choose one"),
+    (["--index", "x-%Y-%j", "--retention-days", "7"], "cannot be read back"),
+    (["--index", "%{app}-%Y"], "must begin with literal text"),
+    (["--index", "logs-%{}"], "empty field reference"),
+    (["--index-fallback", "x-%{app}", "--index", "logs-%{app}"], "cannot have field references"),
+    (["--pipeline", "%{label}"], "must begin with literal text"),
+    (["--rollover-max-size", "30 gigs"], "30gb"),
+    (["--rollover-max-age", "one day"], "1d"),
+])
+def test_lifecycle_and_routing_settings_that_cannot_work_together_stop_the_start(args: list[str],
+                                                                                 needle: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_config(args, {})
+
+
+def test_rollover_and_data_streams_change_where_events_are_written() -> None:
+    assert load_config(["--index-mode", "rollover"], {}).ingest_settings().index == "logstash-write"
+    routed = load_config(["--index-mode", "rollover", "--index", "logs-%{app}-%Y.%m.%d"], {}).ingest_settings()
+    assert (routed.index, routed.index_fallback) == ("logs-%{app}-write", "logs-write")
+    assert load_config(["--data-stream", "logs-gelf-default"], {}).ingest_settings().index == "logs-gelf-default"

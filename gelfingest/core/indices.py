@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 # Elasticsearch's limit on an index name, in bytes.
@@ -224,3 +224,82 @@ class PipelineRouter:
             values = expander.values(doc)
             out.append(None if values is None else expander.join(literals, [pipeline_part(v) for v in values]))
         return out
+
+
+# -- lifecycle: the names retention and rollover look for --------------------------------------------------
+
+# The strftime directives an index name can be read back from (retention), as regular expressions.
+_DATE_DIRECTIVES: Final = {"Y": r"(?P<Y>\d{4})", "m": r"(?P<m>\d{2})", "d": r"(?P<d>\d{2})", "H": r"(?P<H>\d{2})"}
+# What rollover adds to a pattern: the write alias it writes to, and the indices behind it.
+WRITE_ALIAS_SUFFIX: Final = "-write"
+_ROLLED: Final = re.compile(r"(?P<base>.+)-(?P<n>\d{6,})")
+
+
+def without_dates(pattern: str) -> str:
+    """The pattern without its strftime directives, separators merged (``logstash-%Y.%m.%d`` ->
+    ``logstash``): the base of its rollover indices."""
+    out = re.sub(r"%[^{%]", "\0", pattern.replace("%%", "\x01"))
+    out = re.sub(r"[-_.]*\0[-_.\0]*", "\0", out).replace("\0", "-").replace("\x01", "%%")
+    return out.strip("-_.") or "gelfingest"
+
+
+def write_alias(pattern: str) -> str:
+    """``--index-mode rollover``: the alias events are written to (``logstash-write``)."""
+    return without_dates(pattern) + WRITE_ALIAS_SUFFIX
+
+
+def rolled_pattern(pattern: str) -> str:
+    """What the names of a pattern's rollover indices look like, for the template and retention
+    (``logstash-%Y.%m.%d`` -> ``logstash-*``)."""
+    return without_dates(pattern) + "-*"
+
+
+def first_index(alias: str) -> str:
+    """The index a write alias starts on (``logstash-write`` -> ``logstash-000001``)."""
+    return alias.removesuffix(WRITE_ALIAS_SUFFIX) + "-000001"
+
+
+def rolled_base(index: str) -> str | None:
+    """``logstash-000042`` -> ``logstash``; None for a name rollover did not make."""
+    m = _ROLLED.fullmatch(index)
+    return m["base"] if m else None
+
+
+def dated_index(pattern: str) -> re.Pattern[str] | None:
+    """A regular expression for the names ``pattern`` makes, with their date as named groups; None when
+    the pattern has a directive other than %Y %m %d %H (its names' dates cannot be read back), or no %Y."""
+    out = []
+    pos = 0
+    for m in re.finditer(r"%\{[^{}]*\}|%(.)", pattern):
+        out.append(re.escape(pattern[pos:m.start()]))
+        if m[1] is None:
+            out.append(r".+?")
+        elif m[1] == "%":
+            out.append("%")
+        elif m[1] in _DATE_DIRECTIVES and f"(?P<{m[1]}>" not in "".join(out):
+            out.append(_DATE_DIRECTIVES[m[1]])
+        else:
+            return None
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    expression = "".join(out)
+    return re.compile(expression) if "(?P<Y>" in expression else None
+
+
+def period_end(match: re.Match[str]) -> datetime | None:
+    """When the period an index name covers ends (``logs-2025.11.23``: 2025-11-24 00:00 UTC); None for a
+    date that is not one (``logs-2025.13.40``)."""
+    groups = match.groupdict()
+    try:
+        year = int(groups["Y"])
+        month, day, hour = (int(groups[k]) if groups.get(k) else None for k in ("m", "d", "H"))
+        start = datetime(year, month or 1, day or 1, hour or 0, tzinfo=UTC)
+    except (ValueError, TypeError):
+        return None
+    if hour is not None:
+        return start + timedelta(hours=1)
+    if day is not None:
+        return start + timedelta(days=1)
+    if month is not None:
+        return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return datetime(year + 1, 1, 1, tzinfo=UTC)

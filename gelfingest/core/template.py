@@ -31,9 +31,19 @@ def index_wildcard(index_pattern: str) -> str:
     return re.sub(r"\*+(?:[^*a-zA-Z0-9]*\*+)*", "*", wildcard).replace("\0", "%")
 
 
-def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[str] = ()) -> dict[str, Any]:
-    """The template for ``index_pattern`` (and the patterns ``also`` names, e.g. a fallback index)."""
-    patterns = [index_pattern, *also]
+def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[str] = (), *,
+                   settings: dict[str, Any] | None = None, data_stream: str = "") -> dict[str, Any]:
+    """The template for ``index_pattern`` (and the patterns ``also`` names, e.g. a fallback index), with
+    extra index ``settings`` (a lifecycle policy); for a ``data_stream``, the template of that stream."""
+    template = _index_template([data_stream] if data_stream else [index_pattern, *also], schema)
+    if settings:
+        template["template"]["settings"].update(settings)
+    if data_stream:
+        template["data_stream"] = {}
+    return template
+
+
+def _index_template(patterns: list[str], schema: str) -> dict[str, Any]:
     if schema == "ecs":
         return _template(patterns, _ECS_MAPPINGS)
     keyword: dict[str, Any] = {"type": "keyword", "ignore_above": 256}

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from elastic_transport import TransportError
@@ -26,10 +26,11 @@ from elastic_transport import TransportError
 from gelfingest.config import Config, mask_url
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
-from gelfingest.core.indices import has_references, without_references
+from gelfingest.core.indices import has_references, rolled_pattern, without_references, write_alias
 from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
 from gelfingest.outputs.cluster import CLUSTER_REFRESH, ClusterInfo, read_cluster
+from gelfingest.outputs.lifecycle import Lifecycle, check_server
 from gelfingest.storage.deadletters import DeadLetters, dead_letter
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,21 @@ LOG_INTERVAL = 10.0
 START_TIMEOUT = 5.0
 # An incident (outage, 429 storm) is over once requests have gone through without trouble for this long.
 INCIDENT_QUIET = 2.0
+
+
+_INDEX_AT: Final = (b'{"create":{"_index":"', b'{"index":{"_index":"')
+
+
+def _indices_of(items: list[bytes]) -> set[str]:
+    """The indices (write aliases, in rollover mode) of encoded items, read off their action lines (index
+    names never hold a quote: indices.py replaces it)."""
+    out = set()
+    for item in items:
+        for head in _INDEX_AT:
+            if item.startswith(head):
+                out.add(item[len(head):item.index(b'"', len(head))].decode())
+                break
+    return out
 
 
 def index_fallbacks(config: Config) -> list[str]:
@@ -104,6 +120,10 @@ class ElasticsearchOutput:
         self.cluster = ClusterInfo()
         self._cluster_read = 0.0
         self._cluster_task: asyncio.Task[None] | None = None
+        # Why the server cannot take what the configuration asks (--ilm-policy, --data-stream), or None.
+        self.refusal: str | None = None
+        self.lifecycle = Lifecycle(config, lambda method, target, body: self.request(method, target, body))
+        self._lifecycle_task: asyncio.Task[None] | None = None
         self._bulk_target = f"/_bulk?filter_path={BULK_FILTER_PATH}"
 
     async def start(self) -> None:
@@ -126,15 +146,38 @@ class ElasticsearchOutput:
         # not keep them closed for the whole request timeout.
         timeout = min(START_TIMEOUT, self.config.elasticsearch_timeout)
         try:
-            await self.ensure_template(timeout=timeout)
             await self._read_cluster(timeout)
+            if self.refusal:
+                # cli.py reports an OSError as "cannot start: ..." and exits 1.
+                raise OSError(f"{self.refusal} ({self.cluster.describe()})")
+            await self.ensure_template(timeout=timeout)
         except TransportError as exc:
             logger.warning("Elasticsearch does not answer yet (%s); the template is installed when it does",
                            describe(exc))
+        if self.lifecycle.enabled and self.config.worker_index == 0:
+            self._lifecycle_task = asyncio.get_running_loop().create_task(self.lifecycle.run(), name="lifecycle")
 
     async def _read_cluster(self, timeout: float | None = None) -> None:
         self._cluster_read = time.monotonic()
         self.cluster = await read_cluster(lambda m, target, t: self.request(m, target, timeout=t), timeout)
+        refusal = check_server(self.config, self.cluster)
+        if refusal != self.refusal:
+            self.refusal = refusal
+            if refusal:
+                logger.error("Elasticsearch cannot take what is asked: %s; events are held and spooled until it "
+                             "can", refusal)
+
+    def _template(self) -> dict[str, Any]:
+        c = self.config
+        settings: dict[str, Any] = {}
+        if c.ilm_policy:
+            settings["index.lifecycle.name"] = c.ilm_policy
+            if c.index_mode == "rollover" and not has_references(c.index):
+                settings["index.lifecycle.rollover_alias"] = write_alias(c.index)
+        patterns = [c.index, *index_fallbacks(c)]
+        if c.index_mode == "rollover":
+            patterns = [rolled_pattern(p) for p in patterns]
+        return index_template(patterns[0], c.schema, patterns[1:], settings=settings, data_stream=c.data_stream)
 
     async def _refresh_cluster(self) -> None:
         # Unavailable: the incident lines say so; the last answer stands meanwhile.
@@ -143,13 +186,16 @@ class ElasticsearchOutput:
 
     def describe(self) -> str:
         hosts = ",".join(mask_url(u) for u in self.config.elasticsearch)
-        return f"elasticsearch={hosts} ({self.cluster.describe()}; {self._template_state()})"
+        return (f"elasticsearch={hosts} ({self.cluster.describe()}; {self._template_state()}; "
+                f"{self.lifecycle.describe()})")
 
     def status(self) -> str:
         state = "ready" if self.ready() else "not ready"
-        if self.outage_since is not None:
+        if self.refusal:
+            state += f": {self.refusal}"
+        elif self.outage_since is not None:
             state += f": Elasticsearch unavailable for {time.monotonic() - self.outage_since:.0f} s"
-        return f"{state}; {self.cluster.describe()}; {self._template_state()}"
+        return f"{state}; {self.cluster.describe()}; {self._template_state()}; {self.lifecycle.describe()}"
 
     def _template_state(self) -> str:
         if not self.config.install_template:
@@ -163,7 +209,7 @@ class ElasticsearchOutput:
         return self.outage_since
 
     def ready(self) -> bool:
-        return self.template_installed and self.outage_since is None
+        return self.template_installed and self.outage_since is None and not self.refusal
 
     def tick(self) -> None:
         self.check_recovered()
@@ -173,9 +219,10 @@ class ElasticsearchOutput:
 
     async def close(self) -> None:
         self.check_recovered(final=True)
-        if self._cluster_task is not None:
-            self._cluster_task.cancel()
-            await asyncio.gather(self._cluster_task, return_exceptions=True)
+        for task in (self._cluster_task, self._lifecycle_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._client is not None:
             await self._client.close()
 
@@ -191,6 +238,7 @@ class ElasticsearchOutput:
         b.gauge("gelfingest_elasticsearch_available", "0 while Elasticsearch is unavailable",
                 int(self.outage_since is None))
         b.histogram("gelfingest_bulk_request_duration_seconds", "Bulk request latency", self.latency)
+        self.lifecycle.report(b)
 
     def totals(self) -> str:
         return (f", {self.dead_lettered} to the dead-letter queue, {self.duplicates} already there, {self.retried} "
@@ -215,7 +263,7 @@ class ElasticsearchOutput:
             if self.template_installed:
                 return
             name = self.config.template_name
-            template = index_template(self.config.index, self.config.schema, index_fallbacks(self.config))
+            template = self._template()
             status, body = await self.request(
                 "PUT", f"/_index_template/{name}", orjson.dumps(template), timeout=timeout)
             if status >= 300:
@@ -267,7 +315,12 @@ class ElasticsearchOutput:
                 await asyncio.sleep(backoff(attempt - 1, self.config.retry_initial, self.config.retry_max))
             attempt += 1
             try:
+                if self.refusal:
+                    self._trouble(self.refusal, len(items))
+                    continue
                 await self.ensure_template()
+                if self.config.index_mode == "rollover" and not self.config.data_stream:
+                    await self.lifecycle.bootstrap(_indices_of(items))
                 self.requests += 1
                 started = time.monotonic()
                 status, body = await self.request("POST", self._bulk_target, *self._bulk_body(items))

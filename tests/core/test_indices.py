@@ -117,3 +117,23 @@ def test_through_the_core_each_event_is_routed_before_the_ecs_form_moves_its_fie
         assert actions == [{"_index": "logs-web-2025.11.23", "pipeline": "gelf-nginx", "_id": "p-1"},
                            {"_index": "logs-2025.11.23", "_id": "p-2"}]
         assert ingest.index_fallbacks == {Fallback.MISSING_FIELD: 1}
+
+
+# -- lifecycle names -----------------------------------------------------------------------------------------
+
+def test_names_are_read_back_with_their_date_and_the_end_of_the_period_they_cover() -> None:
+    from gelfingest.core.indices import dated_index, period_end, rolled_base, rolled_pattern, without_dates, write_alias
+
+    daily = dated_index("logs-%{app}-%Y.%m.%d")
+    assert daily is not None
+    m = daily.fullmatch("logs-web-1-2025.11.23")
+    assert m is not None and str(period_end(m)) == "2025-11-24 00:00:00+00:00"
+    bad = daily.fullmatch("logs-web-2025.13.40")
+    assert bad is not None and period_end(bad) is None  # a date that is not one: never deleted
+    assert daily.fullmatch("logs-2025.11.23") is None and daily.fullmatch("other-web-2025.11.23") is None
+    monthly = dated_index("x-%Y.%m")
+    assert monthly is not None and str(period_end(monthly.fullmatch("x-2025.12"))) == "2026-01-01 00:00:00+00:00"  # type: ignore[arg-type]
+    assert dated_index("x-%Y-%j") is None and dated_index("x-%m.%d") is None and dated_index("x") is None
+    assert without_dates("logstash-%Y.%m.%d") == "logstash" and write_alias("logs-%{app}-%Y") == "logs-%{app}-write"
+    assert rolled_pattern("logs-%{app}-%Y") == "logs-%{app}-*" and rolled_base("logs-web-000012") == "logs-web"
+    assert rolled_base("logs-web-2025.11.23") is None
