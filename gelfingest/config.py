@@ -248,6 +248,14 @@ class Config:
                                             group="elasticsearch")
     elasticsearch_timeout: float = _opt(60.0, parse_float, "seconds to wait for one bulk request",
                                         group="elasticsearch")
+    elasticsearch_bulk_timeout: float = _opt(10.0, parse_float, "seconds Elasticsearch may wait for a shard to "
+                                             "take writes (the bulk request's timeout): a cluster that lost its "
+                                             "quorum answers 503 after this, and the spool takes over",
+                                             group="elasticsearch", metavar="SECONDS")
+    elasticsearch_sniff: bool = _opt(False, parse_bool, "find the cluster's nodes from the cluster itself, at "
+                                     "start and when one fails, besides ELASTICSEARCH_HOSTS (not behind a proxy "
+                                     "or a load balancer: the nodes' own addresses must be reachable)",
+                                     group="elasticsearch")
     elasticsearch_concurrency: int = _opt(2, parse_int, "bulk requests in flight at once (2 feeds a "
                                           "single node on 2 cores best)", group="elasticsearch", minimum=1)
     elasticsearch_compression: Compression = _opt("none", _choice(Compression), "none, or gzip: bulk bodies "

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # How often the replay looks again when the output's queue has no room.
 REPLAY_WAIT = 0.05
+# A pause of the inputs this long or longer is logged when it ends (shorter ones are only counted).
+LOG_PAUSE = 1.0
 
 
 class Handover:
@@ -53,6 +55,11 @@ class Handover:
         self._blocked: list[Batch] = []
         self._blocked_since: float | None = None
         self._paused = False
+        self._paused_at = 0.0
+        # How often and how long the inputs were paused (a pause of LOG_PAUSE or more is logged too).
+        self.pauses = 0
+        self.paused_seconds = 0.0
+        self.longest_pause = 0.0
         # At shutdown: the inputs are never read again.
         self._held = False
         self._spool_full_since: float | None = None
@@ -115,6 +122,8 @@ class Handover:
             self._blocked_since = time.monotonic()
         if not self._held and not self._paused:
             self._paused = True
+            self._paused_at = time.monotonic()
+            self.pauses += 1
             self._pause()
 
     def _place(self, batch: Batch) -> bool:
@@ -143,6 +152,14 @@ class Handover:
             if self._paused and not self._held:
                 self._paused = False
                 self._resume()
+                self._resumed(time.monotonic() - self._paused_at)
+
+    def _resumed(self, paused: float) -> None:
+        self.paused_seconds += paused
+        self.longest_pause = max(self.longest_pause, paused)
+        if paused >= LOG_PAUSE:
+            logger.warning("inputs read again after a pause of %.1f s (the output and the spool could take no more "
+                           "meanwhile)", paused)
 
     def _done(self, batch: Batch) -> None:
         """The output is finished with a batch: its spooled copy goes, and there is room for another."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -135,13 +136,16 @@ class LocalElasticsearch:
         transport_port: int | None = None,
         heap: str = DEFAULT_HEAP,
         settings: Mapping[str, object] | None = None,
+        single_node: bool = True,
     ) -> None:
+        """``single_node`` False: a node of a cluster, whose ``settings`` name the others (LocalCluster)."""
         self.home = ensure_distribution()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="gelfingest-es-"))
         self.http_port = http_port or free_port()
         self.transport_port = transport_port or free_port()
         self.heap = heap
         self.settings = dict(settings or {})
+        self.single_node = single_node
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,6 +173,8 @@ class LocalElasticsearch:
             "action.auto_create_index": "true",
             **self.settings,
         }
+        if not self.single_node:
+            del lines["discovery.type"]
         (conf / "elasticsearch.yml").write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
         if os.geteuid() == 0:
             _ensure_user()
@@ -244,6 +250,87 @@ class LocalElasticsearch:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class LocalCluster:
+    """``size`` nodes of one cluster on loopback (each its own config, data, logs and temporary folder), for
+    the tests that kill nodes. ``start()`` starts them together and waits until the cluster is green."""
+
+    def __init__(self, size: int = 3, heap: str = DEFAULT_HEAP, name: str = "gelfingest-cluster") -> None:
+        transport = [free_port() for _ in range(size)]
+        seeds = ",".join(f"127.0.0.1:{port}" for port in transport)
+        masters = ",".join(f"n{k + 1}" for k in range(size))
+        self.nodes = [LocalElasticsearch(transport_port=transport[k], heap=heap, single_node=False, settings={
+            "cluster.name": name, "node.name": f"n{k + 1}", "discovery.seed_hosts": f"[{seeds}]",
+            "cluster.initial_master_nodes": f"[{masters}]"}) for k in range(size)]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        for node in self.nodes:
+            node.start(wait=False)
+        self.wait_for("green", timeout)
+        self.wait_for_votes(timeout)
+
+    def wait_for_votes(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Until every node votes: a cluster bootstraps once a majority of its nodes found each other (the
+        others stand in as placeholders) and widens its voting configuration at its next change of state.
+        Killing a node before that can leave the rest without a quorum."""
+        deadline = time.monotonic() + timeout
+        target = "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.last_committed_config"
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                try:
+                    with urllib.request.urlopen(node.url + target, timeout=5) as resp:
+                        state = json.loads(resp.read())
+                except (urllib.error.URLError, OSError, ValueError):
+                    continue
+                votes = state.get("metadata", {}).get("cluster_coordination", {}).get("last_committed_config", [])
+                if len(votes) >= len(self.nodes) and not any("placeholder" in v for v in votes):
+                    return
+                # The configuration is widened with the next change of the cluster state: make one.
+                nudge = urllib.request.Request(
+                    node.url + "/_cluster/settings", method="PUT", headers={"content-type": "application/json"},
+                    data=b'{"transient": {"cluster.routing.allocation.enable": "all"}}')
+                with contextlib.suppress(urllib.error.URLError, OSError):
+                    urllib.request.urlopen(nudge, timeout=5).close()
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"not every node of the cluster votes after {timeout:.0f} s")
+
+    def wait_for(self, status: str, timeout: float = DEFAULT_START_TIMEOUT, nodes: int | None = None) -> None:
+        """Until the cluster (asked through any node that answers) has ``status`` and ``nodes`` nodes."""
+        deadline = time.monotonic() + timeout
+        want = len(self.nodes) if nodes is None else nodes
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                url = f"{node.url}/_cluster/health?wait_for_status={status}&wait_for_nodes={want}&timeout=1s"
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as resp:
+                        if resp.status == 200:
+                            return
+                except (urllib.error.URLError, OSError):
+                    continue
+            time.sleep(0.5)
+        raise RuntimeError(f"the cluster is not {status} with {want} nodes after {timeout:.0f} s:\n"
+                           + "\n".join(node.tail_log(10) for node in self.nodes))
+
+    def master(self) -> LocalElasticsearch:
+        """The node elected master now."""
+        for node in self.nodes:
+            try:
+                with urllib.request.urlopen(f"{node.url}/_cat/master?h=node", timeout=5) as resp:
+                    name = resp.read().decode().strip()
+            except (urllib.error.URLError, OSError):
+                continue
+            return next(n for n in self.nodes if n.settings["node.name"] == name)
+        raise RuntimeError("no node says which is master")
+
+    def cleanup(self) -> None:
+        for node in self.nodes:
+            node.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

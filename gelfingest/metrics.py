@@ -185,6 +185,11 @@ def worker_snapshot(server: Server) -> Snapshot:
                   "forwarded chunks (dropped)", f.invalid)
     handover = server.handover
     b.gauge("gelfingest_queue_batches", "Batches waiting for the output", handover.waiting_batches)
+    b.counter("gelfingest_input_pauses", "Times the inputs were paused: neither the output's queue nor the spool "
+              "could take a batch", handover.pauses)
+    b.counter("gelfingest_input_paused_seconds", "Seconds the inputs were paused, in all", handover.paused_seconds)
+    b.gauge("gelfingest_input_longest_pause_seconds", "The longest pause of the inputs since the start",
+            handover.longest_pause)
     b.gauge("gelfingest_queue_events", "Events waiting for the output (queued and in flight)",
             handover.waiting_events)
     o = server.output

@@ -231,3 +231,19 @@ def test_the_spools_of_workers_that_no_longer_exist_are_adopted_by_the_first(tmp
 
     asyncio.run(scenario())
     assert orphan_spools(tmp_path / "spool", workers=2) == []
+
+
+def test_pauses_of_the_inputs_are_counted_and_timed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, inputs = Output(), Inputs()
+        h = handover(tmp_path, output, inputs, queue_batches=1, spool_after=60)
+        h.start()
+        for k in range(4):
+            h.hand_over(batch(k * 10))
+        await asyncio.sleep(0.2)
+        output.gate.set()
+        await until(lambda: output.indexed == 40, h)
+        assert h.pauses == 1 and 0.2 <= h.paused_seconds == h.longest_pause < 5
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())

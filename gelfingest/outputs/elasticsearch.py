@@ -31,6 +31,7 @@ from gelfingest.core.template import index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
 from gelfingest.outputs.cluster import CLUSTER_REFRESH, ClusterInfo, read_cluster
 from gelfingest.outputs.lifecycle import Lifecycle, check_server
+from gelfingest.outputs.nodes import NodeLog
 from gelfingest.storage.deadletters import DeadLetters, dead_letter
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,11 @@ class ElasticsearchOutput:
         self.refusal: str | None = None
         self.lifecycle = Lifecycle(config, lambda method, target, body: self.request(method, target, body))
         self._lifecycle_task: asyncio.Task[None] | None = None
-        self._bulk_target = f"/_bulk?filter_path={BULK_FILTER_PATH}"
+        # timeout: how long Elasticsearch waits for a shard to take writes (a cluster without a quorum or a
+        # primary) before it answers 503, so the spool takes over rather than a request hanging for a minute.
+        self._bulk_target = (f"/_bulk?filter_path={BULK_FILTER_PATH}"
+                             f"&timeout={max(1, int(config.elasticsearch_bulk_timeout * 1000))}ms")
+        self.nodes = NodeLog()
 
     async def start(self) -> None:
         from elasticsearch import AsyncElasticsearch
@@ -140,6 +145,10 @@ class ElasticsearchOutput:
         if not self.config.elasticsearch_verify_certs:
             kwargs["verify_certs"] = False
             kwargs["ssl_show_warn"] = False
+        if self.config.elasticsearch_sniff:
+            # The nodes are found from the cluster itself (GET _nodes/_all/http), at start and when one fails.
+            kwargs.update(sniff_on_start=True, sniff_on_node_failure=True, min_delay_between_sniffing=10)
+        self.nodes.install()
         self._client = AsyncElasticsearch(list(self.config.elasticsearch), **kwargs)
         # Install the template now if Elasticsearch answers (so /readyz can say so); else at the first send.
         # Briefly: the inputs open after this, and a server that takes connections but never answers must
@@ -219,6 +228,7 @@ class ElasticsearchOutput:
 
     async def close(self) -> None:
         self.check_recovered(final=True)
+        self.nodes.remove()
         for task in (self._cluster_task, self._lifecycle_task):
             if task is not None:
                 task.cancel()
@@ -239,6 +249,9 @@ class ElasticsearchOutput:
                 int(self.outage_since is None))
         b.histogram("gelfingest_bulk_request_duration_seconds", "Bulk request latency", self.latency)
         self.lifecycle.report(b)
+        b.counter("gelfingest_elasticsearch_node_failures", "Times an Elasticsearch node stopped answering and was "
+                  "left out", self.nodes.failures)
+        b.gauge("gelfingest_elasticsearch_nodes_down", "Elasticsearch nodes left out now", len(self.nodes.down))
 
     def totals(self) -> str:
         return (f", {self.dead_lettered} to the dead-letter queue, {self.duplicates} already there, {self.retried} "
