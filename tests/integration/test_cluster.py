@@ -106,7 +106,7 @@ def test_a_cluster_that_loses_nodes_loses_nothing_and_indexes_nothing_twice(clus
         for node in victims:
             node.start(wait=False)
         cluster.wait_for("yellow", 180)
-        time.sleep(3)
+        time.sleep(1)
         after = metrics(d.http_port)
         # How long the inputs were not read during the phase (0: the queue and the spool took everything).
         stalls[name] = {key: round(after[f"gelfingest_input_{key}"] - before[f"gelfingest_input_{key}"], 2)
@@ -114,12 +114,12 @@ def test_a_cluster_that_loses_nodes_loses_nothing_and_indexes_nothing_twice(clus
         stalls[name]["longest_so_far"] = after["gelfingest_input_longest_pause_seconds"]
 
     try:
-        time.sleep(5)
+        time.sleep(3)
         master = cluster.master()
-        phase("data node", [next(n for n in cluster.nodes if n is not master)], 12)
-        phase("elected master", [cluster.master()], 12)
+        phase("data node", [next(n for n in cluster.nodes if n is not master)], 6)
+        phase("elected master", [cluster.master()], 6)
         master = cluster.master()
-        phase("two of three (no quorum)", [master, next(n for n in cluster.nodes if n is not master)], 15)
+        phase("two of three (no quorum)", [master, next(n for n in cluster.nodes if n is not master)], 10)
     finally:
         sent = load.finish()
     # Everything sent is indexed once the spool has drained.
