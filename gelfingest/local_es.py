@@ -112,6 +112,15 @@ def ensure_distribution(cache: Path | None = None) -> Path:
     return home
 
 
+def _answers_200(url: str) -> bool:
+    """Whether a GET of ``url`` answers 200 (within 5 s)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def _ensure_user() -> None:
     try:
         import pwd
@@ -208,13 +217,8 @@ class LocalElasticsearch:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"Elasticsearch exited with {self.process.returncode}:\n{self.tail_log()}")
-            try:
-                url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if _answers_200(f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"):
+                return
             time.sleep(0.5)
         raise RuntimeError(f"Elasticsearch not ready after {timeout:.0f} s:\n{self.tail_log()}")
 
@@ -305,14 +309,9 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         want = len(self.nodes) if nodes is None else nodes
         while time.monotonic() < deadline:
-            for node in self.nodes:
-                url = f"{node.url}/_cluster/health?wait_for_status={status}&wait_for_nodes={want}&timeout=1s"
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as resp:
-                        if resp.status == 200:
-                            return
-                except (urllib.error.URLError, OSError):
-                    continue
+            if any(_answers_200(f"{node.url}/_cluster/health?wait_for_status={status}&wait_for_nodes={want}"
+                                f"&timeout=1s") for node in self.nodes):
+                return
             time.sleep(0.5)
         raise RuntimeError(f"the cluster is not {status} with {want} nodes after {timeout:.0f} s:\n"
                            + "\n".join(node.tail_log(10) for node in self.nodes))

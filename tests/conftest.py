@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,13 @@ class ES:
                 "query": {"match_all": {}}}
         result = self.call("POST", f"/{index}/_search?ignore_unavailable=true", body)
         return [h["_source"] | {"_id": h["_id"], "_index": h["_index"]} for h in result["hits"]["hits"]]
+
+    def wait_count(self, index: str, n: int, timeout: float = 30) -> int:
+        """The documents in ``index`` once there are ``n``, or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (count := self.count(index)) < n and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return count
 
     def count(self, index: str) -> int:
         self.call("POST", f"/{index}/_refresh")

@@ -45,11 +45,6 @@ def post(port: int, body: bytes, timeout: float = 30) -> int:
         return exc.code
 
 
-def wait_count(es: ES, index: str, n: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while (count := es.count(index)) < n and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return count
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "http"])
@@ -90,7 +85,7 @@ def test_every_case_is_rejected_by_its_reason_and_good_traffic_goes_on(elasticse
             wanted = (400 if e.get("rejected_objects") else 202) if e["outcome"] == "kept" else \
                 413 if "too_large" in e["reason"] else 400
             assert statuses[name] == wanted, name
-    assert wait_count(elasticsearch, index, len(cases) + kept) == len(cases) + kept
+    assert elasticsearch.wait_count(index, len(cases) + kept) == len(cases) + kept
     assert d.proc.poll() is None  # still up after all of it
     assert d.stop() == 0
     assert rejected_counts(d.text()) == expected
@@ -161,7 +156,7 @@ def test_tcp_a_100_mb_frame_with_no_end_a_trickling_client_and_too_many_connecti
             steady.sendall(gelf("steady", _n=good) + b"\0")
             good += 1
     done.set()
-    assert wait_count(elasticsearch, "bad-tcp-conn", good) == good
+    assert elasticsearch.wait_count("bad-tcp-conn", good) == good
     assert d.proc.poll() is None
     assert d.stop() == 0
     counts = rejected_counts(d.text())
@@ -232,7 +227,7 @@ def test_http_bombs_oversize_bodies_slow_clients_and_too_many_connections(elasti
     assert closed >= 5
     time.sleep(0.5)
     assert post(port, gelf("good after all that")) == 202
-    assert wait_count(elasticsearch, "bad-http-conn", 1) == 1
+    assert elasticsearch.wait_count("bad-http-conn", 1) == 1
     assert d.proc.poll() is None
     assert d.stop() == 0
     counts = rejected_counts(d.text())
@@ -267,7 +262,7 @@ def test_a_flood_of_chunk_ids_stays_within_its_bound_and_a_real_chunked_message_
         u.sendto(b"\x1e\x0f" + msg_id + bytes([0, 2]) + body[:2000], ("127.0.0.1", d.udp_port))
         u.sendto(b"\x1e\x0f" + msg_id + bytes([1, 2]) + body[2000:], ("127.0.0.1", d.udp_port))
         u.sendto(gelf("too big", _pad="z" * 9000), ("127.0.0.1", d.udp_port))
-    assert wait_count(elasticsearch, "bad-chunk-flood", 1) == 1
+    assert elasticsearch.wait_count("bad-chunk-flood", 1) == 1
     assert d.proc.poll() is None
     assert d.stop() == 0
     assert rejected_counts(d.text())["datagram_too_large"] == 1

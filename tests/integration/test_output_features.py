@@ -27,11 +27,6 @@ def send_udp(port: int, payloads: list[bytes]) -> None:
             time.sleep(0.005)
 
 
-def wait_count(es: ES, index: str, n: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while (count := es.count(index)) < n and time.monotonic() < deadline:
-        time.sleep(0.3)
-    return count
 
 
 @pytest.mark.parametrize("dedot", [False, True])
@@ -42,10 +37,10 @@ def test_compose_labels_of_two_containers_clash_in_one_index_unless_dedotted(ela
                 "GELFINGEST_DEDOT_FIELDS": str(dedot).lower()})
     # One container's label is a value; the other's nests below the same name, so it needs an object.
     send_udp(d.udp_port, [gelf("web", **{"_com.docker.compose.project": "demo"})])
-    assert wait_count(elasticsearch, index, 1) == 1
+    assert elasticsearch.wait_count(index, 1) == 1
     send_udp(d.udp_port, [gelf("worker", **{"_com.docker.compose.project.working_dir": "/srv/demo"})])
     expected = 2 if dedot else 1
-    assert wait_count(elasticsearch, index, expected, timeout=10 if dedot else 4) == expected
+    assert elasticsearch.wait_count(index, expected, timeout=10 if dedot else 4) == expected
     assert d.stop() == 0
     docs = {doc["message"]: doc for doc in elasticsearch.search_all(index)}
     if dedot:
@@ -99,7 +94,7 @@ def test_bulk_bodies_go_gzip_compressed_when_asked_and_everything_is_indexed(ela
         d = daemon({"ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{relay.port}", "GELFINGEST_INDEX": index,
                     "GELFINGEST_ELASTICSEARCH_COMPRESSION": compression})
         send_udp(d.udp_port, [gelf(f"m{i}", _pad="x" * 300) for i in range(300)])
-        assert wait_count(elasticsearch, index, 300) == 300
+        assert elasticsearch.wait_count(index, 300) == 300
         assert d.stop() == 0
     finally:
         relay.close()
@@ -139,7 +134,7 @@ def test_field_references_route_events_and_hostile_values_stay_inside_the_prefix
     send_udp(d.udp_port, [gelf(f"c{k}", _container_name=name) for k, name in enumerate(hostile)]
              + [gelf("no container")] + [gelf(f"many {k}", _container_name=f"m{k}") for k in range(20)])
     total = len(hostile) + 1 + 20
-    assert wait_count(elasticsearch, "route-*", total) == total  # nothing lost
+    assert elasticsearch.wait_count("route-*", total) == total  # nothing lost
     assert d.stop() == 0
     new = all_indices(elasticsearch) - before
     assert new and all(name.startswith("route-") for name in new), new
@@ -169,7 +164,7 @@ def test_ingest_pipelines_per_event_and_their_refusals_go_to_the_dead_letter_que
                 "GELFINGEST_PIPELINE": "gelf-%{pipeline_label}"})
     send_udp(d.udp_port, [gelf("stamped", _pipeline_label="stamp"), gelf("none"),
                           gelf("refused", _pipeline_label="refuse"), gelf("missing", _pipeline_label="nope")])
-    assert wait_count(elasticsearch, "piped", 2) == 2
+    assert elasticsearch.wait_count("piped", 2) == 2
     time.sleep(1.5)
     assert d.stop() == 0
     docs = {doc["message"]: doc for doc in elasticsearch.search_all("piped")}

@@ -26,7 +26,7 @@ import pytest
 from tests.balancers import NginxTlsProxy
 from tests.conftest import ES
 from tests.helpers import free_tcp_port, gelf
-from tests.integration.test_bad_input import rejected_counts, wait_count
+from tests.integration.test_bad_input import rejected_counts
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ def test_tls_inputs_take_graypy_pygelf_and_https_and_refuse_plain_text(elasticse
     with contextlib.suppress(urllib.error.URLError, ConnectionError, OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/gelf", data=gelf("plain HTTP"), timeout=5)
     assert https_post(d.http_port, gelf("HTTPS after the plain ones"), pki["ca_crt"]) == 202
-    assert wait_count(elasticsearch, "tls-inputs", 4) == 4
+    assert elasticsearch.wait_count("tls-inputs", 4) == 4
     assert d.proc.poll() is None
     assert d.stop() == 0
     messages = sorted(doc["message"] for doc in elasticsearch.search_all("tls-inputs"))
@@ -111,7 +111,7 @@ def test_client_certificates_when_asked_for(elasticsearch: ES, daemon: Any, pki:
     log_through(pygelf.GelfTlsHandler(host="127.0.0.1", port=d.tcp_port, validate=True, ca_certs=str(pki["ca_crt"]),
                                       certfile=str(pki["client_crt"]), keyfile=str(pki["client_key"])),
                 "pygelf with a client certificate")
-    assert wait_count(elasticsearch, "tls-clients", 2) == 2
+    assert elasticsearch.wait_count("tls-clients", 2) == 2
     assert d.stop() == 0
     messages = sorted(doc["message"] for doc in elasticsearch.search_all("tls-clients"))
     assert messages == ["pygelf with a client certificate", "with a client certificate"]
@@ -160,7 +160,7 @@ def test_elasticsearch_over_https_with_credentials_from_files(elasticsearch: ES,
         d = daemon({**base, "GELFINGEST_ELASTICSEARCH_API_KEY_FILE": str(tmp_path / "api_key"),
                     "GELFINGEST_ELASTICSEARCH_CA_CERTS": str(pki["ca_crt"])}, data_dir=data)
         send(d, 50)
-        assert wait_count(elasticsearch, "secured", sent) == sent == 150
+        assert elasticsearch.wait_count("secured", sent) == sent == 150
         assert d.stop() == 0
         third = d.text()
         messages = {doc["message"] for doc in elasticsearch.search_all("secured")}

@@ -25,11 +25,6 @@ def send_from_many_ports(port: int, messages: list[bytes]) -> None:
             time.sleep(0.005)
 
 
-def wait_for_count(es: ES, index: str, n: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while (count := es.count(index)) < n and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return count
 
 
 def test_two_workers_share_the_load_with_disjoint_sequences(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +54,7 @@ def test_killed_worker_and_restarted_instance_never_repeat_a_sequence(elasticsea
     data = tmp_path / "instance"
     d = daemon(env, data_dir=data)
     send_from_many_ports(d.udp_port, [gelf(f"a {i}", _i=i) for i in range(300)])
-    assert wait_for_count(elasticsearch, "workers-restart", 300) == 300
+    assert elasticsearch.wait_count("workers-restart", 300) == 300
     victim = d.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -68,7 +63,7 @@ def test_killed_worker_and_restarted_instance_never_repeat_a_sequence(elasticsea
         time.sleep(0.2)
     time.sleep(1.5)  # the new worker binds its socket
     send_from_many_ports(d.udp_port, [gelf(f"b {i}", _i=300 + i) for i in range(300)])
-    assert wait_for_count(elasticsearch, "workers-restart", 600) == 600
+    assert elasticsearch.wait_count("workers-restart", 600) == 600
     assert d.stop() == 0
     assert "restarting it" in d.text()
     # The whole instance again, on the same data dir.
