@@ -172,7 +172,8 @@ def _ingest_all(selector: int, messages: Iterator[bytes], json_line: bool = Fals
     for message in messages:
         _take(ingest, out, message, now, forwarded, json_line)
         now += step
-        out.check(ingest.tick(now))
+        for batch in ingest.tick(now):
+            out.check(batch)
     out.check(ingest.flush())
     _check(out.documents == ingest.decoded, "decoded events went missing from the batches")
 

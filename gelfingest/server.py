@@ -229,8 +229,7 @@ class Server:
         if self.forwarder is not None:
             self.forwarder.tick(now)
         self.inputs.sweep()
-        batch = self.ingest.tick(now)
-        if batch is not None:
+        for batch in self.ingest.tick(now):
             self.handover.hand_over(batch)
         line = self.rejects.maybe_summary(now)
         if line:

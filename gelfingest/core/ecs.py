@@ -154,6 +154,12 @@ class EcsMapper:
             else:
                 _put(out, path, value)
         out["event"] = {"sequence": sequence, "ingested": ingested}
+        if "multiline_lines" in doc:  # lines joined into one event (streams.py), as Filebeat marks them
+            log = out.get("log")
+            if log is None:
+                out["log"] = {"flags": ["multiline"]}
+            else:
+                log["flags"] = ["multiline"]
         if extra:
             out[NAMESPACE] = extra
         return out

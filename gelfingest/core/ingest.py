@@ -36,6 +36,18 @@ from gelfingest.core.gelf import GelfDecoder
 from gelfingest.core.indices import DEFAULT_MAX_INDEX_TARGETS, IndexRouter, PipelineRouter, has_references
 from gelfingest.core.logspout import LogspoutDecoder
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
+from gelfingest.core.streams import (
+    DEFAULT_MAX_PENDING_STREAMS,
+    DEFAULT_MULTILINE_MAX_LINES,
+    DEFAULT_MULTILINE_TIMEOUT,
+    DEFAULT_PARTIAL_TIMEOUT,
+    DEFAULT_REORDER_WINDOW,
+    Event,
+    Streams,
+    StreamSettings,
+    rules,
+    stream_key,
+)
 
 # logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
 Schema = Literal["logstash", "ecs"]
@@ -59,6 +71,18 @@ class IngestSettings:
     max_index_targets: int = DEFAULT_MAX_INDEX_TARGETS
     # The ingest pipeline of every event ("": none); field references allowed.
     pipeline: str = ""
+    # Container streams (streams.py): off unless one of join_partial, multiline, stream_rate_limit is on.
+    stream_reorder_window: float = DEFAULT_REORDER_WINDOW
+    join_partial: bool = False
+    partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT
+    multiline: tuple[str, ...] = ()
+    multiline_start: str = ""
+    multiline_continue: str = ""
+    multiline_max_lines: int = DEFAULT_MULTILINE_MAX_LINES
+    multiline_timeout: float = DEFAULT_MULTILINE_TIMEOUT
+    stream_rate_limit: int = 0
+    max_pending_streams: int = DEFAULT_MAX_PENDING_STREAMS
+
     schema: Schema = "logstash"
     # None: Elasticsearch picks ids (op_type index); else _id = prefix + sequence, op_type create.
     document_id_prefix: str | None = None
@@ -79,6 +103,16 @@ class IngestSettings:
     # day of the calendar by lying about the time.
     index_max_age: float = DEFAULT_INDEX_MAX_AGE
     index_max_ahead: float = DEFAULT_INDEX_MAX_AHEAD
+
+    def stream_settings(self) -> StreamSettings:
+        """ValueError for a multiline rule that does not exist or a custom pattern that does not compile."""
+        return StreamSettings(
+            reorder_window=self.stream_reorder_window, join_partial=self.join_partial,
+            partial_timeout=self.partial_timeout,
+            multiline=tuple(rules(self.multiline, self.multiline_start, self.multiline_continue)),
+            multiline_max_lines=self.multiline_max_lines, multiline_timeout=self.multiline_timeout,
+            max_message_size=self.max_message_size, rate_limit=self.stream_rate_limit,
+            max_pending_streams=self.max_pending_streams)
 
 
 def _object_lines(payload: bytes) -> list[bytes] | None:
@@ -135,6 +169,13 @@ class Ingest:
         self.router = IndexRouter(s.index, s.index_fallback or None, s.max_index_targets) \
             if has_references(s.index) else None
         self.pipelines = PipelineRouter(s.pipeline) if s.pipeline else None
+        stream_settings = s.stream_settings()
+        self.streams = Streams(stream_settings) if stream_settings.enabled else None
+        # Decides whether this worker owns a stream (the daemon's fleet; None: every stream is ours), and
+        # the events of streams owned elsewhere, for the daemon to forward.
+        self.owns: Callable[[str], bool] | None = None
+        self.outbox: list[tuple[str, Event]] = []
+        self._last_now = 0.0
         self.ecs = EcsMapper() if s.schema == "ecs" else None
         self.batcher = Batcher(s.batch_max_docs, s.batch_max_bytes, s.batch_max_age)
         # What was received is counted by each input; here only what was decoded.
@@ -211,10 +252,12 @@ class Ingest:
         return self._emit(docs, times, now), rejected
 
     def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float) -> list[Batch]:
-        """Decoded events leave the decoder: sequenced in this order, encoded, batched."""
+        """Decoded events leave the decoder: sequenced in this order (here, where they were received), then
+        through their streams when a stream feature is on, encoded, batched."""
         if not docs:
             return []
         self.decoded += len(docs)
+        self._last_now = now
         sequences = self.sequencer.take(len(docs), now)
         low, high = now - self._max_age, now + self._max_ahead
         if min(times) < low or max(times) > high:
@@ -222,6 +265,38 @@ class Ingest:
                 if not low <= seconds <= high:
                     self.index_time_replaced += 1
                     times[i] = int(now)
+        if self.streams is not None:
+            return self._through_streams(docs, times, sequences, now)
+        return self._finish(docs, times, sequences, now)
+
+    def _through_streams(self, docs: list[dict[str, Any]], times: list[int], sequences: Sequence[int],
+                         now: float) -> list[Batch]:
+        """Each event to its stream's owner: here, or (``owner`` says another) into the outbox for the daemon
+        to forward, sequence and all."""
+        ours: list[tuple[str, Event]] = []
+        owns = self.owns
+        for doc, seconds, sequence in zip(docs, times, sequences, strict=True):
+            key = stream_key(doc)
+            event = Event(doc, seconds, sequence)
+            if owns is None or owns(key):
+                ours.append((key, event))
+            else:
+                self.outbox.append((key, event))
+        return self.take_events(ours, now)
+
+    def take_events(self, events: Iterable[tuple[str, Event]], now: float) -> list[Batch]:
+        """Events of the streams this worker owns (decoded here, or forwarded by the worker or instance that
+        received them, with their sequence); the batches the ones ready now fill."""
+        assert self.streams is not None
+        return self._finish_events(self.streams.take(events, now), now)
+
+    def _finish_events(self, events: list[Event], now: float) -> list[Batch]:
+        if not events:
+            return []
+        return self._finish([e.doc for e in events], [e.seconds for e in events], [e.sequence for e in events], now)
+
+    def _finish(self, docs: list[dict[str, Any]], times: list[int], sequences: Sequence[int],
+                now: float) -> list[Batch]:
         # Field references name the decoded fields, before the ECS form moves them.
         indices = self.router.names(docs, times, now) if self.router is not None else None
         pipelines = self.pipelines.names(docs) if self.pipelines is not None else None
@@ -234,10 +309,23 @@ class Ingest:
         items = self.encoder.encode_many(docs, times, sequences, indices, pipelines)
         return self.batcher.add_many(items, now)
 
-    def tick(self, now: float) -> Batch | None:
-        """Periodic work: expire stale chunked messages, return a batch that is old enough."""
+    def tick(self, now: float) -> list[Batch]:
+        """Periodic work: expire stale chunked messages, let go of what streams held long enough; the batches
+        that fills, and one that is old enough."""
         self.reassembler.sweep(now)
-        return self.batcher.maybe_flush(now)
+        self._last_now = now
+        ready = self._finish_events(self.streams.tick(now), now) if self.streams is not None else []
+        aged = self.batcher.maybe_flush(now)
+        return [*ready, aged] if aged is not None else ready
 
     def flush(self) -> Batch | None:
-        return self.batcher.flush()
+        """Everything held, at shutdown, as one batch: what the streams hold (as it stands), and the batch
+        being filled."""
+        batches = self._finish_events(self.streams.flush(), self._last_now) if self.streams is not None else []
+        last = self.batcher.flush()
+        if last is not None:
+            batches.append(last)
+        if len(batches) <= 1:
+            return batches[0] if batches else None
+        return Batch(items=[item for b in batches for item in b.items], size=sum(b.size for b in batches),
+                     created=batches[0].created)

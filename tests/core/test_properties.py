@@ -108,7 +108,8 @@ def ingest_all(ingest: Ingest, inputs: list[bytes], step: float = 0.0, json_line
             assert err.reason and type(err.reason) is str
             assert err.reason != Reason.INTERNAL_ERROR, err.detail
         now += step
-        out.check(ingest.tick(now))
+        for batch in ingest.tick(now):
+            out.check(batch)
     out.check(ingest.flush())
     assert len(out.docs) == ingest.decoded
     return out
