@@ -34,6 +34,14 @@ from gelfingest.core.indices import (
 from gelfingest.core.indices import parse as parse_pattern
 from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEAD, IngestSettings, Schema
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
+from gelfingest.core.streams import (
+    DEFAULT_MAX_PENDING_STREAMS,
+    DEFAULT_MULTILINE_MAX_LINES,
+    DEFAULT_MULTILINE_TIMEOUT,
+    DEFAULT_PARTIAL_TIMEOUT,
+    DEFAULT_REORDER_WINDOW,
+    LANGUAGES,
+)
 from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, parse_address
 from gelfingest.storage.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
@@ -119,6 +127,14 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def parse_languages(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    unknown = [n for n in names if n not in LANGUAGES]
+    if unknown:
+        raise ValueError(f"expected some of {', '.join(LANGUAGES)}, got {', '.join(unknown)}")
+    return names
+
+
 def parse_tls_inputs(text: str) -> tuple[str, ...]:
     names = tuple(p.strip().lower().replace("_", "-") for p in text.split(",") if p.strip())
     unknown = [n for n in names if n not in ("tcp", "http", "json-tcp")]
@@ -158,9 +174,11 @@ GROUPS: Final = {
     "fleet": "Workers and fleet",
     "batching": "Batching, queue and spool",
     "limits": "Limits on input",
+    "streams": "Container streams",
     "logging": "Logging",
 }
-Group = Literal["inputs", "tls", "elasticsearch", "indices", "sequence", "fleet", "batching", "limits", "logging"]
+Group = Literal["inputs", "tls", "elasticsearch", "indices", "sequence", "fleet", "batching", "limits", "streams",
+                "logging"]
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str, *, group: Group, env: str | None = None,
@@ -401,6 +419,31 @@ class Config:
     max_pending_chunk_bytes: int = _opt(DEFAULT_MAX_PENDING_BYTES, parse_size,
                                         "bytes of incomplete chunked messages held at once", group="limits",
                                         metavar="SIZE", minimum=1)
+    # -- container streams
+    join_partial: bool = _opt(False, parse_bool, "join Docker's 16 KiB pieces of a long line back into the line "
+                              "(see docs/streams.md)", group="streams")
+    partial_timeout: float = _opt(DEFAULT_PARTIAL_TIMEOUT, parse_float, "seconds a piece waits for the rest of "
+                                  "its line; then it goes alone, counted", group="streams", metavar="SECONDS")
+    multiline: tuple[str, ...] = _opt((), parse_languages, "join the lines of stack traces into one event: java, "
+                                      "python, go, node, ruby, custom (comma-separated)", group="streams",
+                                      metavar="RULES")
+    multiline_start: str = _opt("", str, "custom: the pattern (Python re) of a trace's first line",
+                                group="streams", metavar="REGEX")
+    multiline_continue: str = _opt("", str, "custom: the pattern of the lines that continue it", group="streams",
+                                   metavar="REGEX")
+    multiline_max_lines: int = _opt(DEFAULT_MULTILINE_MAX_LINES, parse_int, "most lines joined into one event",
+                                    group="streams", metavar="N", minimum=1)
+    multiline_timeout: float = _opt(DEFAULT_MULTILINE_TIMEOUT, parse_float, "seconds a trace waits for its next "
+                                    "line before it goes as it stands", group="streams", metavar="SECONDS")
+    stream_reorder_window: float = _opt(DEFAULT_REORDER_WINDOW, parse_float, "seconds a stream's owner holds "
+                                        "its events to put them back in sequence order", group="streams",
+                                        metavar="SECONDS")
+    stream_rate_limit: int = _opt(0, parse_int, "events a second one stream may send (a burst of as many); "
+                                  "the rest is dropped, counted (0: no limit)", group="streams", metavar="N",
+                                  minimum=0)
+    max_pending_streams: int = _opt(DEFAULT_MAX_PENDING_STREAMS, parse_int, "streams a worker keeps state for; "
+                                    "past it the stream idle the longest lets go of what it holds",
+                                    group="streams", metavar="N", minimum=1)
     # -- logging
     log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error", group="logging")
     log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)",
@@ -643,6 +686,10 @@ def _check(config: Config) -> Config:
     if has_references(config.index_fallback):
         raise ConfigError("--index-fallback / GELFINGEST_INDEX_FALLBACK cannot have field references")
     _check_lifecycle(config)
+    try:
+        config.ingest_settings().stream_settings()
+    except ValueError as exc:
+        raise ConfigError(f"--multiline / GELFINGEST_MULTILINE: {exc}") from None
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")

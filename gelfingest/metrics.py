@@ -183,6 +183,27 @@ def worker_snapshot(server: Server) -> Snapshot:
                   f.received)
         b.counter("gelfingest_chunk_forward_invalid", "Datagrams on the chunk-forwarding ports that are not "
                   "forwarded chunks (dropped)", f.invalid)
+        b.counter("gelfingest_stream_events_forwarded", "Decoded events sent on to their stream's owner",
+                  f.events_to_peers, to="peer")
+        b.counter("gelfingest_stream_events_forwarded", "Decoded events sent on to their stream's owner",
+                  f.events_to_workers, to="worker")
+        b.counter("gelfingest_stream_events_received_forwarded", "Events of streams this worker owns, received "
+                  "from other workers or peers", f.events_received)
+        b.counter("gelfingest_stream_events_kept", "Events of streams owned elsewhere processed here (too large "
+                  "for a frame, or the owner could not be reached)", f.events_kept)
+    streams = server.ingest.streams
+    if streams is not None:
+        b.counter("gelfingest_stream_partials_joined", "Lines put back together from Docker's 16 KiB pieces",
+                  streams.joined_pieces)
+        b.counter("gelfingest_stream_multiline_joined", "Events joined from the lines of a stack trace",
+                  streams.joined_lines)
+        for why in sorted(streams.cut):
+            b.counter("gelfingest_stream_cut", "Held lines let go before they were whole, by the bound that cut "
+                      "them", streams.cut[why], reason=why)
+        b.counter("gelfingest_stream_rate_limited", "Events dropped by --stream-rate-limit", streams.rate_limited)
+        b.gauge("gelfingest_stream_pending", "Streams holding events now (reorder window, pieces, traces)",
+                streams.pending_streams)
+        b.gauge("gelfingest_streams", "Streams this worker keeps state for", streams.streams)
     handover = server.handover
     b.gauge("gelfingest_queue_batches", "Batches waiting for the output", handover.waiting_batches)
     b.counter("gelfingest_input_pauses", "Times the inputs were paused: neither the output's queue nor the spool "

@@ -21,11 +21,13 @@ import time
 from typing import Final
 
 from gelfingest.config import Config
+from gelfingest.core.batch import Batch
 from gelfingest.core.decompress import CHUNK_MAGIC
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.ingest import Ingest
 from gelfingest.core.rejects import RejectLog
 from gelfingest.core.sequence import Sequencer
+from gelfingest.core.streams import Event
 from gelfingest.fleet.forwarding import ChunkForwarder
 from gelfingest.handover import Handover
 from gelfingest.inputs import Inputs
@@ -72,7 +74,9 @@ class Server:
                                  pause=self.inputs.pause, resume=self.inputs.resume)
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
-            self.forwarder = ChunkForwarder(config, self.on_forwarded)
+            self.forwarder = ChunkForwarder(config, self.on_forwarded, self.on_forwarded_events)
+            if self.ingest.streams is not None and self.forwarder.routes_streams:
+                self.ingest.owns = self.forwarder.owns_stream
         self._last_snapshot = 0.0
         self.should_exit = False
         self.force_exit = False
@@ -97,6 +101,23 @@ class Server:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
         datagrams, sources = self._ours([data], [source], now, self.config.max_datagram, route=False)
         self._take_many(datagrams, sources, now, forwarded=True)
+
+    def on_forwarded_events(self, events: list[tuple[str, Event]], now: float) -> None:
+        """Events of streams this worker owns, decoded and sequenced where they were received."""
+        self._hand_over(self.ingest.take_events(events, now))
+
+    def _send_streams(self, now: float) -> None:
+        """The events of streams other workers or instances own, to them (what cannot go, processed here)."""
+        outbox = self.ingest.outbox
+        if outbox and self.forwarder is not None:
+            self.ingest.outbox = []
+            kept = self.forwarder.forward_events(outbox)
+            if kept:
+                self._hand_over(self.ingest.take_events(kept, now))
+
+    def _hand_over(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            self.handover.hand_over(batch)
 
     def on_http_message(self, data: bytes, source: str, now: float) -> GelfError | None:
         """One message of a GELF HTTP request; a rejection is counted, logged (rate-limited) and returned."""
@@ -138,8 +159,8 @@ class Server:
         ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded)
         for err, source in rejected:
             self.on_rejected(err, source, now)
-        for batch in ready:
-            self.handover.hand_over(batch)
+        self._hand_over(ready)
+        self._send_streams(now)
         return rejected
 
     def _take_json(self, lines: list[bytes], sources: list[str], now: float) -> None:
@@ -147,8 +168,8 @@ class Server:
         ready, rejected = self.ingest.json_lines(lines, sources, now)
         for err, source in rejected:
             self.on_rejected(err, source, now)
-        for batch in ready:
-            self.handover.hand_over(batch)
+        self._hand_over(ready)
+        self._send_streams(now)
 
     # -- what the HTTP listeners ask ----------------------------------------------------------------
 
@@ -236,6 +257,8 @@ class Server:
             logger.warning("%s", line)
         for note in self.ingest.field_notes():
             logger.warning("%s", note)
+        if self.ingest.streams is not None and (limited := self.ingest.streams.rate_note(now)):
+            logger.warning("%s", limited)
 
     async def shutdown(self) -> None:
         """Stop reading, flush to the output within the deadline, spool what is left in memory.

@@ -30,6 +30,20 @@ def _http_totals(server: Server) -> str:
     return f"; http: {h.requests} requests ({statuses}), {h.messages} messages"
 
 
+def _stream_totals(server: Server) -> str:
+    streams = server.ingest.streams
+    if streams is None:
+        return ""
+    cut = ", ".join(f"{r}={n}" for r, n in streams.cut.most_common()) or "none"
+    line = (f"; streams: {streams.joined_pieces} lines rejoined from pieces, {streams.joined_lines} traces "
+            f"joined, {streams.rate_limited} events rate-limited, cut: {cut}")
+    if server.forwarder is not None and server.forwarder.routes_streams:
+        f = server.forwarder.stats
+        line += (f", events to their owner: {f.events_to_peers} to peers, {f.events_to_workers} to workers, "
+                 f"{f.events_received} received, {f.events_kept} kept here")
+    return line
+
+
 def _forward_totals(server: Server) -> str:
     if server.forwarder is None:
         return ""
@@ -54,7 +68,7 @@ def log_totals(server: Server) -> None:
         "forwarding), %d expired, %d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed,
         output.name, output.failed, output.totals(), rejected, dropped, changed, chunks.completed,
         chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
-        _forward_totals(server) + _tcp_totals(server) + _http_totals(server))
+        _forward_totals(server) + _stream_totals(server) + _tcp_totals(server) + _http_totals(server))
     if i.reassembler.pending_messages:
         logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                        i.reassembler.pending_messages, i.reassembler.pending_bytes)

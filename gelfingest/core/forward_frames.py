@@ -3,12 +3,18 @@
     magic (4) | hop (1) | length of source address (1) | source address | the original datagram
 
 hop 0: from another instance (the receiver picks its owner worker); hop 1: to the owner worker itself.
-PING and PONG, followed by the sender's name, tell a peer is alive (fleet/forwarding.py).
+PING and PONG, followed by the sender's name, tell a peer is alive (fleet/forwarding.py). Decoded events
+travel to their stream's owner in frames of their own (below).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
+
+import orjson
+
+from gelfingest.core.streams import Event
 
 FORWARD_MAGIC: Final = b"GIFW"
 PING: Final = b"GIPI"
@@ -34,3 +40,71 @@ def parse_forward(frame: bytes) -> tuple[int, str, bytes] | None:
     except UnicodeDecodeError:
         return None
     return hop, source, frame[6 + n :]
+
+
+# -- decoded events, to their stream's owner ------------------------------------------------------------
+#
+#     magic (4) | hop (1) | a JSON array of [stream key, index seconds, sequence, document], one per event
+#
+# When a stream feature is on (streams.py), every decoded event goes to the worker that owns its stream,
+# with the sequence it was given where it was received. Events are packed into frames of at most
+# MAX_EVENT_FRAME bytes; one that does not fit a frame alone is processed where it was received (counted).
+
+EVENTS_MAGIC: Final = b"GIEV"
+MAX_EVENT_FRAME: Final = 65_000
+_MAX_KEY: Final = 512
+
+
+Framed = tuple[bytes, list[tuple[str, Event]]]
+
+
+def frame_events(hop: int, events: Iterable[tuple[str, Event]]) -> tuple[list[Framed], list[tuple[str, Event]]]:
+    """The frames that carry these events (each with the events it carries), and the events too large for a
+    frame of their own."""
+    frames: list[Framed] = []
+    too_large: list[tuple[str, Event]] = []
+    head = EVENTS_MAGIC + bytes((hop,)) + b"["
+    parts: list[bytes] = []
+    carried: list[tuple[str, Event]] = []
+    size = len(head) + 1
+    for key, event in events:
+        try:
+            encoded = orjson.dumps((key, event.seconds, event.sequence, event.doc))
+        except TypeError:  # not JSON (never from the decoder): kept where it is
+            too_large.append((key, event))
+            continue
+        if len(head) + len(encoded) + 1 > MAX_EVENT_FRAME:
+            too_large.append((key, event))
+            continue
+        if parts and size + len(encoded) + 1 > MAX_EVENT_FRAME:
+            frames.append((head + b",".join(parts) + b"]", carried))
+            parts, carried, size = [], [], len(head) + 1
+        parts.append(encoded)
+        carried.append((key, event))
+        size += len(encoded) + 1
+    if parts:
+        frames.append((head + b",".join(parts) + b"]", carried))
+    return frames, too_large
+
+
+def parse_events(frame: bytes) -> tuple[int, list[tuple[str, Event]]] | None:
+    """(hop, events) of an events frame, or None when it is not a valid one (the forwarding port may be
+    reached by anything: every field is checked)."""
+    if len(frame) < 7 or frame[:4] != EVENTS_MAGIC or frame[4] not in (HOP_INSTANCE, HOP_WORKER):
+        return None
+    try:
+        items = orjson.loads(frame[5:])
+    except orjson.JSONDecodeError:
+        return None
+    if type(items) is not list:
+        return None
+    events: list[tuple[str, Event]] = []
+    for item in items:
+        if type(item) is not list or len(item) != 4:
+            return None
+        key, seconds, sequence, doc = item
+        if (type(key) is not str or len(key) > _MAX_KEY or type(seconds) is not int or type(sequence) is not int
+                or type(doc) is not dict):
+            return None
+        events.append((key, Event(doc, seconds, sequence)))
+    return frame[4], events

@@ -130,10 +130,13 @@ class GelfDecoder:
     too many fields) takes the general path, which has the same outcome.
     """
 
-    def __init__(self, limits: Limits | None = None, dedot: bool = False) -> None:
-        """``dedot``: dots in additional field names become ``_`` (``--dedot-fields``)."""
+    def __init__(self, limits: Limits | None = None, dedot: bool = False, empty_lines: bool = False) -> None:
+        """``dedot``: dots in additional field names become ``_`` (``--dedot-fields``); ``empty_lines``: an
+        empty ``short_message`` is decoded, for streams.py to see where Docker's pieces of a line end
+        (``--join-partial``; streams.py drops every other empty line, counted)."""
         self.limits = limits or Limits()
         self.dedot = dedot
+        self.empty_lines = empty_lines
         self.dropped_fields: Counter[str] = Counter()
         self.changed_fields: Counter[str] = Counter()
         self.notes = FieldNotes()
@@ -187,7 +190,7 @@ class GelfDecoder:
             return self._decode_generally(msg, nested, source_host, now)
         values = plan.get(msg)
         short = values[0]
-        if type(short) is not str or not short:
+        if type(short) is not str or (not short and not self.empty_lines):
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")
         if nested:
             check_fields(msg, nested, self.limits)
@@ -307,7 +310,7 @@ class GelfDecoder:
         """Any message, one field at a time."""
         limits = self.limits
         short = msg.get("short_message")
-        if type(short) is not str or not short:
+        if type(short) is not str or (not short and not self.empty_lines):
             raise DecodeError(Reason.MISSING_SHORT_MESSAGE, "short_message must be a non-empty string")
         iso, seconds = self._time(msg.get("timestamp"), now)
         doc: dict[str, Any] = {"@timestamp": iso, "message": short}

@@ -161,7 +161,7 @@ class Ingest:
         self.settings = s
         self.reassembler = ChunkReassembler(s.chunk_timeout, s.max_pending_chunked, s.max_pending_chunk_bytes)
         limits = Limits(s.max_json_depth, s.max_fields, s.max_field_name_length)
-        self.decoder = GelfDecoder(limits, s.dedot_fields)
+        self.decoder = GelfDecoder(limits, s.dedot_fields, empty_lines=s.join_partial)
         self.logspout = LogspoutDecoder(limits, s.dedot_fields)
         self.sequencer = sequencer or Sequencer(s.sequence_seed, s.sequence_iterator, worker=s.worker_index,
                                                 workers=s.workers, mode=s.sequence_mode)
@@ -286,8 +286,10 @@ class Ingest:
 
     def take_events(self, events: Iterable[tuple[str, Event]], now: float) -> list[Batch]:
         """Events of the streams this worker owns (decoded here, or forwarded by the worker or instance that
-        received them, with their sequence); the batches the ones ready now fill."""
-        assert self.streams is not None
+        received them, with their sequence); the batches the ones ready now fill. With no stream feature on
+        here (a peer configured otherwise), they go on as they are."""
+        if self.streams is None:
+            return self._finish_events([event for _, event in events], now)
         return self._finish_events(self.streams.take(events, now), now)
 
     def _finish_events(self, events: list[Event], now: float) -> list[Batch]:

@@ -45,6 +45,11 @@ DEFAULT_PARTIAL_TIMEOUT: Final = 2.0
 DEFAULT_MULTILINE_TIMEOUT: Final = 1.0
 DEFAULT_MULTILINE_MAX_LINES: Final = 500
 DEFAULT_MAX_PENDING_STREAMS: Final = 10_000
+# The rate-limited streams are named at most once a NOTE_INTERVAL, the busiest NOTE_STREAMS of them.
+NOTE_INTERVAL: Final = 60.0
+NOTE_STREAMS: Final = 5
+_MAX_LIMITED: Final = 1_000
+_OTHERS: Final = "(other streams)"
 
 Language = Literal["java", "python", "go", "node", "ruby", "custom"]
 LANGUAGES: Final = ("java", "python", "go", "node", "ruby", "custom")
@@ -55,7 +60,9 @@ class Cut:
 
     PARTIAL_TIMEOUT: Final = "partial_timeout"
     PARTIAL_SIZE: Final = "partial_size"
-    PARTIAL_UNFINISHED: Final = "partial_unfinished"  # the next message had another time: its end never came
+    # A message of another time came while pieces were held: the line's last piece never came (lost, or
+    # the line was longer than --max-message-size allows).
+    PARTIAL_UNFINISHED: Final = "partial_unfinished"
     MULTILINE_SIZE: Final = "multiline_size"
     MULTILINE_LINES: Final = "multiline_max_lines"
     EVICTED: Final = "stream_evicted"
@@ -227,8 +234,11 @@ class Streams:
         self.joined_pieces = 0
         self.joined_lines = 0
         self.rate_limited = 0
-        # Streams that were rate-limited since the daemon last asked (key -> events dropped).
+        # Empty lines (decoded only with join_partial, to see a line end at a piece's end) that ended none.
+        self.empty_lines = 0
+        # Streams that were rate-limited since the last note (key -> events dropped), bounded.
         self.limited_streams: Counter[str] = Counter()
+        self._last_note = float("-inf")
 
     @property
     def pending_streams(self) -> int:
@@ -321,6 +331,18 @@ class Streams:
             for event in held[:ready]:
                 self._process(key, stream, event, now, out)
 
+    def rate_note(self, now: float) -> str | None:
+        """A line naming the streams held to --stream-rate-limit since the last one: at most one a minute."""
+        if not self.limited_streams or now - self._last_note < NOTE_INTERVAL:
+            return None
+        limited = self.limited_streams
+        busiest = ", ".join(f"{key!r}: {n}" for key, n in limited.most_common(NOTE_STREAMS))
+        more = f" and {len(limited) - NOTE_STREAMS} more" if len(limited) > NOTE_STREAMS else ""
+        self.limited_streams = Counter()
+        self._last_note = now
+        return (f"{sum(limited.values())} events dropped by --stream-rate-limit "
+                f"({self.settings.rate_limit}/s a stream) from {len(limited)} streams: {busiest}{more}")
+
     def flush(self) -> list[Event]:
         """Everything held, as it stands (at shutdown)."""
         out: list[Event] = []
@@ -349,7 +371,8 @@ class Streams:
             stream.refilled = now
             if stream.tokens < 1.0:
                 self.rate_limited += 1
-                self.limited_streams[key] += 1
+                limited = self.limited_streams
+                limited[key if key in limited or len(limited) < _MAX_LIMITED else _OTHERS] += 1
                 return
             stream.tokens -= 1.0
         if s.join_partial:
@@ -370,9 +393,18 @@ class Streams:
             return event
         held = stream.pieces
         if held is not None and event.doc.get("@timestamp") != held.time:
-            # The line held ended exactly at a piece's end: its last, empty piece is never sent.
             self._emit_pieces(stream, Cut.PARTIAL_UNFINISHED, now, out)
             held = None
+        if not message:
+            # A line that ends exactly at a piece's end: the copier sends its last piece empty.
+            if held is None:
+                self.empty_lines += 1  # an empty line: nothing to index (short_message is required)
+                return None
+            stream.pieces = None
+            if len(held.parts) == 1:
+                return held.first
+            self.joined_pieces += 1
+            return self._joined(held.first, join_pieces(held.parts))
         is_piece = piece_cut(message)
         if held is None:
             if not is_piece:

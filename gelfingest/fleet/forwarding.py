@@ -1,4 +1,5 @@
-"""Moving chunks to their owner: between the workers of an instance and between instances.
+"""Moving chunks to their owner, and decoded events to their stream's owner: between the workers of an
+instance and between instances.
 
 - Between instances: every worker of an instance binds the instance's chunk-forwarding address
   (``--chunk-forward``, SO_REUSEPORT) and keeps one connected UDP socket per peer. It pings each peer
@@ -10,6 +11,10 @@
 
 A chunk that cannot be forwarded (the peer is down, a socket buffer is full) is kept and reassembled
 where it is, and counted: never dropped silently.
+
+With a stream feature on (core/streams.py), every decoded event goes the same way to the worker that owns
+its stream (rendezvous on the stream key, among the same live members), packed many to a frame. An event
+too large for a frame, or one that cannot be sent, is processed where it was received, counted.
 
 A peer may be named by host name (``gelfingest-2:12211`` in compose): the name is looked up in the
 background, not at start, and again every RESOLVE_INTERVAL while the peer does not answer, so a peer
@@ -28,8 +33,19 @@ from dataclasses import dataclass
 from typing import Final
 
 from gelfingest.config import Config
-from gelfingest.core.forward_frames import HOP_INSTANCE, HOP_WORKER, PING, PONG, frame_forward, parse_forward
+from gelfingest.core.forward_frames import (
+    EVENTS_MAGIC,
+    HOP_INSTANCE,
+    HOP_WORKER,
+    PING,
+    PONG,
+    frame_events,
+    frame_forward,
+    parse_events,
+    parse_forward,
+)
 from gelfingest.core.routing import is_ip_address, owner_worker, rendezvous
+from gelfingest.core.streams import Event
 from gelfingest.net import Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)
@@ -46,6 +62,10 @@ RECEIVE_BUFFER: Final = 8 << 20
 
 # Called with a chunk this worker owns that another worker or instance passed on, its sender and the time.
 Deliver = Callable[[bytes, str, float], None]
+# Called with events of streams this worker owns that another worker or instance passed on.
+DeliverEvents = Callable[[list[tuple[str, Event]], float], None]
+# Stream owners remembered (stream key -> instance, worker) until the live members change.
+_MAX_OWNERS: Final = 65_536
 
 
 @dataclass(slots=True)
@@ -58,6 +78,12 @@ class ForwardStats:
     received: int = 0
     # Datagrams on the forwarding ports that are not our frames (the port is exposed to something else).
     invalid: int = 0
+    # Decoded events sent to their stream's owner, received as owner, and kept here (too large for a
+    # frame, or the send failed).
+    events_to_peers: int = 0
+    events_to_workers: int = 0
+    events_received: int = 0
+    events_kept: int = 0
 
 
 class _Peer:
@@ -78,9 +104,12 @@ class _Peer:
 
 
 class ChunkForwarder:
-    def __init__(self, config: Config, deliver: Deliver) -> None:
+    def __init__(self, config: Config, deliver: Deliver, deliver_events: DeliverEvents | None = None) -> None:
         self.config = config
         self.deliver = deliver
+        self.deliver_events = deliver_events
+        self._owners: dict[str, tuple[str, int]] = {}
+        self._owners_live: tuple[str, ...] = ()
         self.worker = config.worker_index
         self.workers = config.workers
         self.name = config.advertise
@@ -204,6 +233,66 @@ class ChunkForwarder:
         self.stats.to_workers += 1
         return True
 
+    @property
+    def routes_streams(self) -> bool:
+        """Whether a stream can be owned elsewhere: more than one worker, or peers."""
+        return self.workers > 1 or bool(self.peers)
+
+    def stream_owner(self, key: str) -> tuple[str, int]:
+        """The instance and worker that own a stream, among the instances that answer now."""
+        live = (self.name, *(p.name for p in self.peers if p.up))
+        if live != self._owners_live or len(self._owners) >= _MAX_OWNERS:
+            self._owners.clear()
+            self._owners_live = live
+        owner = self._owners.get(key)
+        if owner is None:
+            k = key.encode()
+            instance = rendezvous(k, live) if len(live) > 1 else self.name
+            owner = self._owners[key] = (instance, owner_worker(k, self.workers))
+        return owner
+
+    def owns_stream(self, key: str) -> bool:
+        return self.stream_owner(key) == (self.name, self.worker)
+
+    def forward_events(self, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+        """Send events to their streams' owners; the ones to process here (ours, too large for a frame, or
+        not sent)."""
+        by_owner: dict[tuple[str, int], list[tuple[str, Event]]] = {}
+        for key, event in events:
+            by_owner.setdefault(self.stream_owner(key), []).append((key, event))
+        ours = by_owner.pop((self.name, self.worker), [])
+        kept: list[tuple[str, Event]] = []
+        for (instance, worker), group in by_owner.items():
+            if instance == self.name:
+                kept += self._events_to_worker(worker, group)
+                continue
+            peer = next(p for p in self.peers if p.name == instance)
+            frames, too_large = frame_events(HOP_INSTANCE, group)
+            kept += too_large
+            for frame, carried in frames:
+                if self._send(peer.sock, frame):
+                    self.stats.events_to_peers += len(carried)
+                else:
+                    kept += carried
+        self.stats.events_kept += len(kept)
+        return ours + kept
+
+    def _events_to_worker(self, worker: int, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+        """Send events to another worker of this instance; the ones to process here."""
+        frames, kept = frame_events(HOP_WORKER, events)
+        for frame, carried in frames:
+            if self._local is None:
+                kept += carried
+                continue
+            try:
+                self._local.sendto(frame, ("127.0.0.1", self.config.worker_ports[worker]))
+            except OSError:  # e.g. the worker is restarting: kept here
+                self.stats.failed += 1
+                kept += carried
+                continue
+            self.stats.events_to_workers += len(carried)
+        return kept
+
     def _send(self, sock: socket.socket | None, frame: bytes) -> bool:
         if sock is None:
             return False
@@ -219,43 +308,85 @@ class ChunkForwarder:
     def _read_listen(self) -> None:
         assert self._listen is not None
         now = time.time()
-        for _ in range(_DRAIN):
-            try:
-                frame, addr = self._listen.recvfrom(_MAX_FRAME)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            if frame[:4] == PING:
-                with contextlib.suppress(OSError):
-                    self._listen.sendto(PONG + frame[4:], addr)
-                continue
-            parsed = parse_forward(frame)
-            if parsed is None or parsed[0] != HOP_INSTANCE:
-                self.stats.invalid += 1
-                continue
-            _, source, datagram = parsed
-            self.stats.received += 1
-            # From another instance: this instance owns it; pick the worker, never send it on elsewhere.
-            if not self._to_owner_worker(datagram, source):
-                self.deliver(datagram, source, now)
+        events: list[tuple[str, Event]] = []
+        try:
+            for _ in range(_DRAIN):
+                try:
+                    frame, addr = self._listen.recvfrom(_MAX_FRAME)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                if frame[:4] == PING:
+                    with contextlib.suppress(OSError):
+                        self._listen.sendto(PONG + frame[4:], addr)
+                elif frame[:4] == EVENTS_MAGIC:
+                    # From another instance: this instance owns these streams; to each one's worker.
+                    events += self._events_from(frame, HOP_INSTANCE)
+                else:
+                    self._chunk_from_instance(frame, now)
+        finally:
+            if events:
+                self._deliver_events(self._to_owner_workers(events), now)
+
+    def _events_from(self, frame: bytes, hop: int) -> list[tuple[str, Event]]:
+        parsed = parse_events(frame)
+        if parsed is None or parsed[0] != hop or self.deliver_events is None:
+            self.stats.invalid += 1
+            return []
+        self.stats.events_received += len(parsed[1])
+        return parsed[1]
+
+    def _to_owner_workers(self, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+        """Events this instance owns, to their worker; the ones to process here."""
+        if self.workers == 1:
+            return events
+        by_worker: dict[int, list[tuple[str, Event]]] = {}
+        for key, event in events:
+            by_worker.setdefault(owner_worker(key.encode(), self.workers), []).append((key, event))
+        ours = by_worker.pop(self.worker, [])
+        for worker, group in by_worker.items():
+            ours += self._events_to_worker(worker, group)
+        return ours
+
+    def _deliver_events(self, events: list[tuple[str, Event]], now: float) -> None:
+        if events and self.deliver_events is not None:
+            self.deliver_events(events, now)
+
+    def _chunk_from_instance(self, frame: bytes, now: float) -> None:
+        parsed = parse_forward(frame)
+        if parsed is None or parsed[0] != HOP_INSTANCE:
+            self.stats.invalid += 1
+            return
+        _, source, datagram = parsed
+        self.stats.received += 1
+        # From another instance: this instance owns it; pick the worker, never send it on elsewhere.
+        if not self._to_owner_worker(datagram, source):
+            self.deliver(datagram, source, now)
 
     def _read_local(self) -> None:
         assert self._local is not None
         now = time.time()
-        for _ in range(_DRAIN):
-            try:
-                frame = self._local.recv(_MAX_FRAME)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            parsed = parse_forward(frame)
-            if parsed is None:
-                self.stats.invalid += 1
-                continue
-            self.stats.received += 1
-            self.deliver(parsed[2], parsed[1], now)
+        events: list[tuple[str, Event]] = []
+        try:
+            for _ in range(_DRAIN):
+                try:
+                    frame = self._local.recv(_MAX_FRAME)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                if frame[:4] == EVENTS_MAGIC:
+                    events += self._events_from(frame, HOP_WORKER)
+                    continue
+                parsed = parse_forward(frame)
+                if parsed is None:
+                    self.stats.invalid += 1
+                    continue
+                self.stats.received += 1
+                self.deliver(parsed[2], parsed[1], now)
+        finally:
+            self._deliver_events(events, now)
 
     def _read_peer(self, peer: _Peer) -> None:
         assert peer.sock is not None

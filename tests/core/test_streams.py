@@ -144,7 +144,16 @@ def test_a_piece_whose_rest_never_comes_goes_alone_after_the_timeout_counted() -
     assert messages(s.tick(3.0)) == ["x" * PIECE_SIZE] and s.cut == {Cut.PARTIAL_TIMEOUT: 1}
 
 
-def test_a_line_that_ended_exactly_at_a_piece_s_end_is_let_go_by_the_next_line_s_time() -> None:
+def test_a_line_that_ends_exactly_at_a_piece_s_end_is_ended_by_the_copier_s_empty_piece() -> None:
+    s = streams(join_partial=True)
+    line = "x" * (2 * PIECE_SIZE)  # the copier sends two pieces and then an empty one, all of one time
+    out = s.take(events([line[:PIECE_SIZE], line[PIECE_SIZE:], "", "next"], ts="t0"), 1.0)
+    assert messages(out) == [line, "next"] and s.joined_pieces == 1 and not s.cut
+    out = s.take(events(["", "x" * PIECE_SIZE, ""], first=10, ts="t1"), 2.0)
+    assert messages(out) == ["x" * PIECE_SIZE] and s.empty_lines == 1  # an empty line alone is not indexed
+
+
+def test_a_line_whose_last_piece_never_came_is_let_go_by_the_next_line_s_time() -> None:
     s = streams(join_partial=True)
     out = s.take(events(["x" * PIECE_SIZE], ts="t0") + events(["a short line"], first=1, ts="t1"), 1.0)
     assert messages(out) == ["x" * PIECE_SIZE, "a short line"] and s.cut == {Cut.PARTIAL_UNFINISHED: 1}
@@ -153,7 +162,8 @@ def test_a_line_that_ended_exactly_at_a_piece_s_end_is_let_go_by_the_next_line_s
 def test_a_joined_line_is_bounded_by_the_message_size() -> None:
     s = streams(join_partial=True, max_message_size=3 * PIECE_SIZE)
     out = s.take(events(["x" * PIECE_SIZE] * 5 + ["end"]), 1.0) + s.tick(10.0)
-    assert sum(len(m) for m in messages(out)) == 5 * PIECE_SIZE + 3 and max(map(len, messages(out))) <= 3 * PIECE_SIZE
+    sizes = [len(m) for m in messages(out)]
+    assert sum(sizes) == 5 * PIECE_SIZE + 3 and max(sizes) <= 3 * PIECE_SIZE
     assert s.cut[Cut.PARTIAL_SIZE] == 1
 
 
@@ -261,3 +271,14 @@ def test_with_every_stream_feature_off_nothing_is_held() -> None:
     assert ingest.streams is None
     ready, _ = ingest.take_many([gelf("x" * PIECE_SIZE)], ["h"], 1.0)
     assert len(ready) == 1 and re.search(rb'"message":"x{16384}"', ready[0].items[0])
+
+
+def test_rate_limited_streams_are_named_once_a_minute_and_the_tally_is_bounded() -> None:
+    s = streams(rate_limit=1)
+    for k in range(2_000):
+        s.take(events(["a", "b"], key=f"c:{k}"), 1.0)
+    note = s.rate_note(1.0)
+    assert note is not None and note.startswith("2000 events dropped by --stream-rate-limit (1/s a stream)")
+    assert "from 1001 streams" in note and "996 more" in note  # 1,000 named, the rest as one
+    s.take(events(["a", "b"], key="c:x"), 1.0)
+    assert s.rate_note(30.0) is None and s.rate_note(61.0) is not None and s.rate_note(200.0) is None

@@ -5,6 +5,13 @@
 //	gogelf_send -addr 127.0.0.1:12201 -compress gzip|zlib|none -level 1 -n 10 -prefix run1
 //	gogelf_send ... -size 200000 -random      (large, incompressible: many chunks)
 //	gogelf_send ... -compress none -exact 3   (JSON exactly 3*1408 bytes: a header-only last chunk)
+//	gogelf_send ... -lines out.txt -container abc  (a program's output as Docker's log copier sends it)
+//
+// With -lines, the file is what a container wrote to stdout: it is cut as moby's daemon/logger/copier.go
+// cuts it (lines at '\n', a line longer than the copier's 16 KiB buffer into pieces of exactly 16,384
+// bytes and a shorter last one, every piece stamped with the first piece's time; a line that ends exactly
+// at a piece's end has an empty last piece, sent like any empty line) and each piece sent as the gelf
+// driver sends a line.
 //
 // Built offline in GOPATH mode: GO111MODULE=off GOPATH=/usr/share/gocode go build
 package main
@@ -37,6 +44,9 @@ func main() {
 	random := flag.Bool("random", false, "pad with pseudo-random letters (compresses badly: many chunks)")
 	exact := flag.Int("exact", 0, "make the uncompressed JSON exactly this many chunks long (with -compress none)")
 	stderr := flag.Bool("stderr", false, "level 3 as Docker gives stderr lines (default 6, stdout)")
+	lines := flag.String("lines", "", "send this file's lines as Docker's log copier and gelf driver do")
+	container := flag.String("container", "", "the container id of -lines (default: a fixed one)")
+	pace := flag.Int("pace", 200, "sleep 1 ms after this many messages")
 	flag.Parse()
 
 	var w gelf.Writer
@@ -79,10 +89,42 @@ func main() {
 		"_tag":            "3f4e5d6c7b8a",
 		"_created":        "2026-11-23T08:00:00.123456789Z",
 	}
+	if *container != "" {
+		extra["_container_id"] = *container
+		extra["_container_name"] = "app-" + *container
+		extra["_tag"] = *container
+	}
 	rawExtra, _ := json.Marshal(extra)
 	gelfLevel := int32(6)
 	if *stderr {
 		gelfLevel = 3
+	}
+	if *lines != "" {
+		data, err := os.ReadFile(*lines)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sent := 0
+		for _, piece := range copierPieces(data, time.Now) {
+			m := gelf.Message{
+				Version:  "1.1",
+				Host:     "docker-host",
+				Short:    string(piece.line),
+				TimeUnix: float64(piece.ts.UnixNano()/int64(time.Millisecond)) / 1000.0,
+				Level:    gelfLevel,
+				RawExtra: rawExtra,
+			}
+			if err := w.WriteMessage(&m); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			sent++
+			if *pace > 0 && sent%*pace == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return
 	}
 	rng := rand.New(rand.NewSource(42))
 	letters := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -127,4 +169,39 @@ func main() {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// copierBuf is the log copier's buffer (moby daemon/logger/copier.go, defaultBufSize).
+const copierBuf = 16 * 1024
+
+type piece struct {
+	line []byte
+	ts   time.Time
+}
+
+// copierPieces cuts a stream as the copier does: at each '\n'; a line that fills the buffer without one is
+// sent as a piece of exactly copierBuf bytes, and its later pieces carry the first piece's time. A line
+// ended by '\n' always sends its last piece, empty when the line ends at a buffer's end (and an empty line
+// is sent as one); the unterminated tail at the end of the stream is sent only when it is not empty.
+func copierPieces(data []byte, now func() time.Time) []piece {
+	var out []piece
+	for len(data) > 0 {
+		end := bytes.IndexByte(data, '\n')
+		var line []byte
+		terminated := end >= 0
+		if terminated {
+			line, data = data[:end], data[end+1:]
+		} else {
+			line, data = data, nil
+		}
+		ts := now()
+		for len(line) >= copierBuf {
+			out = append(out, piece{line[:copierBuf], ts})
+			line = line[copierBuf:]
+		}
+		if terminated || len(line) > 0 {
+			out = append(out, piece{line, ts})
+		}
+	}
+	return out
 }
