@@ -37,6 +37,7 @@ mapping limits would refuse it anyway, or past which a message is an attack rath
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ class GelfDecoder:
         self._names: dict[str, str | tuple[str] | None] = {}
         self._plans: dict[tuple[str, ...], _Plan | None] = {}
         self.iso = Timestamps().iso
-        self._last_ts = -1.0
+        self._last_ts = math.nan  # equal to no timestamp: the first one is never taken from the cache
         self._last_time: tuple[str, int] = ("", 0)
 
     def _time(self, ts: Any, now: float) -> tuple[str, int]:

@@ -259,3 +259,10 @@ def test_brackets_inside_strings_are_not_fields() -> None:
     text = '{[ "\\" ' * 2000
     doc = decode(gelf(text, _b="]}" * 3000, _c='\\"{{'))
     assert doc["message"] == text and doc["b"] == "]}" * 3000
+
+
+def test_a_first_timestamp_of_minus_one_is_converted_not_taken_from_an_empty_cache() -> None:
+    from gelfingest.core.gelf import GelfDecoder
+
+    doc, _ = GelfDecoder().decode(b'{"short_message": "x", "timestamp": -1.0}', "h", 1_763_900_000.0)
+    assert doc["@timestamp"] != ""
