@@ -36,6 +36,7 @@ from gelfingest.core.ingest import DEFAULT_INDEX_MAX_AGE, DEFAULT_INDEX_MAX_AHEA
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, check_sequence_settings
 from gelfingest.core.streams import (
     DEFAULT_MAX_PENDING_STREAMS,
+    DEFAULT_MAX_REORDER_WINDOW,
     DEFAULT_MULTILINE_MAX_LINES,
     DEFAULT_MULTILINE_TIMEOUT,
     DEFAULT_PARTIAL_TIMEOUT,
@@ -436,8 +437,11 @@ class Config:
     multiline_timeout: float = _opt(DEFAULT_MULTILINE_TIMEOUT, parse_float, "seconds a trace waits for its next "
                                     "line before it goes as it stands", group="streams", metavar="SECONDS")
     stream_reorder_window: float = _opt(DEFAULT_REORDER_WINDOW, parse_float, "seconds a stream's owner holds "
-                                        "its events to put them back in sequence order", group="streams",
-                                        metavar="SECONDS")
+                                        "its events at least, to put them back in the order they were "
+                                        "received", group="streams", metavar="SECONDS")
+    stream_max_reorder_window: float = _opt(DEFAULT_MAX_REORDER_WINDOW, parse_float, "seconds it holds them at "
+                                            "most, when forwarded events come late (a busy fleet)",
+                                            group="streams", metavar="SECONDS")
     stream_rate_limit: int = _opt(0, parse_int, "events a second one stream may send (a burst of as many); "
                                   "the rest is dropped, counted (0: no limit)", group="streams", metavar="N",
                                   minimum=0)

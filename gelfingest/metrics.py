@@ -201,9 +201,18 @@ def worker_snapshot(server: Server) -> Snapshot:
             b.counter("gelfingest_stream_cut", "Held lines let go before they were whole, by the bound that cut "
                       "them", streams.cut[why], reason=why)
         b.counter("gelfingest_stream_rate_limited", "Events dropped by --stream-rate-limit", streams.rate_limited)
+        b.counter("gelfingest_stream_empty_lines_dropped", "Empty lines that ended no line cut into pieces "
+                  "(decoded only with --join-partial)", streams.empty_lines)
+        b.counter("gelfingest_stream_late_events", "Events that reached their stream's owner after a later one "
+                  "had gone on: the reorder window was shorter than their delay", streams.late)
+        b.counter("gelfingest_stream_events_taken", "Events taken by their stream's owner", streams.taken)
+        b.counter("gelfingest_stream_events_released", "Events let go by their stream's owner (a joined event "
+                  "is one)", streams.released)
         b.gauge("gelfingest_stream_pending", "Streams holding events now (reorder window, pieces, traces)",
                 streams.pending_streams)
         b.gauge("gelfingest_streams", "Streams this worker keeps state for", streams.streams)
+        b.gauge("gelfingest_stream_reorder_window_seconds", "The reorder window now, widened to the delays of "
+                "forwarded events (summed over workers: divide by the workers)", streams.reorder_window)
     handover = server.handover
     b.gauge("gelfingest_queue_batches", "Batches waiting for the output", handover.waiting_batches)
     b.counter("gelfingest_input_pauses", "Times the inputs were paused: neither the output's queue nor the spool "

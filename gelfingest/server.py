@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # How often timers run: batch age, chunk expiry, the rejection summary.
 TICK_INTERVAL: Final = 0.1
+# How long a stopping worker still reads what other workers and peers forward to it.
+FORWARD_LINGER: Final = 0.3
 # How often a worker writes its metrics snapshot for the others' /metrics.
 SNAPSHOT_INTERVAL: Final = 1.0
 
@@ -78,6 +80,7 @@ class Server:
             if self.ingest.streams is not None and self.forwarder.routes_streams:
                 self.ingest.owns = self.forwarder.owns_stream
         self._last_snapshot = 0.0
+        self._outbox_due = False
         self.should_exit = False
         self.force_exit = False
 
@@ -104,10 +107,24 @@ class Server:
 
     def on_forwarded_events(self, events: list[tuple[str, Event]], now: float) -> None:
         """Events of streams this worker owns, decoded and sequenced where they were received."""
-        self._hand_over(self.ingest.take_events(events, now))
+        self._hand_over(self.ingest.take_events(events, now, received_here=False))
 
     def _send_streams(self, now: float) -> None:
-        """The events of streams other workers or instances own, to them (what cannot go, processed here)."""
+        """The events of streams other workers or instances own go to them once the input's read is done
+        (many to a frame: in clock mode the input hands over one datagram at a time)."""
+        if not self.ingest.outbox or self._outbox_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the daemon's loop (a test): at once
+            self._flush_outbox(now)
+            return
+        self._outbox_due = True
+        loop.call_soon(self._flush_outbox, now)
+
+    def _flush_outbox(self, now: float) -> None:
+        """Send the outbox to the streams' owners; what cannot go is processed here."""
+        self._outbox_due = False
         outbox = self.ingest.outbox
         if outbox and self.forwarder is not None:
             self.ingest.outbox = []
@@ -250,7 +267,7 @@ class Server:
         if self.forwarder is not None:
             self.forwarder.tick(now)
         self.inputs.sweep()
-        for batch in self.ingest.tick(now):
+        for batch in self.ingest.tick(now, self.inputs.behind):
             self.handover.hand_over(batch)
         line = self.rejects.maybe_summary(now)
         if line:
@@ -269,6 +286,12 @@ class Server:
         self.handover.hold_inputs()
         await self.inputs.close(force=self.force_exit)
         if self.forwarder is not None:
+            self._flush_outbox(time.time())
+            # Peers and the other workers stop sending us chunks and events; what is on its way is still
+            # read for a moment, then the sockets close.
+            self.forwarder.leave()
+            if not self.force_exit:
+                await asyncio.sleep(FORWARD_LINGER)
             self.forwarder.close()
         last = self.ingest.flush()
         if last is not None:

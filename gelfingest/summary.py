@@ -35,8 +35,10 @@ def _stream_totals(server: Server) -> str:
     if streams is None:
         return ""
     cut = ", ".join(f"{r}={n}" for r, n in streams.cut.most_common()) or "none"
-    line = (f"; streams: {streams.joined_pieces} lines rejoined from pieces, {streams.joined_lines} traces "
-            f"joined, {streams.rate_limited} events rate-limited, cut: {cut}")
+    line = (f"; streams: {streams.taken} events taken, {streams.released} let go, {streams.joined_pieces} "
+            f"lines rejoined from pieces, {streams.joined_lines} traces joined, {streams.rate_limited} events "
+            f"rate-limited, {streams.empty_lines} empty lines dropped, {streams.late} came later than the reorder "
+            f"window (the last by {streams.latest_lateness * 1000:.0f} ms), cut: {cut}")
     if server.forwarder is not None and server.forwarder.routes_streams:
         f = server.forwarder.stats
         line += (f", events to their owner: {f.events_to_peers} to peers, {f.events_to_workers} to workers, "

@@ -78,3 +78,21 @@ def program_output(stream: str, events: int, seed: int) -> Output:
             out.append(line)
             expected.append(line)
     return Output(stream, ("\n".join(out) + "\n").encode(), expected, traces, longs)
+
+
+def copier_pieces(data: bytes) -> list[tuple[bytes, int]]:
+    """``data`` as moby's log copier cuts it (daemon/logger/copier.go): (piece, line number) for each message
+    the gelf driver sends. A line longer than the copier's 16 KiB buffer goes as pieces of exactly 16,384
+    bytes and a last, shorter one (empty when the line ends at a piece's end); every piece of a line carries
+    the line's number, because Docker stamps them all with the first piece's time."""
+    out: list[tuple[bytes, int]] = []
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the last "\n": sent only when not empty
+    for number, line in enumerate(lines):
+        while len(line) >= PIECE:
+            out.append((line[:PIECE], number))
+            line = line[PIECE:]
+        out.append((line, number))
+    if tail:
+        out.append((tail, len(lines)))
+    return out

@@ -18,7 +18,7 @@ from tests.helpers import GatedOutput, gelf
 
 class FakeUdp:
     def __init__(self) -> None:
-        self.paused = False
+        self.paused = self.behind = False
         self.datagrams = self.bytes = self.inode = 0
 
     def pause(self) -> None:

@@ -11,6 +11,7 @@ the pending messages or their bytes exceed their caps the oldest message is evic
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -60,6 +61,9 @@ class _Pending:
     received: int = 0
     size: int = _PENDING_OVERHEAD
     forwarded: bool = False
+    # The earliest receive time of any of its chunks (a forwarded one may have been received before the
+    # first that reached this worker): the message's own receive time.
+    earliest: float = math.inf
 
 
 @dataclass(slots=True)
@@ -87,6 +91,8 @@ class ChunkReassembler:
     # Ids of messages completed within the timeout, with their first-chunk time: a duplicate chunk that
     # arrives after its message completed is a duplicate, not the start of a message that never ends.
     _completed: dict[bytes, float] = field(default_factory=dict)
+    # When the message the last maybe_complete returned was received: its earliest chunk's time.
+    completed_received: float = 0.0
 
     @property
     def pending_messages(self) -> int:
@@ -111,6 +117,7 @@ class ChunkReassembler:
             if count == 1:
                 # graypy sends a message of exactly one datagram's size as a chunked message of one.
                 self._remember_completed(message_id, now, forwarded)
+                self.completed_received = now
                 return data
             pending = _Pending(now, count, [None] * count)
             self._pending[message_id] = pending
@@ -126,7 +133,10 @@ class ChunkReassembler:
         pending.received += 1
         pending.size += len(data)
         self._pending_bytes += len(data)
+        if now < pending.earliest:
+            pending.earliest = now
         if pending.received == count:
+            self.completed_received = pending.earliest
             del self._pending[message_id]
             self._pending_bytes -= pending.size
             self._remember_completed(message_id, pending.first_seen, pending.forwarded)

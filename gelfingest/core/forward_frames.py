@@ -1,14 +1,21 @@
 """The frames in which chunks travel between workers and instances (our own format, not GELF).
 
-    magic (4) | hop (1) | length of source address (1) | source address | the original datagram
+    magic (4) | hop (1) | length of source address (1) | source address | received (8) | the datagram
+
+``received``: when the chunk was first received (big-endian double, seconds since the epoch; in clock mode
+the kernel's receive time), so the owner of a stream orders a chunked message by its first chunk's arrival
+in the fleet, not by when the last one reached the chunk's owner.
 
 hop 0: from another instance (the receiver picks its owner worker); hop 1: to the owner worker itself.
-PING and PONG, followed by the sender's name, tell a peer is alive (fleet/forwarding.py). Decoded events
+PING and PONG, followed by the sender's name, tell a peer is alive, BYE that it stops
+(fleet/forwarding.py). Decoded events
 travel to their stream's owner in frames of their own (below).
 """
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Iterable
 from typing import Final
 
@@ -19,32 +26,41 @@ from gelfingest.core.streams import Event
 FORWARD_MAGIC: Final = b"GIFW"
 PING: Final = b"GIPI"
 PONG: Final = b"GIPO"
+# An instance that stops says so (followed by its name): its peers take over its share at once.
+BYE: Final = b"GIBY"
 HOP_INSTANCE: Final = 0
 HOP_WORKER: Final = 1
 
 
-def frame_forward(hop: int, source: str, datagram: bytes) -> bytes:
+_TIME: Final = struct.Struct(">d")
+
+
+def frame_forward(hop: int, source: str, datagram: bytes, received: float) -> bytes:
     src = source.encode()
-    return FORWARD_MAGIC + bytes((hop, len(src))) + src + datagram
+    return FORWARD_MAGIC + bytes((hop, len(src))) + src + _TIME.pack(received) + datagram
 
 
-def parse_forward(frame: bytes) -> tuple[int, str, bytes] | None:
-    """(hop, source, datagram) of a forwarding frame, or None when it is not one."""
-    if len(frame) < 6 or frame[:4] != FORWARD_MAGIC:
+def parse_forward(frame: bytes) -> tuple[int, str, bytes, float] | None:
+    """(hop, source, datagram, received) of a forwarding frame, or None when it is not one."""
+    if len(frame) < 14 or frame[:4] != FORWARD_MAGIC:
         return None
     hop, n = frame[4], frame[5]
-    if hop not in (HOP_INSTANCE, HOP_WORKER) or len(frame) < 6 + n:
+    if hop not in (HOP_INSTANCE, HOP_WORKER) or len(frame) < 14 + n:
         return None
     try:
         source = frame[6 : 6 + n].decode("ascii")
     except UnicodeDecodeError:
         return None
-    return hop, source, frame[6 + n :]
+    (received,) = _TIME.unpack_from(frame, 6 + n)
+    if not math.isfinite(received):
+        return None
+    return hop, source, frame[14 + n :], received
 
 
 # -- decoded events, to their stream's owner ------------------------------------------------------------
 #
-#     magic (4) | hop (1) | a JSON array of [stream key, index seconds, sequence, document], one per event
+#     magic (4) | hop (1) | JSON array of [stream key, index seconds, sequence, received, document], one an
+#     event
 #
 # When a stream feature is on (streams.py), every decoded event goes to the worker that owns its stream,
 # with the sequence it was given where it was received. Events are packed into frames of at most
@@ -69,7 +85,7 @@ def frame_events(hop: int, events: Iterable[tuple[str, Event]]) -> tuple[list[Fr
     size = len(head) + 1
     for key, event in events:
         try:
-            encoded = orjson.dumps((key, event.seconds, event.sequence, event.doc))
+            encoded = orjson.dumps((key, event.seconds, event.sequence, event.received, event.doc))
         except TypeError:  # not JSON (never from the decoder): kept where it is
             too_large.append((key, event))
             continue
@@ -100,11 +116,11 @@ def parse_events(frame: bytes) -> tuple[int, list[tuple[str, Event]]] | None:
         return None
     events: list[tuple[str, Event]] = []
     for item in items:
-        if type(item) is not list or len(item) != 4:
+        if type(item) is not list or len(item) != 5:
             return None
-        key, seconds, sequence, doc = item
+        key, seconds, sequence, received, doc = item
         if (type(key) is not str or len(key) > _MAX_KEY or type(seconds) is not int or type(sequence) is not int
-                or type(doc) is not dict):
+                or type(received) not in (int, float) or type(doc) is not dict):
             return None
-        events.append((key, Event(doc, seconds, sequence)))
+        events.append((key, Event(doc, seconds, sequence, float(received))))
     return frame[4], events

@@ -38,6 +38,7 @@ from gelfingest.core.logspout import LogspoutDecoder
 from gelfingest.core.sequence import DEFAULT_ITERATOR, DEFAULT_SEED, SequenceMode, Sequencer
 from gelfingest.core.streams import (
     DEFAULT_MAX_PENDING_STREAMS,
+    DEFAULT_MAX_REORDER_WINDOW,
     DEFAULT_MULTILINE_MAX_LINES,
     DEFAULT_MULTILINE_TIMEOUT,
     DEFAULT_PARTIAL_TIMEOUT,
@@ -73,6 +74,7 @@ class IngestSettings:
     pipeline: str = ""
     # Container streams (streams.py): off unless one of join_partial, multiline, stream_rate_limit is on.
     stream_reorder_window: float = DEFAULT_REORDER_WINDOW
+    stream_max_reorder_window: float = DEFAULT_MAX_REORDER_WINDOW
     join_partial: bool = False
     partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT
     multiline: tuple[str, ...] = ()
@@ -107,7 +109,8 @@ class IngestSettings:
     def stream_settings(self) -> StreamSettings:
         """ValueError for a multiline rule that does not exist or a custom pattern that does not compile."""
         return StreamSettings(
-            reorder_window=self.stream_reorder_window, join_partial=self.join_partial,
+            reorder_window=self.stream_reorder_window, max_reorder_window=self.stream_max_reorder_window,
+            join_partial=self.join_partial,
             partial_timeout=self.partial_timeout,
             multiline=tuple(rules(self.multiline, self.multiline_start, self.multiline_continue)),
             multiline_max_lines=self.multiline_max_lines, multiline_timeout=self.multiline_timeout,
@@ -211,14 +214,18 @@ class Ingest:
         docs: list[dict[str, Any]] = []
         times: list[int] = []
         rejected: list[tuple[GelfError, str]] = []
+        # With streams: when each event was received (a chunked message: its earliest chunk).
+        received: list[float] | None = [] if self.streams is not None else None
         for data, source in zip(datagrams, sources, strict=True):
             payload = b""
+            at = now
             try:
                 if data[:2] == CHUNK_MAGIC:
                     whole = reassembler.maybe_complete(data, now, forwarded)
                     if whole is None:
                         continue
                     data = whole
+                    at = reassembler.completed_received
                 elif not data:
                     raise GelfError(Reason.EMPTY, "empty datagram")
                 payload = decompress(data, max_size)
@@ -228,8 +235,11 @@ class Ingest:
                 if objects is None:
                     rejected.append((err, source))
                 else:  # each object on its own; one that fails is rejected alone
+                    before = len(docs)
                     _decode_each(self.decoder.decode, ((line, source) for line in objects), now, docs, times,
                                  rejected)
+                    if received is not None:
+                        received += [at] * (len(docs) - before)
                 continue
             except GelfError as err:
                 rejected.append((err, source))
@@ -239,7 +249,9 @@ class Ingest:
                 continue
             docs.append(doc)
             times.append(seconds)
-        return self._emit(docs, times, now), rejected
+            if received is not None:
+                received.append(at)
+        return self._emit(docs, times, now, received), rejected
 
     def json_lines(self, lines: Sequence[bytes], sources: Sequence[str],
                    now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
@@ -251,7 +263,8 @@ class Ingest:
                      self.settings.max_message_size)
         return self._emit(docs, times, now), rejected
 
-    def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float) -> list[Batch]:
+    def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float,
+              received: list[float] | None = None) -> list[Batch]:
         """Decoded events leave the decoder: sequenced in this order (here, where they were received), then
         through their streams when a stream feature is on, encoded, batched."""
         if not docs:
@@ -266,36 +279,42 @@ class Ingest:
                     self.index_time_replaced += 1
                     times[i] = int(now)
         if self.streams is not None:
-            return self._through_streams(docs, times, sequences, now)
+            return self._through_streams(docs, times, sequences, received or [now] * len(docs), now)
         return self._finish(docs, times, sequences, now)
 
     def _through_streams(self, docs: list[dict[str, Any]], times: list[int], sequences: Sequence[int],
-                         now: float) -> list[Batch]:
+                         received: list[float], now: float) -> list[Batch]:
         """Each event to its stream's owner: here, or (``owner`` says another) into the outbox for the daemon
         to forward, sequence and all."""
         ours: list[tuple[str, Event]] = []
         owns = self.owns
-        for doc, seconds, sequence in zip(docs, times, sequences, strict=True):
+        for doc, seconds, sequence, at in zip(docs, times, sequences, received, strict=True):
             key = stream_key(doc)
-            event = Event(doc, seconds, sequence)
+            event = Event(doc, seconds, sequence, at)
             if owns is None or owns(key):
                 ours.append((key, event))
             else:
                 self.outbox.append((key, event))
         return self.take_events(ours, now)
 
-    def take_events(self, events: Iterable[tuple[str, Event]], now: float) -> list[Batch]:
+    def take_events(self, events: Iterable[tuple[str, Event]], now: float,
+                    received_here: bool = True) -> list[Batch]:
         """Events of the streams this worker owns (decoded here, or forwarded by the worker or instance that
         received them, with their sequence); the batches the ones ready now fill. With no stream feature on
         here (a peer configured otherwise), they go on as they are."""
         if self.streams is None:
             return self._finish_events([event for _, event in events], now)
-        return self._finish_events(self.streams.take(events, now), now)
+        return self._finish_events(self.streams.take(events, now, received_here), now)
 
     def _finish_events(self, events: list[Event], now: float) -> list[Batch]:
+        """Events a stream's owner lets go, in the stream's order. Their stored sequence is stamped here, as
+        they go: the one they got where they were received served to put them in order (a chunked message
+        gets its sequence when it completes, after the lines sent after it were received), and Kibana must
+        sort by @timestamp and sequence in the order restored."""
         if not events:
             return []
-        return self._finish([e.doc for e in events], [e.seconds for e in events], [e.sequence for e in events], now)
+        sequences = self.sequencer.take(len(events), now)
+        return self._finish([e.doc for e in events], [e.seconds for e in events], sequences, now)
 
     def _finish(self, docs: list[dict[str, Any]], times: list[int], sequences: Sequence[int],
                 now: float) -> list[Batch]:
@@ -311,12 +330,13 @@ class Ingest:
         items = self.encoder.encode_many(docs, times, sequences, indices, pipelines)
         return self.batcher.add_many(items, now)
 
-    def tick(self, now: float) -> list[Batch]:
+    def tick(self, now: float, behind: bool = False) -> list[Batch]:
         """Periodic work: expire stale chunked messages, let go of what streams held long enough; the batches
-        that fills, and one that is old enough."""
+        that fills, and one that is old enough. ``behind``: the daemon's input has datagrams waiting, so
+        the streams' reorder clock stays where the input is."""
         self.reassembler.sweep(now)
         self._last_now = now
-        ready = self._finish_events(self.streams.tick(now), now) if self.streams is not None else []
+        ready = self._finish_events(self.streams.tick(now, behind), now) if self.streams is not None else []
         aged = self.batcher.maybe_flush(now)
         return [*ready, aged] if aged is not None else ready
 

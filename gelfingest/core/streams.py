@@ -6,9 +6,9 @@ Each decoded event belongs to a stream (``stream_key``: the container, else the 
 sender). When any stream feature is on, the owner of the stream (chosen over the fleet as a chunked
 message's owner is) takes every event of it, and this module runs there:
 
-1. **Reorder.** Events arrive stamped with the sequence they were given where they were received (in
-   clock mode, the kernel's receive time); each stream holds its events ``reorder_window`` seconds and
-   lets them go in sequence order.
+1. **Reorder.** Events arrive stamped with the time and sequence they were given where they were received
+   (in clock mode, the kernel's receive time); each stream holds its events ``reorder_window`` seconds and
+   lets them go in that order.
 2. **Rate.** ``rate_limit`` events a second per stream, with a burst of as many; the rest is dropped and
    counted.
 3. **Pieces.** Docker's log copier cuts a line longer than its 16 KiB buffer into pieces of exactly
@@ -41,6 +41,11 @@ PIECE_SIZE: Final = 16 * 1024
 _REPLACEMENT: Final = "\ufffd"
 
 DEFAULT_REORDER_WINDOW: Final = 0.05
+DEFAULT_MAX_REORDER_WINDOW: Final = 1.0
+# The window is widened to the longest recent delay of a forwarded event times DELAY_MARGIN; that delay
+# decays by DELAY_DECAY a tick (about a tenth of it a second at the daemon's ten ticks a second).
+DELAY_MARGIN: Final = 2.0
+DELAY_DECAY: Final = 0.99
 DEFAULT_PARTIAL_TIMEOUT: Final = 2.0
 DEFAULT_MULTILINE_TIMEOUT: Final = 1.0
 DEFAULT_MULTILINE_MAX_LINES: Final = 500
@@ -162,13 +167,20 @@ def rules(languages: Iterable[str], start: str = "", continues: str = "") -> lis
 
 @dataclass(slots=True)
 class Event:
-    """A decoded event on its way: its document, the time that names its index, its sequence, and when
-    it reached this worker (``arrived``, the owner's ``now``)."""
+    """A decoded event on its way: its document, the time that names its index, its sequence, and when it
+    was received in the fleet (``received``: the datagram's time, a chunked message's earliest chunk's; 0:
+    when its owner takes it). A stream is put back in the order of (received, sequence): a chunked message
+    completes later than it arrived, where its last chunk met the others, so its sequence alone would put
+    it after the lines sent after it."""
 
     doc: dict[str, Any]
     seconds: int
     sequence: int
-    arrived: float = 0.0
+    received: float = 0.0
+
+    @property
+    def order(self) -> tuple[float, int]:
+        return (self.received, self.sequence)
 
 
 @dataclass(slots=True)
@@ -190,7 +202,8 @@ class _Stream:
     lines: _Held | None = None
     tokens: float = 0.0
     refilled: float = 0.0
-    limited: int = 0
+    # The order of the last event let go: one that comes later with a lower order came too late.
+    last: tuple[float, int] = (float("-inf"), 0)
 
     @property
     def holding(self) -> bool:
@@ -200,6 +213,7 @@ class _Stream:
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
     reorder_window: float = DEFAULT_REORDER_WINDOW
+    max_reorder_window: float = DEFAULT_MAX_REORDER_WINDOW
     join_partial: bool = False
     partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT
     multiline: tuple[Rule, ...] = ()
@@ -230,12 +244,25 @@ class Streams:
             if any_line else None
         self._explicit = [r for r in settings.multiline if r.start is not None]
         self._now = 0.0
+        # The reorder window's clock (see take), and the longest delay seen lately of an event forwarded
+        # here (decaying at each tick): the window is widened to it.
+        self._clock = float("-inf")
+        self._delay = 0.0
         self.cut: Counter[str] = Counter()
         self.joined_pieces = 0
         self.joined_lines = 0
         self.rate_limited = 0
         # Empty lines (decoded only with join_partial, to see a line end at a piece's end) that ended none.
         self.empty_lines = 0
+        # Events taken and events let go (a joined event is one): what is neither was joined into another,
+        # rate-limited, an empty line, or is held now.
+        self.taken = 0
+        self.released = 0
+        # Events that reached their owner after a later one of their stream had gone on (the reorder window
+        # was shorter than their delay): processed as they came.
+        self.late = 0
+        # How much earlier than the last event let go of its stream the latest late event was received.
+        self.latest_lateness = 0.0
         # Streams that were rate-limited since the last note (key -> events dropped), bounded.
         self.limited_streams: Counter[str] = Counter()
         self._last_note = float("-inf")
@@ -248,31 +275,51 @@ class Streams:
     def streams(self) -> int:
         return len(self._streams)
 
-    def take(self, events: Iterable[tuple[str, Event]], now: float) -> list[Event]:
-        """Events of these streams (key, event), arrived ``now``; the events ready now, in order."""
+    def take(self, events: Iterable[tuple[str, Event]], now: float, received_here: bool = True) -> list[Event]:
+        """Events of these streams (key, event), taken at ``now``; the events ready now, in order.
+
+        An event waits until this worker's clock is the reorder window past its receive time: whatever of
+        its stream was received before it, wherever, has come by then unless it was delayed longer (counted
+        as late). The window is ``reorder_window``, widened to the delays the forwarded events show (up to
+        ``max_reorder_window``; it narrows again when they shrink). The clock is the newest time a datagram
+        was received here (``received_here``: these events were, at ``now``) or a tick's ``now``: events
+        forwarded to this worker do not move it.
+        """
         out: list[Event] = []
         window = self.settings.reorder_window
         self._now = now
+        if received_here and now > self._clock:
+            self._clock = now
+        clock = self._clock
         touched: dict[str, _Stream] = {}
         for key, event in events:
-            event.arrived = now
+            self.taken += 1
+            if not event.received:
+                event.received = now
+            elif not received_here and clock - event.received > self._delay:
+                self._delay = clock - event.received
             stream = self._stream(key, now, out)
             touched[key] = stream
             if window <= 0:
                 self._process(key, stream, event, now, out)
                 continue
             held = stream.reorder
-            if not held or held[-1].sequence < event.sequence:
+            order = event.order
+            if order < stream.last:
+                self.late += 1
+                self.latest_lateness = stream.last[0] - order[0]
+            if not held or held[-1].order < order:
                 held.append(event)
             else:  # late: into its place
                 at = len(held)
-                while at and held[at - 1].sequence > event.sequence:
+                while at and held[at - 1].order > order:
                     at -= 1
                 held.insert(at, event)
         for key, stream in touched.items():
             if window > 0:
-                self._due(key, stream, now, out)
+                self._due(key, stream, clock, out)
             self._mark(key, stream)
+        self.released += len(out)
         return out
 
     def _mark(self, key: str, stream: _Stream) -> None:
@@ -300,21 +347,33 @@ class Streams:
             self.cut[Cut.EVICTED] += 1
             self._release(oldest, key, now, out, Cut.EVICTED)
 
-    def tick(self, now: float) -> list[Event]:
+    def tick(self, now: float, behind: bool = False) -> list[Event]:
         """Let go of what has waited long enough: events past the reorder window, pieces and traces past
-        their timeouts."""
+        their timeouts. The reorder clock moves to ``now`` unless the input is ``behind`` (datagrams wait
+        in its socket, received before ``now``: what comes before them must wait for them)."""
         out: list[Event] = []
         s = self.settings
         self._now = now
+        if now > self._clock and not behind:
+            self._clock = now
+        clock = self._clock
+        self._delay *= DELAY_DECAY
         for key, stream in list(self._holding.items()):
-            self._due(key, stream, now, out)
+            self._due(key, stream, clock, out)
             if stream.pieces is not None and now - stream.pieces.since >= s.partial_timeout:
                 self._emit_pieces(stream, Cut.PARTIAL_TIMEOUT, now, out)
             if stream.lines is not None and now - stream.lines.since >= s.multiline_timeout:
                 self._emit_lines(stream, out)
             if not stream.holding:
                 del self._holding[key]
+        self.released += len(out)
         return out
+
+    @property
+    def reorder_window(self) -> float:
+        """The window now: the configured one, widened to the delays seen lately (up to the maximum)."""
+        s = self.settings
+        return max(s.reorder_window, min(s.max_reorder_window, self._delay * DELAY_MARGIN))
 
     def _due(self, key: str, stream: _Stream, now: float, out: list[Event]) -> None:
         """The events that have waited the reorder window, up to the last of them: an earlier one that came
@@ -322,12 +381,13 @@ class Streams:
         held = stream.reorder
         if not held:
             return
-        due = now - self.settings.reorder_window
+        due = now - self.reorder_window
         ready = len(held)
-        while ready and held[ready - 1].arrived > due:
+        while ready and held[ready - 1].received > due:
             ready -= 1
         if ready:
             stream.reorder = held[ready:]
+            stream.last = max(stream.last, held[ready - 1].order)
             for event in held[:ready]:
                 self._process(key, stream, event, now, out)
 
@@ -351,6 +411,7 @@ class Streams:
                 self._release(stream, key, self._now, out, Cut.SHUTDOWN)
         self._streams.clear()
         self._holding.clear()
+        self.released += len(out)
         return out
 
     def _release(self, stream: _Stream, key: str, now: float, out: list[Event], why: str) -> None:
@@ -441,7 +502,7 @@ class Streams:
     def _joined(first: Event, message: str) -> Event:
         doc = dict(first.doc)
         doc["message"] = message
-        return Event(doc, first.seconds, first.sequence, first.arrived)
+        return Event(doc, first.seconds, first.sequence, first.received)
 
     def _line(self, stream: _Stream, event: Event, now: float, out: list[Event]) -> None:
         """One whole line into the multiline rules."""

@@ -34,6 +34,7 @@ from typing import Final
 
 from gelfingest.config import Config
 from gelfingest.core.forward_frames import (
+    BYE,
     EVENTS_MAGIC,
     HOP_INSTANCE,
     HOP_WORKER,
@@ -60,7 +61,8 @@ _DRAIN: Final = 512
 # Receive buffer of the forwarding sockets: a burst of chunks from a busy peer or worker must not drop.
 RECEIVE_BUFFER: Final = 8 << 20
 
-# Called with a chunk this worker owns that another worker or instance passed on, its sender and the time.
+# Called with a chunk this worker owns that another worker or instance passed on, its sender and the time it
+# was first received.
 Deliver = Callable[[bytes, str, float], None]
 # Called with events of streams this worker owns that another worker or instance passed on.
 DeliverEvents = Callable[[list[tuple[str, Event]], float], None]
@@ -110,6 +112,8 @@ class ChunkForwarder:
         self.deliver_events = deliver_events
         self._owners: dict[str, tuple[str, int]] = {}
         self._owners_live: tuple[str, ...] = ()
+        # Set by leave(): PINGs are no longer answered, so peers keep our share until we are back.
+        self._leaving = False
         self.worker = config.worker_index
         self.workers = config.workers
         self.name = config.advertise
@@ -212,20 +216,20 @@ class ChunkForwarder:
                 self.stats.kept_for_down_peers += 1
             if instance != self.name:
                 peer = next(p for p in self.peers if p.name == instance)
-                if self._send(peer.sock, frame_forward(HOP_INSTANCE, source, datagram)):
+                if self._send(peer.sock, frame_forward(HOP_INSTANCE, source, datagram, now)):
                     self.stats.to_peers += 1
                     return True
                 return False
-        return self._to_owner_worker(datagram, source)
+        return self._to_owner_worker(datagram, source, now)
 
-    def _to_owner_worker(self, datagram: bytes, source: str) -> bool:
+    def _to_owner_worker(self, datagram: bytes, source: str, received: float) -> bool:
         if self.workers == 1:
             return False
         worker = owner_worker(datagram[2:10], self.workers)
         if worker == self.worker or self._local is None:
             return False
         try:
-            self._local.sendto(frame_forward(HOP_WORKER, source, datagram),
+            self._local.sendto(frame_forward(HOP_WORKER, source, datagram, received),
                                ("127.0.0.1", self.config.worker_ports[worker]))
         except OSError:  # e.g. the worker is restarting: keep the chunk here
             self.stats.failed += 1
@@ -318,8 +322,11 @@ class ChunkForwarder:
                 except OSError:
                     return
                 if frame[:4] == PING:
-                    with contextlib.suppress(OSError):
-                        self._listen.sendto(PONG + frame[4:], addr)
+                    if not self._leaving:
+                        with contextlib.suppress(OSError):
+                            self._listen.sendto(PONG + frame[4:], addr)
+                elif frame[:4] == BYE:
+                    self._peer_leaves(frame[4:].decode("utf-8", "replace"))
                 elif frame[:4] == EVENTS_MAGIC:
                     # From another instance: this instance owns these streams; to each one's worker.
                     events += self._events_from(frame, HOP_INSTANCE)
@@ -358,11 +365,11 @@ class ChunkForwarder:
         if parsed is None or parsed[0] != HOP_INSTANCE:
             self.stats.invalid += 1
             return
-        _, source, datagram = parsed
+        _, source, datagram, received = parsed
         self.stats.received += 1
         # From another instance: this instance owns it; pick the worker, never send it on elsewhere.
-        if not self._to_owner_worker(datagram, source):
-            self.deliver(datagram, source, now)
+        if not self._to_owner_worker(datagram, source, received):
+            self.deliver(datagram, source, received)
 
     def _read_local(self) -> None:
         assert self._local is not None
@@ -384,7 +391,7 @@ class ChunkForwarder:
                     self.stats.invalid += 1
                     continue
                 self.stats.received += 1
-                self.deliver(parsed[2], parsed[1], now)
+                self.deliver(parsed[2], parsed[1], parsed[3])
         finally:
             self._deliver_events(events, now)
 
@@ -403,6 +410,22 @@ class ChunkForwarder:
                     peer.up = True
                     logger.info("peer %s answers: it owns its share of chunked messages", peer.name)
 
+    def _peer_leaves(self, name: str) -> None:
+        for peer in self.peers:
+            if peer.name == name and peer.up:
+                peer.up = False
+                peer.last_pong = float("-inf")
+                logger.info("peer %s stops: its chunks and streams are kept here until it answers again", name)
+
+    def leave(self) -> None:
+        """This instance stops: tell the peers, so they stop sending us chunks and events now rather than
+        after PEER_TIMEOUT (what they send meanwhile is still read until close)."""
+        self._leaving = True  # every worker says it: the first BYE that arrives is enough
+        for peer in self.peers:
+            if peer.sock is not None:
+                with contextlib.suppress(OSError):
+                    peer.sock.send(BYE + self.name.encode())
+
     def tick(self, now: float) -> None:
         if not self.peers or now - self._last_ping < PING_INTERVAL:
             return
@@ -420,7 +443,7 @@ class ChunkForwarder:
             self._send_ping(peer)
 
     def _send_ping(self, peer: _Peer) -> None:
-        if peer.sock is not None:
+        if peer.sock is not None and not self._leaving:
             with contextlib.suppress(OSError):
                 peer.sock.send(PING + self.name.encode())
 

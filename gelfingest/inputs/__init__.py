@@ -122,6 +122,11 @@ class Inputs:
         for reader in self.readers():
             reader.resume()
 
+    @property
+    def behind(self) -> bool:
+        """Whether a UDP input stopped its last read with datagrams still waiting."""
+        return any(u is not None and u.behind for u in (self.udp, self.json_udp))
+
     def sweep(self) -> None:
         """Periodic work: close TCP connections that have been silent, or mid-frame, for too long."""
         for tcp in (self.tcp, self.json_tcp):

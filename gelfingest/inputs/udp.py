@@ -42,6 +42,8 @@ class UdpInput:
         self.address = address
         self.reuse_port = reuse_port
         self.kernel_timestamps = kernel_timestamps
+        # True while the last read stopped with datagrams still waiting in the socket (the worker is behind).
+        self.behind = False
         self.receive_buffer = receive_buffer
         self.on_burst = on_burst
         self.sock: socket.socket | None = None
@@ -107,6 +109,7 @@ class UdpInput:
                 break
             datagrams.append(data)
             sources.append(addr[0])
+        self.behind = full
         if datagrams:
             self.datagrams += len(datagrams)
             self.bytes += sum(map(len, datagrams))
@@ -120,13 +123,16 @@ class UdpInput:
             return False
         handle = self.on_burst
         recvmsg = sock.recvmsg
+        self.behind = True
         for _ in range(DRAIN_PER_WAKEUP):
             try:
                 data, ancillary, _flags, addr = recvmsg(MAX_UDP_PAYLOAD, 64)
             except (BlockingIOError, InterruptedError):
+                self.behind = False
                 return False
             except OSError as exc:
                 logger.debug("UDP receive error: %s", exc)
+                self.behind = False
                 return False
             now = 0.0
             for level, kind, value in ancillary:

@@ -33,9 +33,11 @@ def test_owner_worker_is_within_range_and_balanced() -> None:
 def test_forward_frame_round_trip() -> None:
     datagram = b"\x1e\x0f" + os.urandom(10) + b"data"
     for hop in (HOP_INSTANCE, HOP_WORKER):
-        assert parse_forward(frame_forward(hop, "192.168.1.20", datagram)) == (hop, "192.168.1.20", datagram)
+        frame = frame_forward(hop, "192.168.1.20", datagram, 1_764_000_000.123456)
+        assert parse_forward(frame) == (hop, "192.168.1.20", datagram, 1_764_000_000.123456)
 
 
 def test_garbage_is_not_a_forward_frame() -> None:
-    for frame in (b"", b"GIFW", b"GIFW\x07\x00x", b"GIFW\x00\x50short", b"\x1e\x0f" + bytes(12)):
+    nan = b"GIFW\x00\x01a" + bytes.fromhex("7ff8000000000000") + b"\x1e\x0fdata"
+    for frame in (b"", b"GIFW", b"GIFW\x07\x00x", b"GIFW\x00\x50short", b"\x1e\x0f" + bytes(12), nan):
         assert parse_forward(frame) is None

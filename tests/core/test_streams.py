@@ -90,13 +90,27 @@ def test_the_stream_is_the_container_else_the_host_and_tag_else_the_sender() -> 
 
 # -- order ---------------------------------------------------------------------------------------------------
 
-def test_a_stream_s_events_go_in_sequence_order_after_the_reorder_window() -> None:
+def test_a_stream_s_events_go_in_receive_order_after_the_reorder_window() -> None:
     s = Streams(StreamSettings(reorder_window=0.05, rate_limit=1000))
-    assert s.take([("c:1", Event({"message": "b"}, 0, 2)), ("c:1", Event({"message": "c"}, 0, 3))], 1.0) == []
-    assert s.take([("c:1", Event({"message": "a"}, 0, 1))], 1.02) == []  # late, inside the window
+    b, c = Event({"message": "b"}, 0, 2, received=1.0), Event({"message": "c"}, 0, 3, received=1.0)
+    assert s.take([("c:1", b), ("c:1", c)], 1.0) == []
+    # Received before them elsewhere, and forwarded: it reaches the owner later, inside the window.
+    assert s.take([("c:1", Event({"message": "a"}, 0, 1, received=0.995))], 1.02) == []
     out = s.tick(1.06)
-    assert [e.sequence for e in out] == [1, 2, 3]
+    assert [e.sequence for e in out] == [1, 2, 3] and s.late == 0
     assert s.tick(2.0) == [] and s.pending_streams == 0
+    # One delayed longer than the window goes on as it comes, counted.
+    assert messages(s.take([("c:1", Event({"message": "old"}, 0, 0, received=0.9))], 2.1)) == ["old"]
+    assert s.late == 1 and round(s.latest_lateness, 3) == 0.1
+
+
+def test_a_chunked_message_goes_by_its_first_chunk_s_time_not_its_later_sequence() -> None:
+    s = Streams(StreamSettings(reorder_window=0.05))
+    # The chunked message completed (and got its sequence) after the line sent after it was received.
+    line = Event({"message": "after"}, 0, 10, received=1.002)
+    chunked = Event({"message": "first"}, 0, 11, received=1.001)
+    assert s.take([("c:1", line), ("c:1", chunked)], 1.003) == []
+    assert messages(s.tick(1.1)) == ["first", "after"]
 
 
 # -- Docker's pieces -----------------------------------------------------------------------------------------
@@ -246,7 +260,7 @@ def test_hostile_streams_stay_bounded_and_good_ones_are_not_delayed() -> None:
 
 # -- through the core ----------------------------------------------------------------------------------------
 
-def test_through_ingest_a_trace_keeps_its_first_line_s_sequence_and_ecs_flags_it() -> None:
+def test_through_ingest_a_trace_is_one_document_in_its_place_and_ecs_flags_it() -> None:
     for schema in ("logstash", "ecs"):
         ingest = Ingest(IngestSettings(multiline=("java",), schema=schema,  # type: ignore[arg-type]
                                        document_id_prefix="p-", stream_reorder_window=0.0))
@@ -257,13 +271,15 @@ def test_through_ingest_a_trace_keeps_its_first_line_s_sequence_and_ecs_flags_it
         docs = [decode_item(item) for b in ready for item in b.items]
         texts = [doc["message"] for _, doc in docs]
         assert texts == ["before", "\n".join(JAVA), "after"]
-        ids = [action["create"]["_id"] for action, _ in docs]
-        assert ids == ["p-1", "p-2", f"p-{2 + len(JAVA)}"]  # the trace has its first line's sequence
         trace = docs[1][1]
+        # The owner stamps the stored sequence as the stream goes: in its order, one per document.
+        ids = [int(action["create"]["_id"][2:]) for action, _ in docs]
+        assert ids == sorted(ids) and len(set(ids)) == 3
         if schema == "ecs":
             assert trace["log"]["flags"] == ["multiline"] and trace["gelf"]["multiline_lines"] == len(JAVA)
+            assert trace["event"]["sequence"] == ids[1]
         else:
-            assert trace["multiline_lines"] == len(JAVA) and trace["sequence"] == 2
+            assert trace["multiline_lines"] == len(JAVA) and trace["sequence"] == ids[1]
 
 
 def test_with_every_stream_feature_off_nothing_is_held() -> None:
@@ -282,3 +298,13 @@ def test_rate_limited_streams_are_named_once_a_minute_and_the_tally_is_bounded()
     assert "from 1001 streams" in note and "996 more" in note  # 1,000 named, the rest as one
     s.take(events(["a", "b"], key="c:x"), 1.0)
     assert s.rate_note(30.0) is None and s.rate_note(61.0) is not None and s.rate_note(200.0) is None
+
+
+def test_every_event_taken_is_let_go_joined_limited_or_held() -> None:
+    s = Streams(StreamSettings(reorder_window=0.05, join_partial=True, multiline=tuple(rules(["java"])),
+                               rate_limit=50))
+    out = s.take(events(["boom", *JAVA[1:3], "x" * PIECE_SIZE, "end", "", *["noise"] * 100]), 1.0)
+    out += s.tick(1.1) + s.flush()
+    joined = sum(e.doc.get("multiline_lines", 1) for e in out) - len(out) + s.joined_pieces
+    assert s.taken == 106 and s.released == len(out)
+    assert s.taken == s.released + joined + s.rate_limited + s.empty_lines

@@ -47,6 +47,7 @@ func main() {
 	lines := flag.String("lines", "", "send this file's lines as Docker's log copier and gelf driver do")
 	container := flag.String("container", "", "the container id of -lines (default: a fixed one)")
 	pace := flag.Int("pace", 200, "sleep 1 ms after this many messages")
+	interval := flag.Duration("interval", 0, "with -lines: sleep this long after each message (e.g. 2ms)")
 	flag.Parse()
 
 	var w gelf.Writer
@@ -106,12 +107,17 @@ func main() {
 			os.Exit(1)
 		}
 		sent := 0
-		for _, piece := range copierPieces(data, time.Now) {
+		line := -1
+		var ts time.Time
+		for _, piece := range copierPieces(data) {
+			if piece.line != line { // the copier stamps a line when it reads its first piece
+				line, ts = piece.line, time.Now()
+			}
 			m := gelf.Message{
 				Version:  "1.1",
 				Host:     "docker-host",
-				Short:    string(piece.line),
-				TimeUnix: float64(piece.ts.UnixNano()/int64(time.Millisecond)) / 1000.0,
+				Short:    string(piece.data),
+				TimeUnix: float64(ts.UnixNano()/int64(time.Millisecond)) / 1000.0,
 				Level:    gelfLevel,
 				RawExtra: rawExtra,
 			}
@@ -120,7 +126,9 @@ func main() {
 				os.Exit(1)
 			}
 			sent++
-			if *pace > 0 && sent%*pace == 0 {
+			if *interval > 0 {
+				time.Sleep(*interval)
+			} else if *pace > 0 && sent%*pace == 0 {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -175,17 +183,17 @@ func main() {
 const copierBuf = 16 * 1024
 
 type piece struct {
-	line []byte
-	ts   time.Time
+	data []byte
+	line int // the line it belongs to: its pieces share the time the first was read
 }
 
 // copierPieces cuts a stream as the copier does: at each '\n'; a line that fills the buffer without one is
 // sent as a piece of exactly copierBuf bytes, and its later pieces carry the first piece's time. A line
 // ended by '\n' always sends its last piece, empty when the line ends at a buffer's end (and an empty line
 // is sent as one); the unterminated tail at the end of the stream is sent only when it is not empty.
-func copierPieces(data []byte, now func() time.Time) []piece {
+func copierPieces(data []byte) []piece {
 	var out []piece
-	for len(data) > 0 {
+	for number := 0; len(data) > 0; number++ {
 		end := bytes.IndexByte(data, '\n')
 		var line []byte
 		terminated := end >= 0
@@ -194,13 +202,12 @@ func copierPieces(data []byte, now func() time.Time) []piece {
 		} else {
 			line, data = data, nil
 		}
-		ts := now()
 		for len(line) >= copierBuf {
-			out = append(out, piece{line[:copierBuf], ts})
+			out = append(out, piece{line[:copierBuf], number})
 			line = line[copierBuf:]
 		}
 		if terminated || len(line) > 0 {
-			out = append(out, piece{line, ts})
+			out = append(out, piece{line, number})
 		}
 	}
 	return out
