@@ -344,8 +344,10 @@ class Streams:
         del self._streams[key]
         self._holding.pop(key, None)
         if oldest.holding:
-            self.cut[Cut.EVICTED] += 1
+            counted = self.cut[Cut.EVICTED]
             self._release(oldest, key, now, out, Cut.EVICTED)
+            if self.cut[Cut.EVICTED] == counted:  # a piece let go counts itself: one cut a stream
+                self.cut[Cut.EVICTED] += 1
 
     def tick(self, now: float, behind: bool = False) -> list[Event]:
         """Let go of what has waited long enough: events past the reorder window, pieces and traces past

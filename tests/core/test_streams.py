@@ -235,6 +235,11 @@ def test_past_max_pending_streams_the_idlest_lets_go_as_it_stands() -> None:
         out += s.take(events([f"line of stream {k}"], key=f"c:{k}"), 1.0 + k / 1000)
     assert s.streams <= 100 and len(out) == 900 and s.cut[Cut.EVICTED] == 900
     assert len(s.flush()) == 100 and s.streams == 0  # nothing lost
+    s = streams(join_partial=True, multiline=["java"], max_pending_streams=100)
+    out = []
+    for k in range(1_000):  # each holding a piece of a long line: one cut a stream, counted once
+        out += s.take(events(["x" * PIECE_SIZE], key=f"c:{k}"), 1.0 + k / 1000)
+    assert len(out) == 900 and s.cut[Cut.EVICTED] == 900 and len(s.flush()) == 100
 
 
 def test_hostile_streams_stay_bounded_and_good_ones_are_not_delayed() -> None:
