@@ -28,7 +28,7 @@ from gelfingest.core.ingest import Ingest
 from gelfingest.core.rejects import RejectLog
 from gelfingest.core.sequence import Sequencer
 from gelfingest.core.streams import Event
-from gelfingest.fleet.forwarding import ChunkForwarder
+from gelfingest.fleet.forwarding import LEAVE_TIMEOUT, ChunkForwarder
 from gelfingest.handover import Handover
 from gelfingest.inputs import Inputs
 from gelfingest.metrics import merge, render, worker_snapshot
@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 # How often timers run: batch age, chunk expiry, the rejection summary.
 TICK_INTERVAL: Final = 0.1
-# How long a stopping worker still reads what other workers and peers forward to it.
-FORWARD_LINGER: Final = 0.3
 # How often a worker writes its metrics snapshot for the others' /metrics.
 SNAPSHOT_INTERVAL: Final = 1.0
 
@@ -287,12 +285,18 @@ class Server:
         await self.inputs.close(force=self.force_exit)
         if self.forwarder is not None:
             self._flush_outbox(time.time())
-            # Peers and the other workers stop sending us chunks and events; what is on its way is still
-            # read for a moment, then the sockets close.
+            # Peers and the other workers stop sending us chunks and events, and say so; what they sent
+            # before is read, then the sockets close. What comes out of it for other owners stays here.
             self.forwarder.leave()
-            if not self.force_exit:
-                await asyncio.sleep(FORWARD_LINGER)
+            deadline = time.monotonic() + LEAVE_TIMEOUT
+            while not self.forwarder.settled and not self.force_exit and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            if not self.forwarder.settled and not self.force_exit:
+                logger.warning("stopping: no answer to our goodbye within %.1f s from %s; what they still "
+                               "send here is lost", LEAVE_TIMEOUT, self.forwarder.unsettled())
+            self.forwarder.drain()
             self.forwarder.close()
+            self._flush_outbox(time.time())
         last = self.ingest.flush()
         if last is not None:
             self.handover.hand_over(last)

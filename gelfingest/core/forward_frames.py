@@ -7,9 +7,9 @@ the kernel's receive time), so the owner of a stream orders a chunked message by
 in the fleet, not by when the last one reached the chunk's owner.
 
 hop 0: from another instance (the receiver picks its owner worker); hop 1: to the owner worker itself.
-PING and PONG, followed by the sender's name, tell a peer is alive, BYE that it stops
-(fleet/forwarding.py). Decoded events
-travel to their stream's owner in frames of their own (below).
+PING and PONG, followed by the sender's name, tell a peer is alive; BYE that it stops, and BYE_ACK that
+the one stopping is sent nothing more (fleet/forwarding.py). Decoded events travel to their stream's
+owner in frames of their own (below).
 """
 
 from __future__ import annotations
@@ -26,13 +26,37 @@ from gelfingest.core.streams import Event
 FORWARD_MAGIC: Final = b"GIFW"
 PING: Final = b"GIPI"
 PONG: Final = b"GIPO"
-# An instance that stops says so (followed by its name): its peers take over its share at once.
+# An instance that stops says so (followed by its name): its peers take over its share at once. Between
+# the workers of an instance, BYE with the instance's own name: that worker stops; with a peer's name: a
+# worker passes on the BYE that reached it (SO_REUSEPORT hands a peer's datagrams to one worker of us).
 BYE: Final = b"GIBY"
+# The answer to a BYE (bye_ack): this worker sends the one leaving nothing more. It goes the way the
+# worker's chunks and events to the one leaving go, so it arrives after them.
+BYE_ACK: Final = b"GIBA"
+# A worker that starts tells its siblings (a restarted worker is sent its share again).
+HELLO: Final = b"GIHI"
 HOP_INSTANCE: Final = 0
 HOP_WORKER: Final = 1
 
 
 _TIME: Final = struct.Struct(">d")
+
+
+_WORKERS: Final = struct.Struct(">HH")
+
+
+def bye_ack(worker: int, workers: int, instance: str) -> bytes:
+    """BYE_ACK | worker (2) | workers (2) | instance name: worker ``worker`` of ``workers`` of ``instance``."""
+    return BYE_ACK + _WORKERS.pack(worker, workers) + instance.encode()
+
+
+def parse_bye_ack(frame: bytes) -> tuple[int, int, str] | None:
+    if len(frame) < 8 or frame[:4] != BYE_ACK:
+        return None
+    worker, workers = _WORKERS.unpack_from(frame, 4)
+    if worker >= workers:
+        return None
+    return worker, workers, frame[8:].decode("utf-8", "replace")
 
 
 def frame_forward(hop: int, source: str, datagram: bytes, received: float) -> bytes:

@@ -35,13 +35,17 @@ from typing import Final
 from gelfingest.config import Config
 from gelfingest.core.forward_frames import (
     BYE,
+    BYE_ACK,
     EVENTS_MAGIC,
+    HELLO,
     HOP_INSTANCE,
     HOP_WORKER,
     PING,
     PONG,
+    bye_ack,
     frame_events,
     frame_forward,
+    parse_bye_ack,
     parse_events,
     parse_forward,
 )
@@ -54,6 +58,9 @@ logger = logging.getLogger(__name__)
 PING_INTERVAL: Final = 0.5
 # Three missed pings: the peer is taken as gone until it answers again.
 PEER_TIMEOUT: Final = 1.6
+# How long a worker that stops waits for the answers to its BYE: past it, a peer that never heard the BYE
+# has stopped sending to us anyway (no more PONGs; it ticks every PING_INTERVAL).
+LEAVE_TIMEOUT: Final = PEER_TIMEOUT + PING_INTERVAL
 # How often the name of a peer that does not answer is looked up again.
 RESOLVE_INTERVAL: Final = 5.0
 _MAX_FRAME: Final = 65535 + 300
@@ -114,6 +121,14 @@ class ChunkForwarder:
         self._owners_live: tuple[str, ...] = ()
         # Set by leave(): PINGs are no longer answered, so peers keep our share until we are back.
         self._leaving = False
+        # Other workers of this instance that said BYE (until they say HELLO again): their share is kept here.
+        self._gone: set[int] = set()
+        # Once leaving: the workers of this instance, and the peers (with the workers of each that answered
+        # and how many it has), that are still to answer our BYE.
+        self._unanswered_workers: set[int] = set()
+        self._unanswered_peers: set[str] = set()
+        self._answers: dict[str, set[int]] = {}
+        self._peer_workers: dict[str, int] = {}
         self.worker = config.worker_index
         self.workers = config.workers
         self.name = config.advertise
@@ -150,6 +165,7 @@ class ChunkForwarder:
             if peer.ip:
                 self._connect(peer, peer.ip)
             # A host name is looked up by the first tick, in the background.
+        self._to_siblings(HELLO)
 
     def _connect(self, peer: _Peer, ip: str) -> None:
         """(Re)connect the peer's socket to ``ip``."""
@@ -226,7 +242,7 @@ class ChunkForwarder:
         if self.workers == 1:
             return False
         worker = owner_worker(datagram[2:10], self.workers)
-        if worker == self.worker or self._local is None:
+        if worker == self.worker or self._local is None or worker in self._gone:
             return False
         try:
             self._local.sendto(frame_forward(HOP_WORKER, source, datagram, received),
@@ -283,6 +299,8 @@ class ChunkForwarder:
 
     def _events_to_worker(self, worker: int, events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
         """Send events to another worker of this instance; the ones to process here."""
+        if worker in self._gone:
+            return events
         frames, kept = frame_events(HOP_WORKER, events)
         for frame, carried in frames:
             if self._local is None:
@@ -326,7 +344,11 @@ class ChunkForwarder:
                         with contextlib.suppress(OSError):
                             self._listen.sendto(PONG + frame[4:], addr)
                 elif frame[:4] == BYE:
-                    self._peer_leaves(frame[4:].decode("utf-8", "replace"))
+                    self._peer_bye(frame[4:].decode("utf-8", "replace"))
+                    self._to_siblings(frame)  # they are sent it too, by us: one of us gets a peer's datagram
+                elif frame[:4] == BYE_ACK:
+                    if self._answered(frame):
+                        self._to_siblings(frame)  # the answer came to us; it is for each of us
                 elif frame[:4] == EVENTS_MAGIC:
                     # From another instance: this instance owns these streams; to each one's worker.
                     events += self._events_from(frame, HOP_INSTANCE)
@@ -378,13 +400,16 @@ class ChunkForwarder:
         try:
             for _ in range(_DRAIN):
                 try:
-                    frame = self._local.recv(_MAX_FRAME)
+                    frame, addr = self._local.recvfrom(_MAX_FRAME)
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError:
                     return
                 if frame[:4] == EVENTS_MAGIC:
                     events += self._events_from(frame, HOP_WORKER)
+                    continue
+                if frame[:4] in (BYE, BYE_ACK, HELLO):
+                    self._from_sibling(frame, addr)
                     continue
                 parsed = parse_forward(frame)
                 if parsed is None:
@@ -417,14 +442,99 @@ class ChunkForwarder:
                 peer.last_pong = float("-inf")
                 logger.info("peer %s stops: its chunks and streams are kept here until it answers again", name)
 
+    def _peer_bye(self, name: str) -> None:
+        """A peer stops (its BYE reached us, or a sibling passed it on): from now on its share is ours, and
+        we tell it so, the way our chunks and events to it go (so the answer arrives after them)."""
+        self._peer_leaves(name)
+        for peer in self.peers:
+            if peer.name == name and peer.sock is not None:
+                with contextlib.suppress(OSError):
+                    peer.sock.send(bye_ack(self.worker, self.workers, self.name))
+
+    def _from_sibling(self, frame: bytes, addr: tuple[str, int]) -> None:
+        kind = frame[:4]
+        if kind == BYE_ACK:
+            self._answered(frame)
+            return
+        if kind == BYE and frame[4:] != self.name.encode():  # a peer's BYE, passed on
+            self._peer_bye(frame[4:].decode("utf-8", "replace"))
+            return
+        try:
+            worker = self.config.worker_ports.index(addr[1])
+        except ValueError:
+            self.stats.invalid += 1
+            return
+        if kind == HELLO:
+            self._gone.discard(worker)
+        elif kind == BYE:  # that worker stops: its share is kept here from now on, and it is told so
+            self._gone.add(worker)
+            self._to_sibling(worker, bye_ack(self.worker, self.workers, self.name))
+
+    def _answered(self, frame: bytes) -> bool:
+        """Note an answer to our BYE; whether it came from a peer (then our siblings are told too)."""
+        parsed = parse_bye_ack(frame)
+        if parsed is None:
+            self.stats.invalid += 1
+            return False
+        worker, workers, instance = parsed
+        if instance == self.name:
+            self._unanswered_workers.discard(worker)
+            return False
+        self._answers.setdefault(instance, set()).add(worker)
+        self._peer_workers[instance] = workers
+        return True
+
+    def _to_sibling(self, worker: int, frame: bytes) -> None:
+        if self._local is not None:
+            with contextlib.suppress(OSError):
+                self._local.sendto(frame, ("127.0.0.1", self.config.worker_ports[worker]))
+
+    def _to_siblings(self, frame: bytes) -> None:
+        if self._local is not None:
+            for worker in range(self.workers):
+                if worker != self.worker:
+                    self._to_sibling(worker, frame)
+
     def leave(self) -> None:
-        """This instance stops: tell the peers, so they stop sending us chunks and events now rather than
-        after PEER_TIMEOUT (what they send meanwhile is still read until close)."""
-        self._leaving = True  # every worker says it: the first BYE that arrives is enough
+        """This worker stops: tell the peers and the other workers, so they stop sending us chunks and
+        events now rather than after PEER_TIMEOUT. Each answers once it will send us nothing more
+        (``settled``); what they sent before is read until close (``drain``)."""
+        self._leaving = True
+        self._unanswered_peers = {peer.name for peer in self.peers if peer.up and peer.sock is not None}
+        if self._local is not None:
+            self._unanswered_workers = set(range(self.workers)) - self._gone - {self.worker}
         for peer in self.peers:
             if peer.sock is not None:
                 with contextlib.suppress(OSError):
                     peer.sock.send(BYE + self.name.encode())
+        self._to_siblings(BYE + self.name.encode())
+
+    @property
+    def settled(self) -> bool:
+        """Every worker of this instance, and every worker of every peer that was up, answered our BYE."""
+        return not self._unanswered_workers and all(
+            len(self._answers.get(name, ())) >= self._peer_workers.get(name, 1 << 16)
+            for name in self._unanswered_peers)
+
+    def unsettled(self) -> str:
+        """Who has not answered our BYE, for the log."""
+        parts = [f"worker {w}" for w in sorted(self._unanswered_workers)]
+        for name in sorted(self._unanswered_peers):
+            answered = len(self._answers.get(name, ()))
+            if answered < self._peer_workers.get(name, 1 << 16):
+                parts.append(f"peer {name} ({answered} of its workers answered)")
+        return ", ".join(parts)
+
+    def drain(self) -> None:
+        """Read what is waiting on the forwarding sockets, now."""
+        for _ in range(64):
+            before = self.stats.received + self.stats.events_received
+            if self._listen is not None:
+                self._read_listen()
+            if self._local is not None:
+                self._read_local()
+            if self.stats.received + self.stats.events_received == before:
+                return
 
     def tick(self, now: float) -> None:
         if not self.peers or now - self._last_ping < PING_INTERVAL:
@@ -451,7 +561,7 @@ class ChunkForwarder:
         for task in self._lookups:
             task.cancel()
         for sock in [self._listen, self._local, *(p.sock for p in self.peers)]:
-            if sock is not None:
+            if sock is not None and sock.fileno() != -1:
                 if self._loop is not None:
                     self._loop.remove_reader(sock.fileno())
                 sock.close()
