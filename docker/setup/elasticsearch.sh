@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-shot, before Kibana and gelfingest start (compose.yml's setup-elasticsearch): the password Kibana
 # signs in with, and a user for gelfingest that may do only what gelfingest does: install index templates,
-# create its indices and documents, and ask whether Elasticsearch answers (monitor).
+# create its indices and documents, and ask whether Elasticsearch answers. That last one is the cluster
+# privilege monitor: gelfingest's start line and /readyz read GET / (cluster:monitor/main) and
+# GET /_cluster/health (cluster:monitor/health), and both answer 403 without it.
 set -euo pipefail
 es=${ELASTICSEARCH_URL:-http://elasticsearch:9200}
 auth="elastic:${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD}"
@@ -16,7 +18,8 @@ call() {  # METHOD PATH BODY: fails (and says why) unless Elasticsearch answers 
     fi
 }
 
-until curl -sS -o /dev/null -u "$auth" "$es/_cluster/health?wait_for_status=yellow&timeout=5s"; do
+# -f: any answer but 2xx (401 while security starts, 408 before yellow, 503) means not yet.
+until curl -sf -o /dev/null -u "$auth" "$es/_cluster/health?wait_for_status=yellow&timeout=5s"; do
     echo "setup-elasticsearch: waiting for $es"; sleep 2
 done
 

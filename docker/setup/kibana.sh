@@ -8,7 +8,9 @@ kibana=${KIBANA_URL:-http://kibana:5601}
 auth="elastic:${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD}"
 here=$(dirname "$0")
 
-until curl -sS -u "$auth" "$kibana/api/status" | grep -q '"level":"available"'; do
+# 503 until Kibana is available (200 when available or degraded): curl -f fails on it. Grepping the body
+# for "level":"available" would match the first plugin that is.
+until curl -sf -o /dev/null -u "$auth" "$kibana/api/status"; do
     echo "setup-kibana: waiting for $kibana"; sleep 5
 done
 

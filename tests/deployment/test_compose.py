@@ -3,7 +3,8 @@
 docker-compose 1.29 (Debian's, installed by make system-deps) validates the file against the Compose
 Specification and normalises it (anchors, merges, variables); the checks below read that normalised form:
 the services, ports, start order and environment the README promises, every gelfingest variable a real
-option with a value gelfingest accepts, and the balancer configurations through nginx -t and haproxy -c.
+option with a value gelfingest accepts, and the balancer configurations through nginx -t and haproxy -c
+(and haproxy started under the descriptor limit compose gives it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from gelfingest.config import load_config, options
 from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, ECS_INDEX_PATTERN
 from gelfingest.core.template import index_wildcard
 from tests.balancers import local_nginx_conf
-from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose
+from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose, free_tcp_port
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,21 @@ def test_the_start_order_waits_for_health_and_setup(compose: dict[str, Any]) -> 
     assert "HEALTHCHECK" in (ROOT / "docker" / "Dockerfile").read_text()
 
 
+def test_kibana_is_healthy_by_its_status_code_not_by_grepping_its_body(compose: dict[str, Any]) -> None:
+    """/api/status answers 503 until Kibana is available; its body has a "level" per plugin, so grepping it
+    for "level":"available" passed as soon as one plugin was."""
+    test = compose["services"]["kibana"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL" and re.search(r"\bcurl -sf\b.*http://localhost:5601/api/status", test[1]), test
+    assert "grep" not in test[1]
+    kibana_sh = (ROOT / "docker" / "setup" / "kibana.sh").read_text()
+    assert re.search(r'^until curl -sf\b.*"\$kibana/api/status"; do$', kibana_sh, re.M)
+    es_sh = (ROOT / "docker" / "setup" / "elasticsearch.sh").read_text()
+    assert re.search(r'^until curl -sf\b.*/_cluster/health\?wait_for_status=yellow', es_sh, re.M)
+    for text in (COMPOSE.read_text(), kibana_sh, es_sh):  # (the comments may say why not)
+        code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+        assert not [line for line in code if '"level' in line or "level\\\":" in line]
+
+
 def gelfingest_env(compose: dict[str, Any], name: str) -> dict[str, str]:
     return {k: str(v) for k, v in compose["services"][name]["environment"].items()}
 
@@ -118,6 +135,8 @@ def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_ot
     one, two = configs["gelfingest-1"], configs["gelfingest-2"]
     assert (one.sequence_seed, two.sequence_seed) == (1, 2)
     assert one.sequence_iterator == two.sequence_iterator == 2
+    # nginx alternates a container's lines over both: counters drift, the receive clock does not.
+    assert one.sequence_mode == two.sequence_mode == "clock"
     assert [str(p) for p in one.peers] == [two.advertise] and [str(p) for p in two.peers] == [one.advertise]
     for name, config in configs.items():
         assert config.advertise == f"{name}:{config.chunk_forward.port}"  # type: ignore[union-attr]
@@ -147,6 +166,19 @@ def test_every_mounted_file_lives_under_docker(compose: dict[str, Any]) -> None:
         assert source.is_relative_to(ROOT / "docker"), source
 
 
+def test_every_bind_mount_is_read_only_and_relabelled_for_selinux(compose: dict[str, Any]) -> None:
+    """:z (shared: both setup services mount docker/setup), so an SELinux host lets the containers read
+    the files; the README's docker run that mounts the sample file has it too."""
+    binds = [(name, str(v)) for name, service in compose["services"].items()
+             for v in service.get("volumes", []) if str(v).startswith("/")]
+    assert {name for name, _ in binds} == {"setup-elasticsearch", "setup-kibana", "udp-balancer", "tcp-balancer"}
+    for name, volume in binds:
+        options = set(volume.split(":")[2].split(","))
+        assert options == {"ro", "z"}, (name, volume)
+    for text in ((ROOT / "README.md").read_text(), COMPOSE.read_text()):
+        assert '-v "$PWD/docker/sample-logs.txt:/sample-logs.txt:ro,z"' in text
+
+
 def test_the_udp_balancer_round_robins_over_both_instances(tmp_path: Path) -> None:
     conf = (ROOT / "docker" / "nginx" / "nginx.conf").read_text()
     servers = re.findall(r"^\s*server\s+([\w.-]+):(\d+);", conf, re.M)
@@ -173,6 +205,43 @@ def test_the_tcp_balancer_config_is_valid_and_checks_health_not_readiness() -> N
     assert "uri /healthz" in conf and "check port 12202" in conf
 
 
+def _haproxy_under(conf: str, nofile: tuple[int, int]) -> str:
+    """Start haproxy with RLIMIT_NOFILE (soft, hard) as Docker's ulimits set it; what it said if it exited
+    (refused), or "" if it was still running after a second (then it is stopped)."""
+    proc = subprocess.Popen(["prlimit", f"--nofile={nofile[0]}:{nofile[1]}", "haproxy", "-db", "-f", "/dev/stdin"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(conf)  # type: ignore[union-attr]
+    proc.stdin.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+        return ""
+    return proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_the_tcp_balancer_gets_the_descriptors_its_maxconn_needs(compose: dict[str, Any]) -> None:
+    """haproxy wants 2 descriptors a connection plus its listeners, checks and a few per thread, and refuses
+    to start when the hard limit is lower. compose's ulimits are measured against the shipped haproxy.cfg
+    with 64 threads (its default is one a CPU)."""
+    conf = (ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text()
+    maxconn = int(re.search(r"^\s*maxconn (\d+)", conf, re.M)[1])  # type: ignore[index]
+    nofile = compose["services"]["tcp-balancer"]["ulimits"]["nofile"]
+    soft, hard = int(nofile["soft"]), int(nofile["hard"])
+    assert soft == hard >= 2 * maxconn + 1000, nofile
+    local = conf.replace("bind :12201", f"bind 127.0.0.1:{free_tcp_port()}")
+    local = local.replace("bind :12202", f"bind 127.0.0.1:{free_tcp_port()}")
+    local = local.replace(f"maxconn {maxconn}\n", f"maxconn {maxconn}\n    nbthread 64\n", 1)
+    assert local.count("bind 127.0.0.1:") == 2 and "nbthread 64" in local
+    said = _haproxy_under(local, (1024, 1024))
+    need = re.search(r"Cannot raise FD limit to (\d+)", said)
+    if need:  # unprivileged here (or without CAP_SYS_RESOURCE): haproxy says what it needs
+        assert 2 * maxconn < int(need[1]) <= hard, said
+    assert _haproxy_under(local, (soft, hard)) == ""
+
+
 def test_the_setup_scripts_parse_and_cover_both_schemas() -> None:
     setup = ROOT / "docker" / "setup"
     for script in ("elasticsearch.sh", "kibana.sh"):
@@ -193,3 +262,15 @@ def test_the_setup_scripts_parse_and_cover_both_schemas() -> None:
         assert search["references"][0]["id"] in views
     kibana = (setup / "kibana.sh").read_text()
     assert '"context:tieBreakerFields": ["sequence", "event.sequence"]' in kibana
+
+
+def test_the_gelfingest_role_s_cluster_privileges_are_the_ones_it_uses() -> None:
+    """monitor is used: gelfingest reads GET / (cluster:monitor/main) and GET /_cluster/health
+    (cluster:monitor/health) for its start line and /readyz; manage_index_templates installs the template."""
+    script = (ROOT / "docker" / "setup" / "elasticsearch.sh").read_text()
+    cluster = re.search(r'"cluster": \[([^\]]*)\]', script)
+    assert cluster and json.loads(f"[{cluster[1]}]") == ["monitor", "manage_index_templates"]
+    assert "cluster:monitor/main" in script and "cluster:monitor/health" in script  # why, next to it
+    from gelfingest.outputs import cluster as cluster_module
+    source = Path(cluster_module.__file__).read_text()
+    assert 'request("GET", "/", timeout)' in source and '"/_cluster/health' in source

@@ -2,20 +2,25 @@
 
 nginx sends every datagram to the next backend from a new source port, so the chunks of one message land
 on different instances and different workers. Chunk routing must still complete every message once.
+The compose stack's own configuration runs here too: its gelfingest services' environment behind its
+nginx.conf and haproxy.cfg, and the demo's sample file comes back in the order it was written.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.balancers import Haproxy, NginxFromConf, NginxUdpBalancer
 from tests.conftest import ES
-from tests.helpers import free_tcp_port, free_udp_port
+from tests.helpers import ROOT, compose_config, free_tcp_port, free_udp_port
 from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -81,7 +86,7 @@ def test_a_dead_peer_s_share_is_kept_locally(elasticsearch: ES, daemon) -> None:
     from tests.helpers import chunk, compress, gelf
 
     fleet, udp = start_fleet(daemon, elasticsearch, "fleet-dead-peer")
-    assert fleet[1].stop() == 0
+    fleet[1].kill()  # a crash: no goodbye to its peer (a clean stop says BYE; tests/integration/test_streams.py)
     time.sleep(2.5)  # past the peer timeout
     import random
     import socket
@@ -103,55 +108,73 @@ def test_a_dead_peer_s_share_is_kept_locally(elasticsearch: ES, daemon) -> None:
     assert totals(fleet[:1], r"(\d+) kept here for peers that did not answer") > 0
 
 
+COMPOSE_INSTANCES = ("gelfingest-1", "gelfingest-2")
+
+
+def compose_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+                  ) -> tuple[list[Any], list[int], list[int], list[int]]:
+    """compose.yml's two gelfingest services (their environment as docker-compose reads it, plus ``extra``)
+    as local processes: only the service names, the ports and Elasticsearch (no security here) are made
+    local. Returns the daemons and their UDP, TCP and HTTP ports, once every worker sees its peer."""
+    compose = compose_config()
+    udp, tcp, http, fwd = ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()],
+                           [free_tcp_port(), free_tcp_port()], [free_udp_port(), free_udp_port()])
+
+    def local(text: str) -> str:
+        for k, name in enumerate(COMPOSE_INSTANCES):
+            text = text.replace(f"{name}:12211", f"localhost:{fwd[k]}")
+        return text
+
+    fleet = []
+    for k, name in enumerate(COMPOSE_INSTANCES):
+        env = {key: local(str(value)) for key, value in compose["services"][name]["environment"].items()
+               if key not in ("GELFINGEST_ELASTICSEARCH_USERNAME", "GELFINGEST_ELASTICSEARCH_PASSWORD")}
+        env.update({"ELASTICSEARCH_HOSTS": es.url, "GELFINGEST_INDEX": index,
+                    "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_TCP": f"127.0.0.1:{tcp[k]}",
+                    "GELFINGEST_HTTP": f"127.0.0.1:{http[k]}", "GELFINGEST_CHUNK_FORWARD": f"0.0.0.0:{fwd[k]}",
+                    **(extra or {})})
+        fleet.append(daemon(env))
+    workers = int((extra or {}).get("GELFINGEST_WORKERS", "1"))
+    deadline = time.monotonic() + 20
+    while sum(d.text().count("answers: it owns") for d in fleet) < 2 * workers:
+        assert time.monotonic() < deadline, "\n".join(d.text() for d in fleet)
+        time.sleep(0.2)
+    return fleet, udp, tcp, http
+
+
+def compose_nginx(udp: list[int]) -> tuple[NginxFromConf, int]:
+    """The shipped docker/nginx/nginx.conf in front of the instances' UDP ports; and the port it listens on."""
+    front = free_udp_port()
+    conf = (ROOT / "docker" / "nginx" / "nginx.conf").read_text()
+    conf = conf.replace("listen 12201 udp", f"listen 127.0.0.1:{front} udp")
+    for k, name in enumerate(COMPOSE_INSTANCES):
+        conf = conf.replace(f"{name}:12201", f"127.0.0.1:{udp[k]}")
+    assert "12201" not in conf
+    return NginxFromConf(conf), front
+
+
 def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES, daemon,  # type: ignore[no-untyped-def]
                                                               gogelf_send: Path) -> None:  # noqa: F811
     """compose.yml's two gelfingest services (their environment as docker-compose reads it), behind the
     shipped docker/nginx/nginx.conf and docker/haproxy/haproxy.cfg, on this machine: only the service names,
     the ports and Elasticsearch are made local. go-gelf over UDP (chunked too) and TCP, and GELF HTTP, all
     land once; when one instance stops, haproxy's health check sends new TCP connections to the other."""
-    import json
     import urllib.request
 
-    from tests.helpers import ROOT as root
-    from tests.helpers import compose_config, gelf
+    from tests.helpers import gelf
 
-    compose = compose_config()
-    names = ("gelfingest-1", "gelfingest-2")
-    udp, tcp, http, fwd = ([free_udp_port(), free_udp_port()], [free_tcp_port(), free_tcp_port()],
-                           [free_tcp_port(), free_tcp_port()], [free_udp_port(), free_udp_port()])
-
-    def local(text: str) -> str:
-        for k, name in enumerate(names):
-            text = text.replace(f"{name}:12211", f"localhost:{fwd[k]}")
-        return text
-
-    fleet = []
-    for k, name in enumerate(names):
-        env = {key: local(str(value)) for key, value in compose["services"][name]["environment"].items()
-               if key not in ("GELFINGEST_ELASTICSEARCH_USERNAME", "GELFINGEST_ELASTICSEARCH_PASSWORD")}
-        env.update({"ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_INDEX": "compose-stack",
-                    "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_TCP": f"127.0.0.1:{tcp[k]}",
-                    "GELFINGEST_HTTP": f"127.0.0.1:{http[k]}", "GELFINGEST_CHUNK_FORWARD": f"0.0.0.0:{fwd[k]}"})
-        fleet.append(daemon(env))
-    deadline = time.monotonic() + 20
-    while sum(d.text().count("answers: it owns") for d in fleet) < 2:
-        assert time.monotonic() < deadline, "\n".join(d.text() for d in fleet)
-        time.sleep(0.2)
-
-    front_udp, front_tcp, front_http = free_udp_port(), free_tcp_port(), free_tcp_port()
-    nginx_conf = (root / "docker" / "nginx" / "nginx.conf").read_text()
-    nginx_conf = nginx_conf.replace("listen 12201 udp", f"listen 127.0.0.1:{front_udp} udp")
-    haproxy_conf = (root / "docker" / "haproxy" / "haproxy.cfg").read_text()
+    fleet, udp, tcp, http = compose_fleet(daemon, elasticsearch, "compose-stack")
+    front_tcp, front_http = free_tcp_port(), free_tcp_port()
+    haproxy_conf = (ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text()
     haproxy_conf = haproxy_conf.replace("bind :12201", f"bind 127.0.0.1:{front_tcp}")
     haproxy_conf = haproxy_conf.replace("bind :12202", f"bind 127.0.0.1:{front_http}")
     # No Docker DNS here, and the instances' HTTP ports differ: each server is checked on its own.
     haproxy_conf = haproxy_conf.replace("check port 12202 inter 5s resolvers docker", "check inter 1s")
-    for k, name in enumerate(names):
-        nginx_conf = nginx_conf.replace(f"{name}:12201", f"127.0.0.1:{udp[k]}")
+    for k, name in enumerate(COMPOSE_INSTANCES):
         haproxy_conf = haproxy_conf.replace(f"{name}:12201", f"127.0.0.1:{tcp[k]} port {http[k]}")
         haproxy_conf = haproxy_conf.replace(f"{name}:12202", f"127.0.0.1:{http[k]} port {http[k]}")
-    assert "12201" not in nginx_conf and ":12201" not in haproxy_conf and ":12202" not in haproxy_conf
-    nginx = NginxFromConf(nginx_conf)
+    assert ":12201" not in haproxy_conf and ":12202" not in haproxy_conf
+    nginx, front_udp = compose_nginx(udp)
     haproxy = Haproxy(haproxy_conf)
     try:
         time.sleep(2.5)  # haproxy's first health checks
@@ -191,3 +214,33 @@ def test_the_compose_stack_s_balancers_and_instances_for_real(elasticsearch: ES,
     late = [doc["sequence"] for doc in docs if doc["message"].startswith(("tcp4 ", "tcp5 "))]
     assert late and all(s % 2 == 1 for s in late)  # only gelfingest-1 was left
     assert totals(fleet, r"chunks forwarded: (\d+) to peers") > 0
+
+
+def test_the_demo_s_sample_logs_come_back_in_cat_s_order(elasticsearch: ES, daemon,  # type: ignore[no-untyped-def]
+                                                          gogelf_send: Path) -> None:  # noqa: F811
+    """README's demo: docker/sample-logs.txt as Docker's log copier and gelf driver send a container's
+    output (go-gelf, one message a line), through the shipped nginx.conf's per-datagram round robin, into
+    compose's two instances (clock mode) of two workers each. Sorted by @timestamp, then sequence (the
+    demo's Discover search), the lines come back in the order the file has them, although every line went
+    to another instance than the one before and lines share milliseconds."""
+    sample = ROOT / "docker" / "sample-logs.txt"
+    lines = [line for line in sample.read_text().split("\n") if line]  # Docker sends an empty line empty,
+    assert len(lines) == 200 and len(set(lines)) == 200  # which gelfingest rejects; the sample has none
+    fleet, udp, _, _ = compose_fleet(daemon, elasticsearch, "compose-demo", {"GELFINGEST_WORKERS": "2"})
+    nginx, front = compose_nginx(udp)
+    try:
+        subprocess.run([str(gogelf_send), "-addr", f"127.0.0.1:{front}", "-lines", str(sample),
+                        "-container", "demo", "-interval", "1ms"], check=True)
+        assert elasticsearch.wait_count("compose-demo", len(lines), timeout=10) == len(lines)
+    finally:
+        nginx_log = nginx.stop()
+    for d in fleet:
+        assert d.stop() == 0
+    docs = elasticsearch.search_all("compose-demo")  # sorted by @timestamp, then sequence
+    got = [doc["message"] for doc in docs]
+    assert len(got) == len(lines)
+    out_of_order = [(a, b) for a, b in itertools.pairwise(got) if lines.index(a) > lines.index(b)]
+    assert got == lines, json.dumps(out_of_order[:10]) + "\nnginx: " + nginx_log[-2000:]
+    assert {doc["container_id"] for doc in docs} == {"demo"}
+    assert {doc["sequence"] % 2 for doc in docs} == {0, 1}  # both instances: seeds 1 and 2, iterator 2
+    assert len({doc["sequence"] for doc in docs}) == len(docs)
