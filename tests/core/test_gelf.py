@@ -136,7 +136,8 @@ def test_a_top_level_field_gelf_does_not_name_is_dropped_counted_and_noted() -> 
         (b'{"short_message": "\xff\xfe"}', Reason.INVALID_UTF8),
         (b'{"short_message": "a"', Reason.INVALID_JSON),
         (b"", Reason.INVALID_JSON),
-        (b"[" * 10_000 + b"]" * 10_000, Reason.TOO_MANY_FIELDS),  # counted before it is parsed
+        (b"[" * 70_000 + b"]" * 70_000, Reason.TOO_MANY_FIELDS),  # counted before it is parsed
+        (b"[" * 10_000 + b"]" * 10_000, Reason.JSON_TOO_DEEP),  # parsed: orjson stops at 1,024 levels
         (b'{"short_message": "x", "_a": ' + b"[" * 500 + b"]" * 500 + b"}", Reason.JSON_TOO_DEEP),
     ],
 )
@@ -259,6 +260,41 @@ def test_brackets_inside_strings_are_not_fields() -> None:
     text = '{[ "\\" ' * 2000
     doc = decode(gelf(text, _b="]}" * 3000, _c='\\"{{'))
     assert doc["message"] == text and doc["b"] == "]}" * 3000
+
+
+def test_brackets_outside_strings_are_counted_in_c_as_a_json_scanner_counts_them() -> None:
+    """The count taken past PARSE_FIRST_BRACKETS, against a plain scan of the JSON text, on texts full of
+    escapes, quotes across the window's edges, and brackets both inside and outside strings."""
+    import random
+    import re
+
+    from gelfingest.core.fields import _WINDOW, _brackets_outside_strings
+
+    string = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+    pieces = ["{", "[", '"', "\\", "a", "}", "]", '\\"', "\\\\"]
+    rng = random.Random(3)
+    texts = []
+    for n in (10, 3_000, 40_000):
+        value: list[object] = []
+        for _ in range(n):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))
+            value.append(text if rng.random() < 0.6 else {text: [text, {}]})
+        texts.append(json.dumps({"short_message": "x", "_a": value}).encode())
+    texts.append(json.dumps({"m": "{" * (_WINDOW - 7), "n": "[x" * _WINDOW, "o": [[{}]] * 5}).encode())
+    for text in texts:
+        bare = string.sub(b"", text)
+        assert _brackets_outside_strings(text) == bare.count(b"{") + bare.count(b"["), len(text)
+
+
+def test_a_message_with_more_brackets_in_its_strings_than_parse_first_is_still_taken() -> None:
+    from gelfingest.core.fields import PARSE_FIRST_BRACKETS
+
+    text = "{[" * PARSE_FIRST_BRACKETS
+    doc = decode(gelf(text, _b='\\"{' * 100, _list=["[", "{"] * 3))
+    assert doc["message"] == text
+    with pytest.raises(DecodeError) as info:  # and a million keyed objects are refused unbuilt
+        decode(b'{"short_message": "x", "_a": [' + b'{"":""},' * 1_000_000 + b"{}]}")
+    assert info.value.reason == Reason.TOO_MANY_FIELDS
 
 
 def test_a_first_timestamp_of_minus_one_is_converted_not_taken_from_an_empty_cache() -> None:

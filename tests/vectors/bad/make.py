@@ -90,9 +90,12 @@ def cases() -> dict[str, tuple[list[bytes], dict[str, Any]]]:
         "short_message_not_a_string": ([json.dumps({"host": "h", "short_message": 42}).encode()],
                                        rejected("missing_short_message")),
         "trailing_data": ([gelf("then garbage") + b" {garbage"], rejected("trailing_data")),
-        # 10,000 brackets are 10,000 fields: counted before parsing, so this never reaches the depth check.
+        # 10,000 brackets are few enough to parse first (fields.PARSE_FIRST_BRACKETS): orjson stops at its
+        # 1,024 levels. Past that, brackets are counted before parsing: never built, too many fields.
         "deep_nesting_10000": ([b'{"short_message": "deep", "_x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"],
-                               rejected("too_many_fields")),
+                               rejected("json_too_deep")),
+        "deep_nesting_70000": ([zlib.compress(b'{"short_message": "deep", "_x": ' + b"[" * 70_000 + b"]" * 70_000
+                                              + b"}", 9)], rejected("too_many_fields")),
         # 1 KiB of zlib, 3 MiB of "{}," once inflated: a million objects with no keys, refused unparsed.
         "empty_objects_bomb": ([zlib.compress(b'{"short_message": "x", "_a": [' + b"{}," * 1_000_000 + b"{}]}", 9)],
                                rejected("too_many_fields")),
