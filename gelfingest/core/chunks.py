@@ -107,7 +107,11 @@ class ChunkReassembler:
 
         ``forwarded``: the chunk came from another worker or instance (counted when the message completes).
         """
-        message_id, sequence, count = parse_chunk_header(chunk)
+        message_id = chunk[2:10]
+        sequence = chunk[10] if len(chunk) >= HEADER_SIZE else 0
+        count = chunk[11] if len(chunk) >= HEADER_SIZE else 0
+        if not sequence < count <= MAX_CHUNKS or chunk[:2] != CHUNK_MAGIC:
+            parse_chunk_header(chunk)  # raises, with the reason
         data = chunk[HEADER_SIZE:]
         pending = self._pending.get(message_id)
         if pending is None:
@@ -141,7 +145,8 @@ class ChunkReassembler:
             self._pending_bytes -= pending.size
             self._remember_completed(message_id, pending.first_seen, pending.forwarded)
             return b"".join(pending.parts)  # type: ignore[arg-type]  # all parts are bytes now
-        self._evict_over_caps(keep=message_id)
+        if self._pending_bytes > self.max_pending_bytes or len(self._pending) > self.max_pending_messages:
+            self._evict_over_caps(keep=message_id)
         return None
 
     def _remember_completed(self, message_id: bytes, first_seen: float, forwarded: bool) -> None:
