@@ -114,11 +114,12 @@ def _too_many_containers(payload: bytes, max_fields: int) -> bool:
     hold too many to build.
 
     Checked before parsing: a few KiB of zlib can expand into millions of ``{}``, which cost seconds of CPU
-    and hundreds of MiB to build (and pass the key count, having no keys). A payload shorter than the bound
-    cannot hold that many brackets; a longer one is counted in C (``bytes.count``). Past
-    PARSE_FIRST_BRACKETS the brackets inside strings are left out (``_brackets_outside_strings``).
+    and hundreds of MiB to build (and pass the key count, having no keys). An object or array takes two
+    bytes at least, so a payload of up to 2 * PARSE_FIRST_BRACKETS bytes is parsed first (and its fields
+    counted then); a longer one has its brackets counted in C (``bytes.count``), and past the bounds
+    those inside strings are left out (``_brackets_outside_strings``).
     """
-    if len(payload) <= max_fields:
+    if len(payload) <= 2 * PARSE_FIRST_BRACKETS:
         return False
     brackets = payload.count(b"{") + payload.count(b"[") - 1
     if brackets <= max_fields or brackets <= PARSE_FIRST_BRACKETS:
