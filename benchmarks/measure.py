@@ -87,12 +87,14 @@ def wait_until_idle(pid: int, interval: float = 0.05, quiet: float = 0.015) -> t
 # -- the daemon ----------------------------------------------------------------------------------------------
 
 def bench_daemon(workers: int, *, udp: bool = False, tcp: bool = False, es_url: str | None = None,
-                 index: str = "bench", keep_log: Path | None = None, start_timeout: float = 60.0) -> Daemon:
+                 index: str = "bench", keep_log: Path | None = None, start_timeout: float = 60.0,
+                 env: dict[str, str] | None = None) -> Daemon:
     """gelfingest as the benchmarks run it: UDP and/or TCP on loopback, into Elasticsearch (``es_url``) or
-    the null output, with a temporary data dir; its log is copied to ``keep_log`` when it stops."""
+    the null output, with a temporary data dir, and ``env`` on top; its log is copied to ``keep_log`` when
+    it stops."""
     env = {"GELFINGEST_UDP": "127.0.0.1:0" if udp else "off", "GELFINGEST_TCP": "127.0.0.1:0" if tcp else "off",
            "GELFINGEST_HTTP": "off", "GELFINGEST_OUTPUT": "elasticsearch" if es_url else "null",
-           "GELFINGEST_INDEX": index, "GELFINGEST_WORKERS": str(workers)}
+           "GELFINGEST_INDEX": index, "GELFINGEST_WORKERS": str(workers), **(env or {})}
     if es_url:
         env["ELASTICSEARCH_HOSTS"] = es_url
     return Daemon(env, workers=workers, keep_log=keep_log, start_timeout=start_timeout)

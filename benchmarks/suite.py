@@ -11,6 +11,10 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   as an SVG chart.
 - ``tcp-null-max``: uncompressed GELF TCP into the null output over 8 connections, as fast as they go:
   MiB/s (goal 86 with 2 workers), events/s, events per CPU-second.
+- ``udp-modes``: the sequence modes side by side: small gzip messages only (no chunked ones), one worker,
+  the null output, at ``--modes-rate`` (below the knee, so both deliver everything), ``counter`` and
+  ``clock`` in turn, ``--modes-runs`` times each: events per CPU-second of each, and clock's cost over
+  counter's (the CPU per event of the one over the other's, median of the runs).
 - ``es-ceiling``: measured before and again after ``es-udp`` (it moves on a shared machine): a local
   Elasticsearch's own limit for the same documents: bulk bodies encoded by the pure
   core exactly as the daemon sends them (op_type create with ids, batches cut as the daemon's defaults cut
@@ -80,7 +84,7 @@ from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon
 
-SCENARIOS = ("udp-null-max", "udp-null-curve", "tcp-null-max", "es-ceiling", "es-udp")
+SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp")
 ES_SCENARIOS = ("es-ceiling", "es-udp")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
@@ -249,6 +253,32 @@ def udp_null_curve(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]
                 m = session.point(functools.partial(send_udp, d.udp_port, events, count, rate))
                 rows.append(row("udp-null-curve", w, rate, m))
     mark_knees(rows)
+    return rows
+
+
+def udp_modes(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    rows = []
+    count = max(1, round(args.modes_rate * args.modes_seconds))
+    for run in range(args.modes_runs):
+        for mode in ("counter", "clock"):
+            log(f"udp-modes: {mode}, run {run + 1} of {args.modes_runs}: {count} small events at "
+                f"{args.modes_rate}/s")
+            with bench_daemon(1, udp=True, keep_log=args.logs / f"udp-modes-{mode}-{run}.log",
+                              env={"GELFINGEST_SEQUENCE_MODE": mode}) as d:
+                m = Session(d).point(functools.partial(send_udp, d.udp_port, events, count, args.modes_rate))
+            r = row("udp-modes", 1, args.modes_rate, m)
+            r["sequence_mode"] = mode
+            note(r, mode)
+            rows.append(r)
+    cost = {mode: sorted(r["cpu_seconds"] / r["delivered"] for r in rows
+                         if r["sequence_mode"] == mode and r["delivered"]) for mode in ("counter", "clock")}
+    if cost["counter"] and cost["clock"]:
+        counter, clock = (c[len(c) // 2] for c in (cost["counter"], cost["clock"]))
+        over = round(100 * (clock / counter - 1), 1)
+        for r in rows:
+            if r["sequence_mode"] == "clock":
+                r["clock_over_counter_pct"] = over
+        note(rows[-1], f"clock costs {over:+.1f} % CPU per event over counter (medians)")
     return rows
 
 
@@ -490,6 +520,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rates", type=int, nargs="+",
                         help="offered events/s of the curve (5000 ... 120000; quick 5000 20000 60000)")
     parser.add_argument("--point-seconds", type=float, help="seconds a curve point lasts (4; quick 1)")
+    parser.add_argument("--modes-rate", type=int, default=30_000, help="events/s offered in udp-modes")
+    parser.add_argument("--modes-seconds", type=float, help="seconds of each udp-modes run (6; quick 2)")
+    parser.add_argument("--modes-runs", type=int, help="runs of each mode in udp-modes (3; quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="TCP connections of tcp-null-max")
     parser.add_argument("--es-events", type=int, help="events of the Elasticsearch scenarios (100000; quick 10000)")
     parser.add_argument("--es-rate", type=float, default=0,
@@ -502,6 +535,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.rates = args.rates or ([5000, 20_000, 60_000] if quick else
                                 [5000, 10_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000])
     args.point_seconds = args.point_seconds or (1.0 if quick else 4.0)
+    args.modes_seconds = args.modes_seconds or (2.0 if quick else 6.0)
+    args.modes_runs = args.modes_runs or (1 if quick else 3)
     args.es_events = args.es_events or (10_000 if quick else 100_000)
     args.es_workers = args.es_workers or ([1] if quick else [1, 2])
     # Each daemon's log, kept beside the figures.
@@ -521,12 +556,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.es_events if selected & set(ES_SCENARIOS) else 0)
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []
+        small = udp_events(min(args.events, 50_000), chunked_share=0.0) if "udp-modes" in selected else []
         frames = tcp_frames(args.events) if "tcp-null-max" in selected else []
         log(f"traffic encoded in {time.perf_counter() - t:.1f} s: {len(events)} UDP events, {len(frames)} TCP frames")
         if "udp-null-max" in selected:
             rows += udp_null_max(args, events[: args.events])
         if "udp-null-curve" in selected:
             rows += udp_null_curve(args, events[: args.events])
+        if "udp-modes" in selected:
+            rows += udp_modes(args, small)
         if "tcp-null-max" in selected:
             rows += tcp_null_max(args, frames)
         if selected & set(ES_SCENARIOS):
