@@ -84,23 +84,25 @@ class Server:
 
     # -- the data path: what the inputs receive ---------------------------------------------------
 
-    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float) -> None:
-        """A burst from the UDP input: datagrams within --max-datagram, chunks to their owner, the rest here."""
+    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float,
+               stamps: list[float] | None = None) -> None:
+        """A burst from the UDP input: datagrams within --max-datagram, chunks to their owner, the rest here.
+        ``stamps``: each datagram's kernel receive time (clock mode)."""
         limit = self.config.max_datagram
         if self.forwarder is not None or limit < MAX_UDP_PAYLOAD:
-            datagrams, sources = self._ours(datagrams, sources, now, limit)
-        self._take_many(datagrams, sources, now)
+            datagrams, sources, stamps = self._ours(datagrams, sources, now, limit, stamps=stamps)
+        self._take_many(datagrams, sources, now, stamps=stamps)
 
     def on_frames(self, frames: list[bytes], peer: str, now: float) -> None:
         """Frames from a GELF TCP connection (a chunk among them goes to its owner, as a datagram would)."""
         sources = [peer] * len(frames)
         if self.forwarder is not None:
-            frames, sources = self._ours(frames, sources, now, None)
+            frames, sources, _ = self._ours(frames, sources, now, None)
         self._take_many(frames, sources, now)
 
     def on_forwarded(self, data: bytes, source: str, now: float) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
-        datagrams, sources = self._ours([data], [source], now, self.config.max_datagram, route=False)
+        datagrams, sources, _ = self._ours([data], [source], now, self.config.max_datagram, route=False)
         self._take_many(datagrams, sources, now, forwarded=True)
 
     def on_forwarded_events(self, events: list[tuple[str, Event]], now: float) -> None:
@@ -109,7 +111,7 @@ class Server:
 
     def _send_streams(self, now: float) -> None:
         """The events of streams other workers or instances own go to them once the input's read is done
-        (many to a frame: in clock mode the input hands over one datagram at a time)."""
+        (many to a frame: a TCP connection or a forwarded chunk hands over one message at a time)."""
         if not self.ingest.outbox or self._outbox_due:
             return
         try:
@@ -139,7 +141,8 @@ class Server:
         rejected = self._take_many([data], [source], now)
         return rejected[0][0] if rejected else None
 
-    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float) -> None:
+    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float,
+                          stamps: list[float] | None = None) -> None:
         self._take_json(datagrams, sources, now)
 
     def on_json_frames(self, frames: list[bytes], peer: str, now: float) -> None:
@@ -152,26 +155,33 @@ class Server:
             logger.warning("%s", line)
 
     def _ours(self, datagrams: list[bytes], sources: list[str], now: float, limit: int | None,
-              route: bool = True) -> tuple[list[bytes], list[str]]:
-        """The datagrams to take here: one over ``limit`` is rejected, a chunk another owns is forwarded
-        (unless ``route`` is False: it was forwarded to us)."""
+              route: bool = True, stamps: list[float] | None = None,
+              ) -> tuple[list[bytes], list[str], list[float] | None]:
+        """The datagrams to take here (with their stamps): one over ``limit`` is rejected, a chunk another
+        owns is forwarded (unless ``route`` is False: it was forwarded to us)."""
         forward = self.forwarder.route if self.forwarder is not None and route else None
         kept: list[bytes] = []
         kept_sources: list[str] = []
-        for data, source in zip(datagrams, sources, strict=True):
+        kept_stamps: list[float] | None = [] if stamps is not None else None
+        stamp = now
+        for i, (data, source) in enumerate(zip(datagrams, sources, strict=True)):
+            if stamps is not None:
+                stamp = stamps[i]
             if limit is not None and len(data) > limit:
                 self.on_rejected(GelfError(Reason.DATAGRAM_TOO_LARGE, f"{len(data)} bytes, more than {limit} "
-                                           f"(--max-datagram)"), source, now)
+                                           f"(--max-datagram)"), source, stamp)
             elif not (forward is not None and data[:2] == CHUNK_MAGIC and len(data) >= 12
-                      and forward(data, source, now)):
+                      and forward(data, source, stamp)):
                 kept.append(data)
                 kept_sources.append(source)
-        return kept, kept_sources
+                if kept_stamps is not None:
+                    kept_stamps.append(stamp)
+        return kept, kept_sources, kept_stamps
 
     def _take_many(self, datagrams: list[bytes], sources: list[str], now: float,
-                   forwarded: bool = False) -> list[tuple[GelfError, str]]:
+                   forwarded: bool = False, stamps: list[float] | None = None) -> list[tuple[GelfError, str]]:
         """Ingest messages (or chunks); rejections are counted, logged (rate-limited) and returned."""
-        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded)
+        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded, stamps)
         for err, source in rejected:
             self.on_rejected(err, source, now)
         self._hand_over(ready)

@@ -207,21 +207,29 @@ class Ingest:
         return self.decoder.notes.take() + self.logspout.notes.take()
 
     def take_many(self, datagrams: Sequence[bytes], sources: Sequence[str], now: float,
-                  forwarded: bool = False) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
+                  forwarded: bool = False, stamps: Sequence[float] | None = None,
+                  ) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
         """Take datagrams (or frames) received at ``now``, from these senders; return the batches they
-        fill and the rejected ones with their sender, in order."""
+        fill and the rejected ones with their sender, in order. ``stamps``: each datagram's own receive
+        time (the kernel's, for clock mode), which its event is sequenced and decoded at, as if each had
+        been taken alone at its time."""
         reassembler, decode, max_size = self.reassembler, self.decoder.decode, self.settings.max_message_size
         docs: list[dict[str, Any]] = []
         times: list[int] = []
         rejected: list[tuple[GelfError, str]] = []
         # With streams: when each event was received (a chunked message: its earliest chunk).
         received: list[float] | None = [] if self.streams is not None else None
-        for data, source in zip(datagrams, sources, strict=True):
+        # With stamps: the time each event is sequenced at (a chunked message: its last chunk's).
+        at_times: list[float] | None = [] if stamps is not None else None
+        stamp = now
+        for i, (data, source) in enumerate(zip(datagrams, sources, strict=True)):
             payload = b""
-            at = now
+            if stamps is not None:
+                stamp = stamps[i]
+            at = stamp
             try:
                 if data[:2] == CHUNK_MAGIC:
-                    whole = reassembler.maybe_complete(data, now, forwarded)
+                    whole = reassembler.maybe_complete(data, stamp, forwarded)
                     if whole is None:
                         continue
                     data = whole
@@ -229,17 +237,19 @@ class Ingest:
                 elif not data:
                     raise GelfError(Reason.EMPTY, "empty datagram")
                 payload = decompress(data, max_size)
-                doc, seconds = decode(payload, source, now)
+                doc, seconds = decode(payload, source, stamp)
             except DecodeError as err:
                 objects = _object_lines(payload)
                 if objects is None:
                     rejected.append((err, source))
                 else:  # each object on its own; one that fails is rejected alone
                     before = len(docs)
-                    _decode_each(self.decoder.decode, ((line, source) for line in objects), now, docs, times,
+                    _decode_each(self.decoder.decode, ((line, source) for line in objects), stamp, docs, times,
                                  rejected)
                     if received is not None:
                         received += [at] * (len(docs) - before)
+                    if at_times is not None:
+                        at_times += [stamp] * (len(docs) - before)
                 continue
             except GelfError as err:
                 rejected.append((err, source))
@@ -251,7 +261,9 @@ class Ingest:
             times.append(seconds)
             if received is not None:
                 received.append(at)
-        return self._emit(docs, times, now, received), rejected
+            if at_times is not None:
+                at_times.append(stamp)
+        return self._emit(docs, times, now, received, at_times), rejected
 
     def json_lines(self, lines: Sequence[bytes], sources: Sequence[str],
                    now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
@@ -264,14 +276,16 @@ class Ingest:
         return self._emit(docs, times, now), rejected
 
     def _emit(self, docs: list[dict[str, Any]], times: list[int], now: float,
-              received: list[float] | None = None) -> list[Batch]:
-        """Decoded events leave the decoder: sequenced in this order (here, where they were received), then
-        through their streams when a stream feature is on, encoded, batched."""
+              received: list[float] | None = None, at_times: list[float] | None = None) -> list[Batch]:
+        """Decoded events leave the decoder: sequenced in this order (here, where they were received; each at
+        its own time when ``at_times`` says), then through their streams when a stream feature is on,
+        encoded, batched."""
         if not docs:
             return []
         self.decoded += len(docs)
         self._last_now = now
-        sequences = self.sequencer.take(len(docs), now)
+        sequences: Sequence[int] = (self.sequencer.take(len(docs), now) if at_times is None
+                                    else self.sequencer.take_at(at_times))
         low, high = now - self._max_age, now + self._max_ahead
         if min(times) < low or max(times) > high:
             for i, seconds in enumerate(times):
@@ -279,7 +293,10 @@ class Ingest:
                     self.index_time_replaced += 1
                     times[i] = int(now)
         if self.streams is not None:
-            return self._through_streams(docs, times, sequences, received or [now] * len(docs), now)
+            # The owner's reorder clock is the newest receive time here: a burst's own (a backlog read late
+            # must not push the clock past what peers received meanwhile), else when it was read.
+            clock = max(at_times) if at_times else now
+            return self._through_streams(docs, times, sequences, received or [now] * len(docs), clock)
         return self._finish(docs, times, sequences, now)
 
     def _through_streams(self, docs: list[dict[str, Any]], times: list[int], sequences: Sequence[int],

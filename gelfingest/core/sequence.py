@@ -21,8 +21,9 @@ A crash skips at most one block.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final, Literal
 
 DEFAULT_SEED: Final = 1
@@ -157,6 +158,29 @@ class Sequencer:
         self._n = end
         first, step = self.progression.first, self.progression.step
         return range(first + n * step, first + end * step, step)
+
+    def take_at(self, times: Sequence[float]) -> list[int]:
+        """One value each for events received at ``times`` (clock mode: each at its own receive time), as
+        ``take(1, t)`` for each in turn would give them."""
+        n = self._n
+        first, step = self.progression.first, self.progression.step
+        if not times:
+            return []
+        if self.mode == "clock":
+            # n_i = max(n_(i-1) + 1, ticks_i); with m_i = n_i - i that is a running maximum of ticks_i - i,
+            # which accumulate takes in C.
+            epoch, scale = CLOCK_EPOCH, CLOCK_TICKS_PER_SECOND
+            shifted = [int((t - epoch) * scale) - i for i, t in enumerate(times)]
+            running = list(accumulate(shifted, max, initial=n))
+            out = [first + (m + i) * step for i, m in enumerate(running[1:])]
+            n = running[-1] + len(times)
+        else:
+            out = list(range(first + n * step, first + (n + len(times)) * step, step))
+            n += len(times)
+        if n > self._limit:
+            self._reserve_from(n - 1, n)  # a block past the last one handed out
+        self._n = n
+        return out
 
     def describe(self) -> str:
         return f"{self.progression.describe()} ({self.mode})"

@@ -80,3 +80,36 @@ def test_a_bug_met_by_one_message_rejects_that_message_and_not_its_burst(monkeyp
     _, rejected = ingest.take_many([gelf("a"), gelf("boom"), gelf("c")], ["h1", "h2", "h3"], NOW)
     assert [(e.reason, s) for e, s in rejected] == [(Reason.INTERNAL_ERROR, "h2")]
     assert "KeyError" in rejected[0][0].detail and ingest.decoded == 2
+
+
+def test_a_burst_with_each_datagram_s_own_time_is_sequenced_as_one_by_one() -> None:
+    """Clock mode hands a burst with the kernel's receive time of each datagram: the events get the
+    sequences (and the chunked message completes) as if each datagram had been taken alone at its time."""
+    from gelfingest.core.sequence import Sequencer
+    from tests.helpers import chunk, compress
+
+    base = 1_763_900_000.0
+    big = compress(gelf("big " + "x" * 5000, timestamp=base), "gzip", 0)
+    datagrams = [gelf(f"line {k}", timestamp=base) for k in range(5)] + chunk(big) + [gelf("after", timestamp=base)]
+    stamps = [base + k * 1e-5 for k in range(len(datagrams))]
+
+    def fresh() -> Ingest:
+        return Ingest(IngestSettings(batch_max_docs=1000), Sequencer(1, 2, mode="clock", now=base))
+
+    from gelfingest.core.bulk import decode_item
+
+    def sequences(batches: list[Any]) -> list[tuple[str, int]]:
+        return [(doc["message"][:6], doc["sequence"]) for b in batches for doc in
+                (decode_item(item)[1] for item in b.items)]
+
+    alone = fresh()
+    one_by_one = []
+    for data, at in zip(datagrams, stamps, strict=True):
+        one_by_one += alone.take_many([data], ["h"], at)[0]
+    one_by_one.append(alone.flush())
+    together = fresh()
+    burst = together.take_many(datagrams, ["h"] * len(datagrams), stamps[-1] + 0.01, stamps=stamps)[0]
+    burst.append(together.flush())
+    got = sequences([b for b in burst if b is not None])
+    assert got == sequences([b for b in one_by_one if b is not None])
+    assert len(got) == 7 and got[5][0] == "big xx" and len({s for _, s in got}) == 7

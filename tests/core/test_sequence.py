@@ -117,3 +117,17 @@ def test_taking_many_at_once_hands_out_what_stamping_one_by_one_does(mode: Seque
         assert taken == stamps(one, count, NOW + k)
         # Each value is below a bound reserved before it was handed out, a burst larger than a block too.
         assert not taken or max(reserved) > taken[-1]
+
+
+@pytest.mark.parametrize("mode", ["counter", "clock"])
+def test_taking_at_each_event_s_own_time_hands_out_what_one_at_a_time_does(mode: SequenceMode) -> None:
+    """take_at (a burst whose datagrams carry their kernel receive times) against take(1, t) for each: the
+    same values, each reserved before it is handed out."""
+    reserved: list[int] = []
+    one = Sequencer(2, 2, worker=0, workers=2, mode=mode, now=NOW)
+    many = Sequencer(2, 2, worker=0, workers=2, mode=mode, now=NOW, reserve=reserved.append)
+    times = [NOW + k * 3e-6 for k in range(400)] + [NOW + 1.0] * 3 + [NOW + 0.5] + [NOW + 2.0 + k for k in range(5)]
+    for burst in (times[:1], times[1:300], [], times[300:], [t + 10 for t in times] * 40):
+        taken = many.take_at(burst)
+        assert taken == [one.take(1, t)[0] for t in burst]
+        assert not taken or max(reserved) > taken[-1]
