@@ -47,6 +47,9 @@ from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, parse_address
 from gelfingest.storage.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 
+# How the UDP inputs read (inputs/udp.py, inputs/mmsg.py).
+UdpReader = Literal["auto", "recvmmsg", "recvfrom"]
+
 OutputKind = Literal["elasticsearch", "stdout", "null"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
@@ -204,6 +207,10 @@ class Config:
                                "GELF UDP listener (HOST:PORT, or off)", group="inputs", metavar="ADDR")
     udp_receive_buffer: int = _opt(32 * 1024 * 1024, parse_size, "UDP socket receive buffer asked for",
                                    group="inputs", metavar="SIZE", minimum=1)
+    udp_reader: UdpReader = _opt("auto", _choice(UdpReader),
+                                 "how the UDP inputs read: recvmmsg (64 datagrams a system call, Linux), "
+                                 "recvfrom (one a call), or auto (recvmmsg where it works)", group="inputs",
+                                 metavar="READER")
     tcp: Address | None = _opt(Address("0.0.0.0", GELF_UDP_PORT), parse_address,
                                "GELF TCP listener (HOST:PORT, or off)", group="inputs", metavar="ADDR")
     tcp_framing: Framing = _opt("nul", _choice(Framing), "what ends a TCP frame: nul (GELF), newline or auto",

@@ -28,11 +28,13 @@ OPERATOR_MAX_CONNECTIONS = 256
 class Receiver(Protocol):
     """Where the inputs hand what they receive (the server)."""
 
-    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float) -> None: ...
+    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float,
+               stamps: list[float] | None = None) -> None: ...
 
     def on_frames(self, frames: list[bytes], peer: str, now: float) -> None: ...
 
-    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float) -> None: ...
+    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float,
+                          stamps: list[float] | None = None) -> None: ...
 
     def on_json_frames(self, frames: list[bytes], peer: str, now: float) -> None: ...
 
@@ -78,7 +80,7 @@ class Inputs:
         reuse_port = c.workers > 1
         if c.udp is not None:
             self.udp = UdpInput(c.udp, c.udp_receive_buffer, receiver.on_udp, reuse_port=reuse_port,
-                                kernel_timestamps=c.sequence_mode == "clock")
+                                kernel_timestamps=c.sequence_mode == "clock", reader=c.udp_reader)
             self.udp.start(loop)
         tls = input_context(c)
         tcp_bounds: dict[str, Any] = dict(max_frame=c.tcp_max_frame, idle_timeout=c.tcp_idle_timeout,
@@ -94,7 +96,7 @@ class Inputs:
             await self.json_tcp.start(loop)
         if c.json_udp is not None:
             self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, receiver.on_json_datagrams,
-                                     reuse_port=reuse_port)
+                                     reuse_port=reuse_port, reader=c.udp_reader)
             self.json_udp.start(loop)
         if c.http is not None:
             self.http = HttpInput(c.http, receiver.on_http_message, max_body=c.http_max_body, token=c.http_token,
@@ -154,7 +156,7 @@ class Inputs:
         c = self.config
         text = f"udp={self.udp.bound}" if self.udp else "udp=off"
         if self.udp:
-            text += f" (receive buffer {self.udp.effective_buffer} bytes)"
+            text += f" (receive buffer {self.udp.effective_buffer} bytes, {self.udp.reads_with})"
         if self.tcp:
             text += f", tcp={self.tcp.bound} ({c.tcp_framing} framing{' TLS' if self.tcp.ssl_context else ''})"
         else:

@@ -15,9 +15,9 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
+from gelfingest.inputs.mmsg import MultiReceiver
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,15 @@ logger = logging.getLogger(__name__)
 # Datagrams read per wake-up before giving the loop back to the timers and the sender.
 DRAIN_PER_WAKEUP: Final = 512
 
-BurstHandler = Callable[[list[bytes], list[str], float], None]
+class BurstHandler(Protocol):
+    """Takes a burst: the datagrams, their senders' addresses, when it was read, and (kernel timestamps on)
+    when each was received."""
+
+    def __call__(self, datagrams: list[bytes], sources: list[str], now: float,
+                 stamps: list[float] | None = None, /) -> None: ...
+
+
+
 # SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec.
 _SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC: Final = struct.Struct("@qq")
@@ -35,10 +43,12 @@ class UdpInput:
     name = "udp"
 
     def __init__(self, address: Address, receive_buffer: int, on_burst: BurstHandler,
-                 reuse_port: bool = False, kernel_timestamps: bool = False) -> None:
+                 reuse_port: bool = False, kernel_timestamps: bool = False, reader: str = "auto") -> None:
         """``kernel_timestamps``: hand each datagram the time the kernel received it (for clock-mode
-        sequences) instead of one ``now`` per burst; costs a recvmsg instead of a recvfrom, and a burst
-        of one datagram each."""
+        sequences) besides the burst's ``now``. ``reader``: recvmmsg (inputs/mmsg.py, many datagrams a
+        system call), recvfrom (recvmsg with timestamps: one a call), or auto (recvmmsg where it works)."""
+        self.reader = reader
+        self._multi: MultiReceiver | None = None
         self.address = address
         self.reuse_port = reuse_port
         self.kernel_timestamps = kernel_timestamps
@@ -74,7 +84,23 @@ class UdpInput:
         self.sock = sock
         self.inode = os.fstat(sock.fileno()).st_ino  # finds our row in /proc/net/udp (kernel drops)
         self._loop = loop
-        loop.add_reader(sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
+        if self.reader != "recvfrom" and MultiReceiver.available():
+            self._multi = MultiReceiver(sock, timestamps=self.kernel_timestamps)
+        elif self.reader == "recvmmsg":
+            logger.warning("recvmmsg is not available here: the UDP input reads with recvfrom")
+        loop.add_reader(sock.fileno(), self._read)
+
+    @property
+    def reads_with(self) -> str:
+        """The system call it reads with."""
+        if self._multi is not None:
+            return "recvmmsg"
+        return "recvmsg" if self.kernel_timestamps else "recvfrom"
+
+    def _read(self) -> bool:
+        if self._multi is not None:
+            return self._ready_multi()
+        return self._ready_stamped() if self.kernel_timestamps else self._ready()
 
     def pause(self) -> None:
         """Stop reading: the kernel's buffer holds what comes meanwhile (and counts what it drops)."""
@@ -85,7 +111,7 @@ class UdpInput:
     def resume(self) -> None:
         if self._paused and self._loop is not None and self.sock is not None:
             self._paused = False
-            self._loop.add_reader(self.sock.fileno(), self._ready_stamped if self.kernel_timestamps else self._ready)
+            self._loop.add_reader(self.sock.fileno(), self._read)
 
     def _ready(self) -> bool:
         """Read one burst and hand it over; True when it stopped at the burst cap (more may be waiting)."""
@@ -116,43 +142,84 @@ class UdpInput:
             self.on_burst(datagrams, sources, now)
         return full and not self._paused
 
+    def _ready_multi(self) -> bool:
+        """As _ready, with recvmmsg: up to DRAIN_PER_WAKEUP datagrams in calls of VLEN."""
+        multi = self._multi
+        if multi is None or self.sock is None:
+            return False
+        datagrams: list[bytes] = []
+        sources: list[str] = []
+        stamps: list[float] | None = [] if self.kernel_timestamps else None
+        full = True
+        for _ in range(DRAIN_PER_WAKEUP // multi.vlen):
+            try:
+                got, senders, times, drained = multi.receive()
+            except OSError as exc:
+                logger.debug("UDP receive error: %s", exc)
+                full = False
+                break
+            datagrams += got
+            sources += senders
+            if stamps is not None and times is not None:
+                stamps += times
+            if drained:
+                full = False
+                break
+        self.behind = full
+        if datagrams:
+            now = time.time()
+            if stamps is not None and 0.0 in stamps:  # no timestamp came with one: read now
+                stamps = [t or now for t in stamps]
+            self.datagrams += len(datagrams)
+            self.bytes += sum(map(len, datagrams))
+            self.on_burst(datagrams, sources, now, stamps)
+        return full and not self._paused
+
     def _ready_stamped(self) -> bool:
-        """As _ready, with each datagram's kernel receive time as its ``now``."""
+        """As _ready, with each datagram's kernel receive time (``stamps``), in one burst."""
         sock = self.sock
         if sock is None:
             return False
-        handle = self.on_burst
         recvmsg = sock.recvmsg
-        self.behind = True
+        datagrams: list[bytes] = []
+        sources: list[str] = []
+        stamps: list[float] = []
+        full = True
+        unpack, level, kind, size = _TIMESPEC.unpack_from, socket.SOL_SOCKET, _SO_TIMESTAMPNS, _TIMESPEC.size
         for _ in range(DRAIN_PER_WAKEUP):
             try:
                 data, ancillary, _flags, addr = recvmsg(MAX_UDP_PAYLOAD, 64)
             except (BlockingIOError, InterruptedError):
-                self.behind = False
-                return False
+                full = False
+                break
             except OSError as exc:
                 logger.debug("UDP receive error: %s", exc)
-                self.behind = False
-                return False
-            now = 0.0
-            for level, kind, value in ancillary:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
-                    seconds, nanos = _TIMESPEC.unpack_from(value)
-                    now = seconds + nanos * 1e-9
-            self.datagrams += 1
-            self.bytes += len(data)
-            handle([data], [addr[0]], now or time.time())
-            if self._paused:
-                return False
-        return True
+                full = False
+                break
+            stamp = 0.0
+            for cmsg_level, cmsg_kind, value in ancillary:
+                if cmsg_level == level and cmsg_kind == kind and len(value) >= size:
+                    seconds, nanos = unpack(value)
+                    stamp = seconds + nanos * 1e-9
+            datagrams.append(data)
+            sources.append(addr[0])
+            stamps.append(stamp)
+        self.behind = full
+        if datagrams:
+            now = time.time()
+            if 0.0 in stamps:  # no timestamp came with one: read now
+                stamps = [t or now for t in stamps]
+            self.datagrams += len(datagrams)
+            self.bytes += sum(map(len, datagrams))
+            self.on_burst(datagrams, sources, now, stamps)
+        return full and not self._paused
 
     def drain(self) -> None:
         """Read what the kernel already holds for us (at shutdown: it reached us, so it is ours)."""
         self._paused = False
-        read = self._ready_stamped if self.kernel_timestamps else self._ready
         # Bounded: a full receive buffer holds at most effective_buffer / 64 datagrams.
         for _ in range(max(1, self.effective_buffer // 64 // DRAIN_PER_WAKEUP + 1)):
-            if not read():
+            if not self._read():
                 return
 
     def close(self) -> None:
