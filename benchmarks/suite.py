@@ -26,6 +26,9 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   sent, or stopped growing for 5 s. Reported against the mean of the two ceilings as ``ratio_to_ceiling``
   (goal 0.9); on one machine the daemon's CPU competes with Elasticsearch's.
   It measures the ceiling first when asked alone.
+- ``es-burst``: a burst into that Elasticsearch, on the same cores: ``--burst-events`` (200,000) of the
+  same events offered at ``--burst-rate`` (60,000/s) to one worker, far above what it indexes: what the
+  UDP receive buffer (``--udp-receive-buffer``, as the daemon gets it) and the queue absorb, and the loss.
 
 The load comes from a separate process replaying traffic encoded once (benchmarks/traffic.py), paced in
 bursts of 100 events over 64 source sockets (SO_REUSEPORT spreads by source address), so the generator is
@@ -84,8 +87,8 @@ from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon
 
-SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp")
-ES_SCENARIOS = ("es-ceiling", "es-udp")
+SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp", "es-burst")
+ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
 # The goals the figures are held against.
@@ -373,6 +376,27 @@ def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate:
     return row("es-udp", workers, round(rate), m)
 
 
+def es_burst(es_url: str, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
+             logs: Path, env: dict[str, str]) -> dict[str, Any]:
+    index = f"bench-burst-{time.time_ns()}"
+    log(f"es-burst: 1 worker, {count} events at {rate:.0f}/s into {index}")
+    try:
+        with bench_daemon(1, udp=True, es_url=es_url, index=index, keep_log=logs / "es-burst.log", env=env) as d:
+            m = Session(d).point(functools.partial(send_udp, d.udp_port, events, count, rate),
+                                 finish=functools.partial(wait_indexed, es_url, index, count))
+    finally:
+        try:
+            es_call(es_url, "DELETE", f"/{index}")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+    r = row("es-burst", 1, round(rate), m)
+    note(r, f"receive buffer {m.udp_receive_buffer} bytes" + "".join(f", {k}={v}" for k, v in env.items()))
+    if r["loss"]:
+        note(r, "the burst was not absorbed: goal no loss MISSED")
+    return r
+
+
 def elasticsearch(args: argparse.Namespace, selected: set[str],
                   events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -381,12 +405,14 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
     es = LocalElasticsearch(heap="1g")
     try:
         es.start()
-        datagrams = [d for e in events for d in e]
-        ceiling = es_ceiling(es.url, datagrams, concurrency)
-        rows.append(ceiling)
+        subset = events[: args.es_events]
+        datagrams = [d for e in subset for d in e]
+        if selected & {"es-ceiling", "es-udp"}:
+            ceiling = es_ceiling(es.url, datagrams, concurrency)
+            rows.append(ceiling)
         if "es-udp" in selected:
             rate = args.es_rate or ES_OVER_CEILING * ceiling["delivered_per_s"]
-            e2e = [es_udp(es.url, w, events, rate, args.logs) for w in args.es_workers]
+            e2e = [es_udp(es.url, w, subset, rate, args.logs) for w in args.es_workers]
             # The ceiling again after them: on a shared machine it moves; each ratio is to the mean of both.
             again = es_ceiling(es.url, datagrams, concurrency, warm=False)
             mean = (ceiling["delivered_per_s"] + again["delivered_per_s"]) / 2
@@ -395,6 +421,9 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
                 r["ratio_to_ceiling"] = round(r["delivered_per_s"] / mean, 2)
                 goal(r, "ratio_to_ceiling", GOAL_RATIO_TO_CEILING)
             rows += [*e2e, again]
+        if "es-burst" in selected:
+            rows.append(es_burst(es.url, events, args.burst_events, args.burst_rate, args.logs,
+                                 dict(kv.split("=", 1) for kv in args.burst_env)))
     finally:
         es.cleanup()
     return rows
@@ -523,6 +552,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes-rate", type=int, default=30_000, help="events/s offered in udp-modes")
     parser.add_argument("--modes-seconds", type=float, help="seconds of each udp-modes run (6; quick 2)")
     parser.add_argument("--modes-runs", type=int, help="runs of each mode in udp-modes (3; quick 1)")
+    parser.add_argument("--burst-events", type=int, help="events of es-burst (200000; quick 50000)")
+    parser.add_argument("--burst-rate", type=float, default=60_000, help="events/s offered in es-burst")
+    parser.add_argument("--burst-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="the daemon's environment in es-burst, on top of the defaults")
     parser.add_argument("--connections", type=int, default=8, help="TCP connections of tcp-null-max")
     parser.add_argument("--es-events", type=int, help="events of the Elasticsearch scenarios (100000; quick 10000)")
     parser.add_argument("--es-rate", type=float, default=0,
@@ -537,6 +570,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.point_seconds = args.point_seconds or (1.0 if quick else 4.0)
     args.modes_seconds = args.modes_seconds or (2.0 if quick else 6.0)
     args.modes_runs = args.modes_runs or (1 if quick else 3)
+    args.burst_events = args.burst_events or (50_000 if quick else 200_000)
     args.es_events = args.es_events or (10_000 if quick else 100_000)
     args.es_workers = args.es_workers or ([1] if quick else [1, 2])
     # Each daemon's log, kept beside the figures.
@@ -553,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = result["rows"]
     try:
         udp_count = max(args.events if selected & {"udp-null-max", "udp-null-curve"} else 0,
-                        args.es_events if selected & set(ES_SCENARIOS) else 0)
+                        args.es_events if selected & set(ES_SCENARIOS) else 0,
+                        args.burst_events if "es-burst" in selected else 0)
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []
         small = udp_events(min(args.events, 50_000), chunked_share=0.0) if "udp-modes" in selected else []
@@ -568,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "tcp-null-max" in selected:
             rows += tcp_null_max(args, frames)
         if selected & set(ES_SCENARIOS):
-            rows += elasticsearch(args, selected, events[: args.es_events])
+            rows += elasticsearch(args, selected, events)
     except BaseException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         raise
