@@ -205,7 +205,9 @@ class Config:
     # -- inputs
     udp: Address | None = _opt(Address("0.0.0.0", GELF_UDP_PORT), parse_address,
                                "GELF UDP listener (HOST:PORT, or off)", group="inputs", metavar="ADDR")
-    udp_receive_buffer: int = _opt(32 * 1024 * 1024, parse_size, "UDP socket receive buffer asked for",
+    udp_receive_buffer: int = _opt(256 * 1024 * 1024, parse_size, "UDP socket receive buffer asked for (the "
+                                   "kernel counts twice that; it holds a burst while the worker is behind: "
+                                   "docs/performance.md)",
                                    group="inputs", metavar="SIZE", minimum=1)
     udp_reader: UdpReader = _opt("auto", _choice(UdpReader),
                                  "how the UDP inputs read: recvmmsg (64 datagrams a system call, Linux), "

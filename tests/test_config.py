@@ -105,7 +105,7 @@ def test_help_groups_the_options_by_concern_with_a_short_usage_and_sizes_as_peop
     assert positions == sorted(positions)
     assert all(specs for _, specs in grouped_options())
     assert sum(len(specs) for _, specs in grouped_options()) == len(options())
-    assert "default 32 MiB]" in " ".join(text.split()) and "33554432" not in text
+    assert "default 256 MiB]" in " ".join(text.split()) and "268435456" not in text
     assert show_size(2 * 1024 * 1024) == "2 MiB" and show_size(1500) == "1500"
 
 
