@@ -14,6 +14,7 @@ rest), a second one spools what is in memory at once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import signal
@@ -62,7 +63,9 @@ class Server:
                               reserve=reservations)
         # Document ids are this prefix and the sequence; a new prefix at each start means that even a lost
         # data dir, or two instances sharing a progression, cannot give two events one id.
-        self.ingest = Ingest(config.ingest_settings(document_id_prefix=secrets.token_hex(4) + "-"), sequencer)
+        # 6 random bytes in URL-safe base64: 8 characters, so that the whole id is base64 (core/bulk.py).
+        prefix = base64.urlsafe_b64encode(secrets.token_bytes(6)).decode()
+        self.ingest = Ingest(config.ingest_settings(document_id_prefix=prefix), sequencer)
         self.rejects = RejectLog()
         dead_letters = DeadLetters(config.data_dir / "dlq", f"worker-{config.worker_index}")
         self.output = output or make_output(config, dead_letters)

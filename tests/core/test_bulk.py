@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from gelfingest.core.bulk import BulkEncoder, BulkResponse, decode_item
+from gelfingest.core.bulk import BulkEncoder, BulkResponse, decode_item, id_sequence
 from tests.helpers import encode
 
 
@@ -17,12 +17,13 @@ def test_encode_names_the_index_from_the_event_time_in_utc() -> None:
 def test_ids_from_the_sequence_make_create_items() -> None:
     e = BulkEncoder("logs-%Y", id_prefix="k3v9x2a1-")
     action, doc = decode_item(encode(e, {"a": 1, "sequence": 1000001}, 0))
-    assert action == {"create": {"_index": "logs-1970", "_id": "k3v9x2a1-1000001"}}
+    assert action == {"create": {"_index": "logs-1970", "_id": "k3v9x2a1-AAAAAAAAD0JB"}}
     assert doc == {"a": 1, "sequence": 1000001}
     # The action prefix is cached per index; the id is per event.
-    assert decode_item(encode(e, {"sequence": 7}, 1))[0]["create"]["_id"] == "k3v9x2a1-7"
+    assert decode_item(encode(e, {"sequence": 7}, 1))[0]["create"]["_id"] == "k3v9x2a1-AAAAAAAAAAAH"
+    assert id_sequence("k3v9x2a1-AAAAAAAAAAAH", "k3v9x2a1-") == 7
     assert encode(BulkEncoder("logs", id_prefix=""), {"sequence": 3}, 0).startswith(
-        b'{"create":{"_index":"logs","_id":"3"}}\n')
+        b'{"create":{"_index":"logs","_id":"AAAAAAAAAAAD"}}\n')
 
 
 def test_an_id_prefix_that_would_need_escaping_is_refused() -> None:
@@ -77,8 +78,8 @@ def test_each_action_names_its_index_and_pipeline_and_our_id_stays_last() -> Non
                                                                                          "logs-web"],
                           pipelines=["gelf-web", None, "gelf-web"])
     actions = [decode_item(item)[0] for item in items]
-    assert actions == [{"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-1"}},
-                       {"create": {"_index": "logs-db", "_id": "p-2"}},
-                       {"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-3"}}]
+    assert actions == [{"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-AAAAAAAAAAAB"}},
+                       {"create": {"_index": "logs-db", "_id": "p-AAAAAAAAAAAC"}},
+                       {"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-AAAAAAAAAAAD"}}]
     plain = BulkEncoder("logs-%Y").encode_many([{"a": 1}], [0], [1], pipelines=["x"])
     assert decode_item(plain[0])[0] == {"index": {"_index": "logs-1970", "pipeline": "x"}}

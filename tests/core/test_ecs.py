@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gelfingest.config import load_config
-from gelfingest.core.bulk import ECS_INDEX_PATTERN, decode_item
+from gelfingest.core.bulk import ECS_INDEX_PATTERN, decode_item, document_ids
 from gelfingest.core.ecs import ECS_VERSION, SEVERITIES, EcsMapper
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.template import ECS_TEMPLATE_NAME, index_template
@@ -55,7 +55,7 @@ def test_docker_s_gelf_driver_fields_land_in_ecs_container_fields() -> None:
     }
     assert set(doc) == {"@timestamp", "message", "ecs", "log", "host", "source", "container", "event", "gelf"}
     # The id still comes from the sequence, which the document now carries as event.sequence.
-    assert action == {"create": {"_index": "logstash-2026.11.23", "_id": "p-1"}}
+    assert action == {"create": {"_index": "logstash-2026.11.23", "_id": "p-AAAAAAAAAAAB"}}
 
 
 def test_graypy_s_logging_fields_land_in_process_and_log_fields() -> None:
@@ -152,7 +152,7 @@ def test_sequences_and_ids_follow_the_progression_over_a_burst() -> None:
     assert not rejected
     items = [decode_item(item) for item in batches[0].items]
     assert [doc["event"]["sequence"] for _, doc in items] == [2, 4, 6]
-    assert [action["create"]["_id"] for action, _ in items] == ["q2", "q4", "q6"]
+    assert [action["create"]["_id"] for action, _ in items] == [s.decode() for s in document_ids(b"q", [2, 4, 6])]
     assert all("sequence" not in doc for _, doc in items)
 
 

@@ -204,7 +204,7 @@ def test_id_is_kept_as_the_field_id_never_the_document_s_and_counted(path: str) 
     ready, _ = ingest2.take_many([gelf("x", _id="order-17")], ["h"], NOW)
     tail = ingest2.flush()
     action, _ = decode_item((ready or [tail])[0].items[0])  # type: ignore[union-attr]
-    assert docs[0]["id"] == "order-17" and action["create"]["_id"] == "p-1"
+    assert docs[0]["id"] == "order-17" and action["create"]["_id"] == "p-AAAAAAAAAAAB"
     assert ingest.changed_fields == {ChangedField.ID: 1}
 
 

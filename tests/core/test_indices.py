@@ -114,8 +114,8 @@ def test_through_the_core_each_event_is_routed_before_the_ecs_form_moves_its_fie
         tail = ingest.flush()
         items = [i for b in [*ready, *([tail] if tail else [])] for i in b.items]
         actions = [decode_item(i)[0]["create"] for i in items]
-        assert actions == [{"_index": "logs-web-2025.11.23", "pipeline": "gelf-nginx", "_id": "p-1"},
-                           {"_index": "logs-2025.11.23", "_id": "p-2"}]
+        assert actions == [{"_index": "logs-web-2025.11.23", "pipeline": "gelf-nginx", "_id": "p-AAAAAAAAAAAB"},
+                           {"_index": "logs-2025.11.23", "_id": "p-AAAAAAAAAAAC"}]
         assert ingest.index_fallbacks == {Fallback.MISSING_FIELD: 1}
 
 

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from fuzz.target import run_input
 from gelfingest.core.batch import Batch
-from gelfingest.core.bulk import BulkResponse
+from gelfingest.core.bulk import BulkResponse, document_ids
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import Deframer, Framing
 from gelfingest.core.ingest import Ingest, IngestSettings
@@ -87,7 +87,8 @@ class Outputs:
             if prefix is None:
                 assert action == {"index": {"_index": index}}
             else:
-                assert action == {"create": {"_index": index, "_id": f"{prefix}{sequence}"}}
+                wanted = document_ids(prefix.encode(), [sequence])[0].decode()
+                assert action == {"create": {"_index": index, "_id": wanted}}
             if self.settings.sequence_mode == "counter":
                 step = self.settings.sequence_iterator
                 assert sequence == (self.docs[-1]["sequence"] + step if self.docs else self.settings.sequence_seed)

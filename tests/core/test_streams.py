@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gelfingest.core.bulk import decode_item
+from gelfingest.core.bulk import decode_item, id_sequence
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.streams import (
     PIECE_SIZE,
@@ -278,7 +278,7 @@ def test_through_ingest_a_trace_is_one_document_in_its_place_and_ecs_flags_it() 
         assert texts == ["before", "\n".join(JAVA), "after"]
         trace = docs[1][1]
         # The owner stamps the stored sequence as the stream goes: in its order, one per document.
-        ids = [int(action["create"]["_id"][2:]) for action, _ in docs]
+        ids = [id_sequence(action["create"]["_id"], "p-") for action, _ in docs]
         assert ids == sorted(ids) and len(set(ids)) == 3
         if schema == "ecs":
             assert trace["log"]["flags"] == ["multiline"] and trace["gelf"]["multiline_lines"] == len(JAVA)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gelfingest.core.batch import Batch
-from gelfingest.core.bulk import BulkEncoder
+from gelfingest.core.bulk import BulkEncoder, id_sequence
 from gelfingest.storage.spool import HEADER, Spool, scan, split_items
 from tests.helpers import encode
 
@@ -20,7 +20,7 @@ def batch(first: int, n: int) -> Batch:
 
 
 def sequences(b: Batch) -> list[int]:
-    return [int(item.split(b'"_id":"p-')[1].split(b'"')[0]) for item in b.items]
+    return [id_sequence(item.split(b'"_id":"')[1].split(b'"')[0].decode(), "p-") for item in b.items]
 
 
 def test_written_batches_come_back_in_order_and_their_segments_go_when_acked(tmp_path: Path) -> None:
