@@ -359,37 +359,33 @@ def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
     return count, seen
 
 
-def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate: float,
-           logs: Path) -> dict[str, Any]:
-    index = f"bench-e2e-{time.time_ns()}"
-    log(f"es-udp: {workers} worker(s), {len(events)} events at {rate:.0f}/s into {index}")
+def into_es(es_url: str, scenario: str, workers: int, events: Sequence[tuple[bytes, ...]], count: int,
+            rate: float, log_file: Path, env: dict[str, str] | None = None) -> Measured:
+    """``count`` of the events at ``rate`` over UDP into a fresh index, timed until it holds them all (or
+    stops growing); the index is deleted afterwards."""
+    index = f"bench-{scenario}-{time.time_ns()}"
+    log(f"{scenario}: {workers} worker(s), {count} events at {rate:.0f}/s into {index}")
     try:
-        with bench_daemon(workers, udp=True, es_url=es_url, index=index, keep_log=logs / f"es-udp-{workers}w.log") as d:
-            m = Session(d).point(functools.partial(send_udp, d.udp_port, events, len(events), rate),
-                                 finish=functools.partial(wait_indexed, es_url, index, len(events)))
+        with bench_daemon(workers, udp=True, es_url=es_url, index=index, keep_log=log_file, env=env) as d:
+            return Session(d).point(functools.partial(send_udp, d.udp_port, events, count, rate),
+                                    finish=functools.partial(wait_indexed, es_url, index, count))
     finally:
         try:
             es_call(es_url, "DELETE", f"/{index}")
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
+
+
+def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate: float,
+           logs: Path) -> dict[str, Any]:
+    m = into_es(es_url, "es-udp", workers, events, len(events), rate, logs / f"es-udp-{workers}w.log")
     return row("es-udp", workers, round(rate), m)
 
 
 def es_burst(es_url: str, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
              logs: Path, env: dict[str, str]) -> dict[str, Any]:
-    index = f"bench-burst-{time.time_ns()}"
-    log(f"es-burst: 1 worker, {count} events at {rate:.0f}/s into {index}")
-    try:
-        with bench_daemon(1, udp=True, es_url=es_url, index=index, keep_log=logs / "es-burst.log", env=env) as d:
-            m = Session(d).point(functools.partial(send_udp, d.udp_port, events, count, rate),
-                                 finish=functools.partial(wait_indexed, es_url, index, count))
-    finally:
-        try:
-            es_call(es_url, "DELETE", f"/{index}")
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
+    m = into_es(es_url, "es-burst", 1, events, count, rate, logs / "es-burst.log", env)
     r = row("es-burst", 1, round(rate), m)
     note(r, f"receive buffer {m.udp_receive_buffer} bytes" + "".join(f", {k}={v}" for k, v in env.items()))
     if r["loss"]:
