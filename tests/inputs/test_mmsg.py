@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,6 +29,19 @@ def pair(family: socket.AddressFamily, host: str, timestamps: bool) -> tuple[soc
     sender.bind((host, 0))
     sender.connect(receiver.getsockname()[:2])
     return receiver, sender
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kernel_timestamps_on() -> Iterator[None]:
+    """Linux turns receive timestamps on for the whole machine while some socket asks for them, a moment
+    after the first does (and off once the last closes): a datagram received meanwhile is stamped when it
+    is read. One such socket stays open through these tests, as a daemon's does."""
+    receiver, sender = pair(socket.AF_INET, "127.0.0.1", timestamps=True)
+    with receiver, sender:
+        sender.send(b"first")
+        time.sleep(0.05)
+        receiver.recvmsg(64, 64)
+        yield
 
 
 @pytest.mark.parametrize(("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
