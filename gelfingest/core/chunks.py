@@ -107,11 +107,9 @@ class ChunkReassembler:
 
         ``forwarded``: the chunk came from another worker or instance (counted when the message completes).
         """
-        message_id = chunk[2:10]
-        sequence = chunk[10] if len(chunk) >= HEADER_SIZE else 0
-        count = chunk[11] if len(chunk) >= HEADER_SIZE else 0
-        if not sequence < count <= MAX_CHUNKS or chunk[:2] != CHUNK_MAGIC:
+        if len(chunk) < HEADER_SIZE or not chunk[10] < chunk[11] <= MAX_CHUNKS or chunk[:2] != CHUNK_MAGIC:
             parse_chunk_header(chunk)  # raises, with the reason
+        message_id, sequence, count = chunk[2:10], chunk[10], chunk[11]
         data = chunk[HEADER_SIZE:]
         pending = self._pending.get(message_id)
         if pending is None:
