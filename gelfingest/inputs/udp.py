@@ -135,11 +135,21 @@ class UdpInput:
                 break
             datagrams.append(data)
             sources.append(addr[0])
+        return self._hand_over(datagrams, sources, full, now)
+
+    def _hand_over(self, datagrams: list[bytes], sources: list[str], full: bool, now: float | None,
+                   stamps: list[float] | None = None) -> bool:
+        """Hand a burst over (``now``: when it was read, else now; a stamp of 0.0: no timestamp came with
+        that datagram, so it gets ``now``); True when the read stopped at the burst cap."""
         self.behind = full
         if datagrams:
+            if now is None:
+                now = time.time()
+            if stamps is not None and 0.0 in stamps:
+                stamps = [t or now for t in stamps]
             self.datagrams += len(datagrams)
             self.bytes += sum(map(len, datagrams))
-            self.on_burst(datagrams, sources, now)
+            self.on_burst(datagrams, sources, now, stamps)
         return full and not self._paused
 
     def _ready_multi(self) -> bool:
@@ -165,15 +175,7 @@ class UdpInput:
             if drained:
                 full = False
                 break
-        self.behind = full
-        if datagrams:
-            now = time.time()
-            if stamps is not None and 0.0 in stamps:  # no timestamp came with one: read now
-                stamps = [t or now for t in stamps]
-            self.datagrams += len(datagrams)
-            self.bytes += sum(map(len, datagrams))
-            self.on_burst(datagrams, sources, now, stamps)
-        return full and not self._paused
+        return self._hand_over(datagrams, sources, full, None, stamps)
 
     def _ready_stamped(self) -> bool:
         """As _ready, with each datagram's kernel receive time (``stamps``), in one burst."""
@@ -204,15 +206,7 @@ class UdpInput:
             datagrams.append(data)
             sources.append(addr[0])
             stamps.append(stamp)
-        self.behind = full
-        if datagrams:
-            now = time.time()
-            if 0.0 in stamps:  # no timestamp came with one: read now
-                stamps = [t or now for t in stamps]
-            self.datagrams += len(datagrams)
-            self.bytes += sum(map(len, datagrams))
-            self.on_burst(datagrams, sources, now, stamps)
-        return full and not self._paused
+        return self._hand_over(datagrams, sources, full, None, stamps)
 
     def drain(self) -> None:
         """Read what the kernel already holds for us (at shutdown: it reached us, so it is ours)."""
