@@ -162,21 +162,17 @@ class Sequencer:
     def take_at(self, times: Sequence[float]) -> list[int]:
         """One value each for events received at ``times`` (clock mode: each at its own receive time), as
         ``take(1, t)`` for each in turn would give them."""
+        if self.mode != "clock" or not times:
+            return list(self.take(len(times), 0.0))  # counter mode: the times do not matter
         n = self._n
         first, step = self.progression.first, self.progression.step
-        if not times:
-            return []
-        if self.mode == "clock":
-            # n_i = max(n_(i-1) + 1, ticks_i); with m_i = n_i - i that is a running maximum of ticks_i - i,
-            # which accumulate takes in C.
-            epoch, scale = CLOCK_EPOCH, CLOCK_TICKS_PER_SECOND
-            shifted = [int((t - epoch) * scale) - i for i, t in enumerate(times)]
-            running = list(accumulate(shifted, max, initial=n))
-            out = [first + (m + i) * step for i, m in enumerate(running[1:])]
-            n = running[-1] + len(times)
-        else:
-            out = list(range(first + n * step, first + (n + len(times)) * step, step))
-            n += len(times)
+        # n_i = max(n_(i-1) + 1, ticks_i); with m_i = n_i - i that is a running maximum of ticks_i - i,
+        # which accumulate takes in C.
+        epoch, scale = CLOCK_EPOCH, CLOCK_TICKS_PER_SECOND
+        shifted = [int((t - epoch) * scale) - i for i, t in enumerate(times)]
+        running = list(accumulate(shifted, max, initial=n))
+        out = [first + (m + i) * step for i, m in enumerate(running[1:])]
+        n = running[-1] + len(times)
         if n > self._limit:
             self._reserve_from(n - 1, n)  # a block past the last one handed out
         self._n = n
