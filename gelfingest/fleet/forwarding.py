@@ -509,21 +509,22 @@ class ChunkForwarder:
                     peer.sock.send(BYE + self.name.encode())
         self._to_siblings(BYE + self.name.encode())
 
+    def _peers_to_answer(self) -> list[str]:
+        """The peers that were up when we said BYE and not all of whose workers have answered (how many a
+        peer has, its first answer says)."""
+        return [name for name in sorted(self._unanswered_peers)
+                if len(self._answers.get(name, ())) < self._peer_workers.get(name, 1 << 16)]
+
     @property
     def settled(self) -> bool:
         """Every worker of this instance, and every worker of every peer that was up, answered our BYE."""
-        return not self._unanswered_workers and all(
-            len(self._answers.get(name, ())) >= self._peer_workers.get(name, 1 << 16)
-            for name in self._unanswered_peers)
+        return not self._unanswered_workers and not self._peers_to_answer()
 
     def unsettled(self) -> str:
         """Who has not answered our BYE, for the log."""
-        parts = [f"worker {w}" for w in sorted(self._unanswered_workers)]
-        for name in sorted(self._unanswered_peers):
-            answered = len(self._answers.get(name, ()))
-            if answered < self._peer_workers.get(name, 1 << 16):
-                parts.append(f"peer {name} ({answered} of its workers answered)")
-        return ", ".join(parts)
+        return ", ".join([f"worker {w}" for w in sorted(self._unanswered_workers)]
+                         + [f"peer {name} ({len(self._answers.get(name, ()))} of its workers answered)"
+                            for name in self._peers_to_answer()])
 
     def drain(self) -> None:
         """Read what is waiting on the forwarding sockets, now."""
