@@ -44,9 +44,9 @@ def document_ids(prefix: bytes, sequences: Iterable[int]) -> list[bytes]:
     prefix and sort as they arrive: its look-up of each new id (which every ``create`` with our own id
     costs) stays cheap. The decimal ids used before (``prefix`` + ``1000234``: changing length, and
     base64 or not by their length) cost Elasticsearch 1.13 times the CPU of the ids it picks itself in
-    benchmarks/document_ids.py, these 1.01 (docs/performance.md#document-ids). With a prefix of a multiple of 4 base64 characters
-    (the daemon's: 6 random bytes, 8 characters), the whole id decodes: 20 characters, 15 bytes, as
-    Elasticsearch's own ids. All in one base64 call for a batch."""
+    benchmarks/document_ids.py, these 1.01 (docs/performance.md#document-ids). With a prefix of a
+    multiple of 4 base64 characters (the daemon's: 6 random bytes, 8 characters), the whole id decodes:
+    20 characters, 15 bytes, as Elasticsearch's own ids. All in one base64 call for a batch."""
     return [prefix + suffix for suffix in _id_suffixes(sequences)]
 
 
