@@ -278,8 +278,7 @@ class Server:
         if self.forwarder is not None:
             self.forwarder.tick(now)
         self.inputs.sweep()
-        for batch in self.ingest.tick(now, self.inputs.behind):
-            self.handover.hand_over(batch)
+        self._hand_over(self.ingest.tick(now, self.inputs.behind))
         line = self.rejects.maybe_summary(now)
         if line:
             logger.warning("%s", line)
