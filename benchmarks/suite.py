@@ -61,6 +61,7 @@ import math
 import os
 import platform
 import secrets
+import statistics
 import sys
 import time
 import urllib.error
@@ -81,14 +82,17 @@ from benchmarks.measure import (
     post_bulks,
     wait_until_idle,
 )
+from benchmarks.rsyslog import Rsyslog
+from benchmarks.rsyslog import available as rsyslog_available
 from benchmarks.traffic import Sent, send_tcp, send_udp, tcp_frames, udp_events
 from gelfingest.config import Config
 from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
-from tests.harness import Counters, Daemon
+from tests.harness import Counters, Daemon, tree_cpu_seconds
 
-SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp", "es-burst")
-ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst")
+SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp", "es-burst",
+             "es-ids", "es-rsyslog")
+ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
 # The goals the figures are held against.
@@ -96,6 +100,8 @@ GOAL_EVENTS_PER_CPU_S = 100_000
 GOAL_TCP_MIB_S = 86.0
 GOAL_TCP_WORKERS = 2
 GOAL_RATIO_TO_CEILING = 0.9
+# es-ids: Elasticsearch's CPU per event with gelfingest's default ids at most this much over auto ids.
+GOAL_IDS_OVER_AUTO_PCT = 15.0
 # es-udp: the index must stop growing for this long before the run counts as over short of what was sent;
 # and how often it is counted.
 ES_STALL_SECONDS = 5.0
@@ -192,7 +198,7 @@ def row(scenario: str, workers: int | None, offered: float | str, m: Measured) -
     loss = sent.events - m.delivered
     wall = m.wall_seconds
     r = {
-        "scenario": scenario, "workers": workers, "offered_rate": offered,
+        "scenario": scenario, "tool": "gelfingest", "workers": workers, "offered_rate": offered,
         "events_sent": sent.events, "datagrams_sent": sent.datagrams, "mib_sent": round(sent.bytes / MIB, 1),
         "send_seconds": round(sent.seconds, 2), "sent_rate": round(sent.rate),
         "received": c.received, "received_mib": round(c.received_bytes / MIB, 1), "decoded": c.decoded,
@@ -393,6 +399,134 @@ def es_burst(es_url: str, events: Sequence[tuple[bytes, ...]], count: int, rate:
     return r
 
 
+# -- Elasticsearch's own cost, and rsyslog beside gelfingest ----------------------------------------------
+
+def es_cpu_seconds(es: LocalElasticsearch) -> float:
+    assert es.process is not None
+    return tree_cpu_seconds(es.process.pid)
+
+
+def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Sequence[tuple[bytes, ...]],
+                 count: int, rate: float, logs: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``count`` of the events at ``rate`` over UDP to one started ``tool`` (``gelfingest``, one worker, with
+    ``env``; or ``rsyslog``) into a fresh index, timed until it holds them all (or stops growing): the
+    tool's CPU and Elasticsearch's over the point, per event indexed; the index is deleted afterwards."""
+    index = f"bench-{scenario}-{tool}-{time.time_ns()}"
+    log(f"{scenario}: {tool}{''.join(f' {k}={v}' for k, v in (env or {}).items())}, {count} events at "
+        f"{rate:.0f}/s into {index}")
+    errors: list[str] = []
+    try:
+        peer: Any
+        if tool == "rsyslog":
+            # The template gelfingest would install for the index, so both get the same mappings.
+            es_call(es.url, "PUT", f"/_index_template/{index}", index_template(index))
+            opened: Any = Rsyslog(es.url, index)
+        else:
+            opened = bench_daemon(1, udp=True, es_url=es.url, index=index, env=env,
+                                  keep_log=logs / f"{index.rsplit('-', 1)[0]}.log")
+        with opened as peer:
+            if tool == "rsyslog":
+                time.sleep(0.5)
+            else:
+                session = Session(peer)
+            cpu0, es0, drops0, usage = peer.cpu_seconds(), es_cpu_seconds(es), peer.kernel_drops(), Usage()
+            t0 = time.perf_counter()
+            sent = send_udp(peer.udp_port, events, count, rate)
+            delivered, end = wait_indexed(es.url, index, count)
+            cpu, es_cpu = peer.cpu_seconds() - cpu0, es_cpu_seconds(es) - es0
+            drops, rss = peer.kernel_drops() - drops0, peer.peak_rss_mib()
+            others, steal = usage.others(cpu + es_cpu)
+            errors = peer.errors() if tool == "rsyslog" else session.new_errors()
+    finally:
+        for path in (f"/{index}", f"/_index_template/{index}"):
+            try:
+                es_call(es.url, "DELETE", path)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+    wall, loss = end - t0, count - delivered
+    r: dict[str, Any] = {
+        "scenario": scenario, "tool": tool, "workers": 1 if tool == "gelfingest" else None,
+        "offered_rate": round(rate), "events_sent": sent.events, "datagrams_sent": sent.datagrams,
+        "mib_sent": round(sent.bytes / MIB, 1), "send_seconds": round(sent.seconds, 2),
+        "sent_rate": round(sent.rate), "delivered": delivered, "loss": loss,
+        "loss_pct": round(100 * loss / count, 3) if count else 0, "kernel_drops": drops,
+        "cpu_seconds": round(cpu, 2), "events_per_cpu_s": round(delivered / cpu) if cpu > 0 else None,
+        "es_cpu_seconds": round(es_cpu, 2),
+        "es_cpu_us_per_event": round(1e6 * es_cpu / delivered, 1) if delivered else None,
+        "wall_seconds": round(wall, 2), "delivered_per_s": round(delivered / wall) if wall > 0 else None,
+        "mib_per_s": round(sent.bytes / MIB / wall, 1) if wall > 0 else None, "peak_rss_mib": round(rss, 1),
+        "others_cpu_seconds": round(others, 2), "steal_cpu_seconds": round(steal, 2),
+        "others_cores": round((others + steal) / wall, 2) if wall > 0 else None,
+        "daemon_errors": len(errors), "daemon_error_sample": [e[:300] for e in errors[:3]],
+        "env": env or {},
+    }
+    note(r, tool + "".join(f", {k}={v}" for k, v in (env or {}).items()))
+    if sent.rate < 0.95 * rate:
+        note(r, "the sender fell short of the rate")
+    if errors:
+        note(r, f"{len(errors)} errors logged, e.g. {errors[0][:100]!r}")
+    if wall > 0 and (others + steal) / wall > OTHERS_BUSY:
+        note(r, "other work on the machine meanwhile")
+    return r
+
+
+def es_ids(args: argparse.Namespace, es: LocalElasticsearch,
+           events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    """Elasticsearch's CPU per event with gelfingest's default ids (``create``, prefix + sequence) against
+    ids it chooses itself (``--document-id auto``), the same events at the same rate, in turn."""
+    # In turn, and each run in the other order than the one before, so that a drift of the machine's speed
+    # does not favour either.
+    order = ("sequence", "auto")
+    rows = [side_by_side(es, "es-ids", "gelfingest", events, args.ids_events, args.ids_rate, args.logs,
+                         {"GELFINGEST_DOCUMENT_ID": mode})
+            for run in range(args.ids_runs) for mode in (order if run % 2 == 0 else order[::-1])]
+    per = {mode: [r["es_cpu_us_per_event"] for r in rows
+                  if r["env"]["GELFINGEST_DOCUMENT_ID"] == mode and r["es_cpu_us_per_event"]]
+           for mode in ("sequence", "auto")}
+    if per["sequence"] and per["auto"]:
+        over = round(100 * (statistics.median(per["sequence"]) / statistics.median(per["auto"]) - 1), 1)
+        last = rows[-1]
+        last["ids_over_auto_pct"] = over
+        met = over <= GOAL_IDS_OVER_AUTO_PCT
+        last["goal"] = {"figure": "ids_over_auto_pct", "wanted": GOAL_IDS_OVER_AUTO_PCT, "met": met}
+        note(last, f"Elasticsearch's CPU per event with our ids {over:+.1f} % over auto ids (medians): goal <= "
+                   f"{GOAL_IDS_OVER_AUTO_PCT:g} % {'met' if met else 'MISSED'}")
+    return rows
+
+
+def es_rsyslog(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[str, Any]]:
+    """rsyslog and gelfingest (one worker) side by side on uncompressed, unchunked GELF over UDP into the
+    same Elasticsearch: at each of ``--peer-rates`` in turn, then a burst of ``--burst-events`` at
+    ``--burst-rate``; per tool the lossless rate (the highest offered rate that, with every lower one, lost
+    under KNEE_LOSS_PCT) and the ratio of events per CPU-second at each rate."""
+    tools = ("rsyslog", "gelfingest")
+    events = udp_events(min(args.peer_events, 100_000), chunked_share=0.0, seed=3, compress=False)
+    rows = []
+    for rate in sorted(args.peer_rates):
+        pair = {tool: side_by_side(es, "es-rsyslog", tool, events, args.peer_events, rate, args.logs)
+                for tool in tools}
+        ours, theirs = pair["gelfingest"]["events_per_cpu_s"], pair["rsyslog"]["events_per_cpu_s"]
+        if ours and theirs:
+            pair["gelfingest"]["ratio_to_rsyslog"] = round(ours / theirs, 2)
+            note(pair["gelfingest"], f"{ours / theirs:.2f} x rsyslog's events per CPU-second")
+        rows += pair.values()
+    for tool in tools:
+        lossless = None
+        for r in (r for r in rows if r["tool"] == tool):
+            if r["loss_pct"] >= KNEE_LOSS_PCT:
+                break
+            lossless = r
+        if lossless is not None:
+            lossless["lossless"] = True
+            note(lossless, f"LOSSLESS up to here (loss < {KNEE_LOSS_PCT:g} %)")
+    for tool in tools:
+        r = side_by_side(es, "es-rsyslog-burst", tool, events, args.burst_events, args.burst_rate, args.logs)
+        note(r, "burst")
+        rows.append(r)
+    return rows
+
+
 def elasticsearch(args: argparse.Namespace, selected: set[str],
                   events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -420,6 +554,18 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
         if "es-burst" in selected:
             rows.append(es_burst(es.url, events, args.burst_events, args.burst_rate, args.logs,
                                  dict(kv.split("=", 1) for kv in args.burst_env)))
+        if selected & {"es-ids", "es-rsyslog"} and not selected & {"es-ceiling", "es-udp"}:
+            # A cold JVM indexes several times slower: the first tool or kind of id measured would pay for it.
+            log("warming Elasticsearch up")
+            es_ceiling(es.url, datagrams, concurrency)
+        if "es-ids" in selected:
+            rows += es_ids(args, es, events)
+        if "es-rsyslog" in selected:
+            if rsyslog_available():
+                rows += es_rsyslog(args, es)
+            else:
+                log("es-rsyslog: rsyslogd or its omelasticsearch module is not installed (make bench installs "
+                    "them); left out")
     finally:
         es.cleanup()
     return rows
@@ -428,11 +574,13 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
 # -- output ----------------------------------------------------------------------------------------------
 
 COLUMNS = (
-    ("scenario", "scenario"), ("w", "workers"), ("offered/s", "offered_rate"), ("sent", "events_sent"),
-    ("sent/s", "sent_rate"), ("dgrams", "datagrams_sent"), ("MiB", "mib_sent"), ("received", "received"),
+    ("scenario", "scenario"), ("tool", "tool"), ("w", "workers"), ("offered/s", "offered_rate"),
+    ("sent", "events_sent"), ("sent/s", "sent_rate"), ("dgrams", "datagrams_sent"), ("MiB", "mib_sent"),
+    ("received", "received"),
     ("delivered", "delivered"), ("loss", "loss"), ("loss%", "loss_pct"), ("kdrops", "kernel_drops"),
     ("ev/CPU-s", "events_per_cpu_s"), ("ev/s", "delivered_per_s"), ("MiB/s", "mib_per_s"),
-    ("RSS MiB", "peak_rss_mib"), ("others", "others_cores"), ("note", "note"),
+    ("RSS MiB", "peak_rss_mib"), ("ES µs/ev", "es_cpu_us_per_event"), ("others", "others_cores"),
+    ("note", "note"),
 )
 
 
@@ -558,6 +706,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="events/s offered in es-udp (default: 1.25 x the ceiling just measured, so that "
                              "Elasticsearch is the bottleneck)")
     parser.add_argument("--es-workers", type=int, nargs="+", help="worker counts of es-udp (1 2; quick 1)")
+    parser.add_argument("--ids-events", type=int, help="events of each es-ids run (200000; quick 20000)")
+    parser.add_argument("--ids-rate", type=float, default=40_000, help="events/s offered in es-ids")
+    parser.add_argument("--ids-runs", type=int, help="runs of each kind of id in es-ids (2; quick 1)")
+    parser.add_argument("--peer-events", type=int, help="events of each es-rsyslog point (100000; quick 10000)")
+    parser.add_argument("--peer-rates", type=int, nargs="+",
+                        help="offered events/s of es-rsyslog (10000 20000 40000; quick 10000)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.events = args.events or (20_000 if quick else 200_000)
@@ -569,6 +723,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.burst_events = args.burst_events or (50_000 if quick else 200_000)
     args.es_events = args.es_events or (10_000 if quick else 100_000)
     args.es_workers = args.es_workers or ([1] if quick else [1, 2])
+    args.ids_events = args.ids_events or (20_000 if quick else 200_000)
+    args.ids_runs = args.ids_runs or (1 if quick else 2)
+    args.peer_events = args.peer_events or (10_000 if quick else 100_000)
+    args.peer_rates = args.peer_rates or ([10_000] if quick else [10_000, 20_000, 40_000])
     # Each daemon's log, kept beside the figures.
     args.logs = args.json.parent / "suite-logs"
     return args
@@ -584,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         udp_count = max(args.events if selected & {"udp-null-max", "udp-null-curve"} else 0,
                         args.es_events if selected & set(ES_SCENARIOS) else 0,
+                        min(args.ids_events, 200_000) if "es-ids" in selected else 0,
                         args.burst_events if "es-burst" in selected else 0)
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []

@@ -141,7 +141,8 @@ class _BigGzip:
         return _GZIP_HEADER + _deflate(front, finish=False) + deflated + struct.pack("<II", crc, len(json))
 
 
-def _udp_slice(first: int, last: int, chunked_share: float, seed: int, now: float) -> list[tuple[bytes, ...]]:
+def _udp_slice(first: int, last: int, chunked_share: float, seed: int, now: float,
+               compress: bool) -> list[tuple[bytes, ...]]:
     _keep_freed_memory()
     rng = random.Random(seed * 1_000_003 + first)
     bodies = [big_body(rng) for _ in range(BIG_BODIES)]
@@ -152,7 +153,8 @@ def _udp_slice(first: int, last: int, chunked_share: float, seed: int, now: floa
             json = orjson.dumps(docker_event(i, f"{i} {rng.choice(bodies)}", now))
             payload = big_gzip(json, json.index(b'"short_message":"') + len(f'"short_message":"{i} '))
         else:
-            payload = gzip.compress(orjson.dumps(docker_event(i, line_text(rng, i), now)), 1)
+            json = orjson.dumps(docker_event(i, line_text(rng, i), now))
+            payload = gzip.compress(json, 1) if compress else json
         out.append(tuple(chunks_of(payload, rng)) if len(payload) > CHUNKED_SIZE else (payload,))
     return out
 
@@ -170,9 +172,11 @@ def _in_slices(build: Callable[..., list[T]], events: int, *args: object) -> lis
         return [item for part in pool.starmap(build, slices) for item in part]
 
 
-def udp_events(events: int, chunked_share: float = 0.05, seed: int = 1) -> list[tuple[bytes, ...]]:
-    """``events`` Docker-shaped UDP events, each as the datagrams that carry it (one, or its chunks)."""
-    return _in_slices(_udp_slice, events, chunked_share, seed, time.time())
+def udp_events(events: int, chunked_share: float = 0.05, seed: int = 1,
+               compress: bool = True) -> list[tuple[bytes, ...]]:
+    """``events`` Docker-shaped UDP events, each as the datagrams that carry it (one, or its chunks); the
+    small ones gzipped at level 1 as Docker's driver sends them, or (``compress`` false) plain JSON."""
+    return _in_slices(_udp_slice, events, chunked_share, seed, time.time(), compress)
 
 
 def udp_datagrams(events: int, chunked_share: float = 0.05) -> list[bytes]:
