@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final, Literal
 
 DEFAULT_SEED: Final = 1
@@ -166,13 +165,19 @@ class Sequencer:
             return list(self.take(len(times), 0.0))  # counter mode: the times do not matter
         n = self._n
         first, step = self.progression.first, self.progression.step
-        # n_i = max(n_(i-1) + 1, ticks_i); with m_i = n_i - i that is a running maximum of ticks_i - i,
-        # which accumulate takes in C.
         epoch, scale = CLOCK_EPOCH, CLOCK_TICKS_PER_SECOND
-        shifted = [int((t - epoch) * scale) - i for i, t in enumerate(times)]
-        running = list(accumulate(shifted, max, initial=n))
-        out = [first + (m + i) * step for i, m in enumerate(running[1:])]
-        n = running[-1] + len(times)
+        out: list[int] = []
+        append = out.append
+        # n_i = max(n_(i-1) + 1, ticks_i). A plain loop: about 2,600 instructions an event, where a running
+        # maximum with accumulate and three list passes took 4,400 (and the same in maps, 4,200: Python
+        # 3.11's loop is cheaper than calling builtins from C). A fast path for bursts that came less than
+        # a tick apart was left out: it helps the suite's back-to-back sender, not a fleet's arrivals.
+        for t in times:
+            ticks = int((t - epoch) * scale)
+            if ticks > n:
+                n = ticks
+            append(first + n * step)
+            n += 1
         if n > self._limit:
             self._reserve_from(n - 1, n)  # a block past the last one handed out
         self._n = n

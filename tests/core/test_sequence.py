@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from gelfingest.core.sequence import (
@@ -131,3 +133,20 @@ def test_taking_at_each_event_s_own_time_hands_out_what_one_at_a_time_does(mode:
         taken = many.take_at(burst)
         assert taken == [one.take(1, t)[0] for t in burst]
         assert not taken or max(reserved) > taken[-1]
+
+
+@pytest.mark.parametrize("spacing", [0.0, 1e-6, 9e-6, 1e-5, 1.1e-5, 3e-5])
+def test_taking_at_bursts_of_any_spacing_hands_out_what_one_at_a_time_does(spacing: float) -> None:
+    """Bursts whose datagrams came closer or further apart than a tick (10 us), with jitter and now and
+    then out of order, a tick boundary straddled anywhere: the same values as take(1, t) for each."""
+    rng = random.Random(int(spacing * 1e7))
+    one = Sequencer(1, 3, mode="clock", now=NOW)
+    many = Sequencer(1, 3, mode="clock", now=NOW)
+    t = NOW
+    for _ in range(300):
+        burst = []
+        for _ in range(rng.choice([1, 2, 7, 64])):
+            t += spacing * rng.uniform(0.5, 1.5)
+            burst.append(t - rng.uniform(0, 2e-5) if rng.random() < 0.05 else t)
+        t += rng.choice([0.0, 1e-5, 1e-3])
+        assert many.take_at(burst) == [one.take(1, at)[0] for at in burst]
