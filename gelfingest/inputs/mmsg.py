@@ -29,6 +29,8 @@ _NAME: Final = 128  # sizeof(struct sockaddr_storage)
 _CONTROL: Final = 64  # one cmsg with a struct timespec needs 32
 MSG_DONTWAIT: Final = 0x40
 _SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
+# cmsg_level and cmsg_type of an SO_TIMESTAMPNS cmsg read as one native 64-bit word.
+_TIMESTAMP_KIND: Final = struct.unpack("=q", struct.pack("=ii", socket.SOL_SOCKET, _SO_TIMESTAMPNS))[0]
 
 
 class _Iovec(ctypes.Structure):
@@ -97,7 +99,7 @@ class MultiReceiver:
         self._hdr_view = memoryview(self._hdrs).cast("B")
         self._data_view = memoryview(self._data)
         self._name_view = memoryview(self._names)
-        self._control_view = memoryview(self._control)
+        self._control_words = memoryview(self._control).cast("B").cast("q")
         self._address = ctypes.addressof(self._hdrs)
         self._control_address = control
         self._ips: dict[bytes, str] = {}
@@ -129,11 +131,14 @@ class MultiReceiver:
         sources = [ips.get(key) or self._ip(key) for key in keys]
         stamps: list[float] | None = None
         if self.timestamps:
-            # (level, type, seconds, nanoseconds) of each slot's first cmsg; a slot the kernel left empty was
-            # zeroed before the call.
-            cmsgs = _cmsgs(n).unpack_from(self._control_view)
-            stamps = [seconds + nanos * 1e-9 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS else 0.0
-                      for level, kind, seconds, nanos in zip(*[iter(cmsgs)] * 4, strict=True)]
+            # Each slot's first cmsg as 64-bit words: length, then level and type in one, then the struct
+            # timespec (seconds, nanoseconds). A slot the kernel left empty was zeroed before the call.
+            words, step, end = self._control_words, _CONTROL // 8, n * (_CONTROL // 8)
+            kinds = words[1:end:step].tolist()
+            secs, nanos = words[2:end:step].tolist(), words[3:end:step].tolist()
+            stamps = [sec + nano * 1e-9 for sec, nano in zip(secs, nanos, strict=True)]
+            if kinds.count(_TIMESTAMP_KIND) != n:  # rare: a slot without the timestamp (or another cmsg first)
+                stamps = [t if kind == _TIMESTAMP_KIND else 0.0 for t, kind in zip(stamps, kinds, strict=True)]
         return datagrams, sources, stamps, n < self.vlen
 
     def _ip(self, key: bytes) -> str:
@@ -147,10 +152,3 @@ class MultiReceiver:
 def _lengths(n: int) -> struct.Struct:
     """msg_len of the first ``n`` headers, in one unpack."""
     return struct.Struct("@" + f"{_LEN_AT}xI{_HDR - _LEN_AT - 4}x" * n)
-
-
-@functools.cache
-def _cmsgs(n: int) -> struct.Struct:
-    """The cmsg level, type and struct timespec of the first ``n`` control slots, in one unpack."""
-    head = ctypes.sizeof(ctypes.c_size_t)
-    return struct.Struct("=" + f"{head}xiiqq{_CONTROL - head - 24}x" * n)
