@@ -5,10 +5,15 @@
 Scenarios (one daemon per scenario and worker count, reused across that scenario's points):
 
 - ``udp-null-max``: Docker-shaped gzip GELF over UDP into the null output (everything but Elasticsearch), as
-  fast as the sender goes: events per CPU-second of gelfingest (goal 100,000).
+  fast as the sender goes: events per CPU-second of gelfingest (goal 100,000), and of two workers against
+  one's (``efficiency_to_one_worker``).
 - ``udp-null-curve``: the same at fixed offered rates, low to beyond the knee: delivered events/s and loss
   per point, and the knee (the highest offered rate with loss under 0.1 %, every lower rate too). Also drawn
   as an SVG chart.
+- ``udp-large``: large messages (``--large-sizes``, 8, 32 and 128 KB of GELF JSON: a stack trace, a JSON log
+  line and the suite's own large message in turn, gzipped and chunked as go-gelf does) into the null output,
+  one worker, offered at ``--large-kib-rate`` KiB/s of decompressed message: events per CPU-second and CPU
+  microseconds per KB (the whole daemon's; benchmarks/large_messages.py measures the core alone).
 - ``tcp-null-max``: uncompressed GELF TCP into the null output over 8 connections, as fast as they go:
   MiB/s (goal 86 with 2 workers), events/s, events per CPU-second.
 - ``udp-modes``: the sequence modes side by side: small gzip messages only (no chunked ones), one worker,
@@ -29,6 +34,16 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
 - ``es-burst``: a burst into that Elasticsearch, on the same cores: ``--burst-events`` (200,000) of the
   same events offered at ``--burst-rate`` (60,000/s) to one worker, far above what it indexes: what the
   UDP receive buffer (``--udp-receive-buffer``, as the daemon gets it) and the queue absorb, and the loss.
+- ``es-ids``: Elasticsearch's CPU per event with gelfingest's default ids (``create``, a prefix and the
+  sequence) and with ids it chooses (``--document-id auto``): ``--ids-events`` (200,000) of the same events
+  at ``--ids-rate`` (40,000/s), one worker, ``--ids-runs`` (3) of each kind in turn after one not counted;
+  the medians' difference (goal at most 15 %).
+- ``es-rsyslog``: rsyslog (benchmarks/rsyslog.py says how it is configured and why) and gelfingest (one
+  worker) on the same uncompressed, unchunked GELF over UDP into that Elasticsearch, in turn at each of
+  ``--peer-rates`` (``--peer-events`` each), then the burst of es-burst: events per CPU-second of each tool
+  and of Elasticsearch, the loss, the lossless rate of each (the highest offered rate that, with every lower
+  one, lost under 0.1 %) and the ratio of events per CPU-second. Left out if rsyslog is not installed (make
+  bench installs it).
 
 The load comes from a separate process replaying traffic encoded once (benchmarks/traffic.py), paced in
 bursts of 100 events over 64 source sockets (SO_REUSEPORT spreads by source address), so the generator is
@@ -55,11 +70,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import html
 import json
 import math
 import os
 import platform
+import random
 import secrets
 import statistics
 import sys
@@ -71,6 +88,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import large_messages
 from benchmarks.measure import (
     RESULTS,
     bench_daemon,
@@ -90,11 +108,13 @@ from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon, tree_cpu_seconds
 
-SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "tcp-null-max", "es-ceiling", "es-udp", "es-burst",
-             "es-ids", "es-rsyslog")
+SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "udp-large", "tcp-null-max", "es-ceiling", "es-udp",
+             "es-burst", "es-ids", "es-rsyslog")
 ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
+# udp-large: distinct messages of a point (the sender loops over them, each time with a new message id).
+LARGE_DISTINCT = 3000
 # The goals the figures are held against.
 GOAL_EVENTS_PER_CPU_S = 100_000
 GOAL_TCP_MIB_S = 86.0
@@ -248,6 +268,12 @@ def udp_null_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) 
         r = row("udp-null-max", w, "max", m)
         goal(r, "events_per_cpu_s", GOAL_EVENTS_PER_CPU_S)
         rows.append(r)
+    one = next((r["events_per_cpu_s"] for r in rows if r["workers"] == 1), None)
+    for r in rows:
+        if one and r["workers"] > 1 and r["events_per_cpu_s"]:
+            # Events per CPU-second of N workers over one's: what the forwarding between them costs.
+            r["efficiency_to_one_worker"] = round(r["events_per_cpu_s"] / one, 2)
+            note(r, f"{r['efficiency_to_one_worker']:.2f} x one worker's events per CPU-second")
     return rows
 
 
@@ -288,6 +314,42 @@ def udp_modes(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> 
             if r["sequence_mode"] == "clock":
                 r["clock_over_counter_pct"] = over
         note(rows[-1], f"clock costs {over:+.1f} % CPU per event over counter (medians)")
+    return rows
+
+
+def large_events(kb: int, count: int) -> list[tuple[bytes, ...]]:
+    """``count`` large messages of about ``kb`` KB, the three kinds of benchmarks/large_messages.py in turn
+    (a stack trace, a JSON log line, the suite's own), gzipped at level 1 and chunked as go-gelf does."""
+    rng = random.Random(kb)
+    kinds = large_messages.KINDS
+    bodies = {kind: [large_messages.message(kind, kb, 0, rng) for _ in range(4)] for kind in kinds}
+    events = []
+    for k in range(count):
+        data = bodies[kinds[k % len(kinds)]][k // len(kinds) % 4].replace(b'"#0 ', f'"#{k} '.encode(), 1)
+        events.append(tuple(large_messages.chunked(gzip.compress(data, 1, mtime=0), k)))
+    return events
+
+
+def udp_large(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Large messages (``--large-sizes`` KB) over UDP into the null output, one worker: events per CPU-second
+    and CPU microseconds per KB of decompressed message, offered at ``--large-kib-rate`` KiB/s of it."""
+    rows = []
+    with bench_daemon(1, udp=True, keep_log=args.logs / "udp-large.log") as d:
+        session = Session(d)
+        for kb in args.large_sizes:
+            rate = args.large_kib_rate / kb
+            count = max(60, round(rate * args.point_seconds))
+            events = large_events(kb, min(count, LARGE_DISTINCT))
+            log(f"udp-large: {count} messages of {kb} KB at {rate:.0f}/s")
+            m = session.point(functools.partial(send_udp, d.udp_port, events, count, rate))
+            r = row("udp-large", 1, round(rate), m)
+            r["message_kb"] = kb
+            if m.delivered:
+                # The whole daemon's CPU: the chunks' reads and the null output too, where
+                # benchmarks/large_messages.py measures the core alone.
+                r["us_per_kb"] = round(1e6 * m.cpu_seconds / (m.delivered * kb), 2)
+            note(r, f"{kb} KB messages, {r.get('us_per_kb')} us of CPU per KB")
+            rows.append(r)
     return rows
 
 
@@ -478,6 +540,10 @@ def es_ids(args: argparse.Namespace, es: LocalElasticsearch,
     # In turn, and each run in the other order than the one before, so that a drift of the machine's speed
     # does not favour either.
     order = ("sequence", "auto")
+    # Its first run in a new index pattern costs Elasticsearch more even after the JVM's warm-up (seen here:
+    # 204 µs an event, then 143-155 for either kind, and it still fell over the next runs): one run first,
+    # not counted.
+    side_by_side(es, "es-ids-warmup", "gelfingest", events, args.ids_events, args.ids_rate, args.logs)
     rows = [side_by_side(es, "es-ids", "gelfingest", events, args.ids_events, args.ids_rate, args.logs,
                          {"GELFINGEST_DOCUMENT_ID": mode})
             for run in range(args.ids_runs) for mode in (order if run % 2 == 0 else order[::-1])]
@@ -696,6 +762,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes-rate", type=int, default=30_000, help="events/s offered in udp-modes")
     parser.add_argument("--modes-seconds", type=float, help="seconds of each udp-modes run (6; quick 2)")
     parser.add_argument("--modes-runs", type=int, help="runs of each mode in udp-modes (3; quick 1)")
+    parser.add_argument("--large-sizes", type=int, nargs="+", default=[8, 32, 128], metavar="KB",
+                        help="message sizes of udp-large")
+    parser.add_argument("--large-kib-rate", type=float, default=40_960,
+                        help="KiB/s of decompressed message offered in udp-large (each size at this / KB events/s)")
     parser.add_argument("--burst-events", type=int, help="events of es-burst (200000; quick 50000)")
     parser.add_argument("--burst-rate", type=float, default=60_000, help="events/s offered in es-burst")
     parser.add_argument("--burst-env", nargs="*", default=[], metavar="NAME=VALUE",
@@ -708,7 +778,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--es-workers", type=int, nargs="+", help="worker counts of es-udp (1 2; quick 1)")
     parser.add_argument("--ids-events", type=int, help="events of each es-ids run (200000; quick 20000)")
     parser.add_argument("--ids-rate", type=float, default=40_000, help="events/s offered in es-ids")
-    parser.add_argument("--ids-runs", type=int, help="runs of each kind of id in es-ids (2; quick 1)")
+    parser.add_argument("--ids-runs", type=int, help="runs of each kind of id in es-ids (3; quick 1)")
     parser.add_argument("--peer-events", type=int, help="events of each es-rsyslog point (100000; quick 10000)")
     parser.add_argument("--peer-rates", type=int, nargs="+",
                         help="offered events/s of es-rsyslog (10000 20000 40000; quick 10000)")
@@ -724,7 +794,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.es_events = args.es_events or (10_000 if quick else 100_000)
     args.es_workers = args.es_workers or ([1] if quick else [1, 2])
     args.ids_events = args.ids_events or (20_000 if quick else 200_000)
-    args.ids_runs = args.ids_runs or (1 if quick else 2)
+    args.ids_runs = args.ids_runs or (1 if quick else 3)
     args.peer_events = args.peer_events or (10_000 if quick else 100_000)
     args.peer_rates = args.peer_rates or ([10_000] if quick else [10_000, 20_000, 40_000])
     # Each daemon's log, kept beside the figures.
@@ -755,6 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += udp_null_curve(args, events[: args.events])
         if "udp-modes" in selected:
             rows += udp_modes(args, small)
+        if "udp-large" in selected:
+            rows += udp_large(args)
         if "tcp-null-max" in selected:
             rows += tcp_null_max(args, frames)
         if selected & set(ES_SCENARIOS):
