@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_GELF := /usr/share/gocode/src/github.com/Graylog2/go-gelf/gelf
 
-.PHONY: run test lint bench fuzz soak install system-deps clean
+.PHONY: run test lint bench bench-deps fuzz soak install system-deps clean
 
 install: $(STAMP)
 
@@ -50,9 +50,18 @@ test: $(STAMP) system-deps lint
 	$(PY) -m gelfingest.local_es fetch >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# rsyslog and its Elasticsearch output from Debian, the peer the suite measures gelfingest against
+# (es-rsyslog). The suite runs its own rsyslogd -n -f CONF; the system service is not used.
+bench-deps:
+	@if ! command -v rsyslogd >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so ]; then \
+		echo "Installing rsyslog and rsyslog-elasticsearch from Debian's packages"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq rsyslog rsyslog-elasticsearch >/dev/null; \
+	fi
+
 # The benchmark suite (BENCH_ARGS, e.g. --quick, --skip-es, --only udp-null-curve): one table, and
 # benchmarks/results/suite.json and curve.svg.
-bench: $(STAMP)
+bench: $(STAMP) bench-deps
 	$(PY) -m gelfingest.local_es fetch >/dev/null
 	$(PY) -m benchmarks.suite $(BENCH_ARGS)
 
