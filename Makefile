@@ -53,7 +53,8 @@ test: $(STAMP) system-deps lint
 # rsyslog and its Elasticsearch output from Debian, the peer the suite measures gelfingest against
 # (es-rsyslog). The suite runs its own rsyslogd -n -f CONF; the system service is not used.
 bench-deps:
-	@if ! command -v rsyslogd >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so ]; then \
+	@if { ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; } \
+			|| ! ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1; then \
 		echo "Installing rsyslog and rsyslog-elasticsearch from Debian's packages"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq rsyslog rsyslog-elasticsearch >/dev/null; \

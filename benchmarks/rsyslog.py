@@ -12,8 +12,8 @@ measured on this machine (``../shared/FACTS.md``):
 
 - ``imudp`` with one receiving thread (``threads="1"``: the loopback socket is one, and a second thread
   only contends for it), ``batchSize="128"`` (datagrams per ``recvmmsg``, its default is 32) and
-  ``rcvbufSize="32m"`` (the kernel's buffer it asks for; the machine allows 512 MiB but rsyslog does not
-  need it: its queue takes the burst).
+  ``rcvbufSize`` as large as gelfingest's default receive buffer (256 MiB; root gets it with
+  SO_RCVBUFFORCE), so that a burst's loss compares the tools, not their buffers.
 - The input bound to a ruleset with its own in-memory queue, ``FixedArray`` of 262,144 messages (the
   documentation's choice for a fixed maximum; ``LinkedList`` cost more), ``dequeueBatchSize="5000"``
   (the documentation's advice for omelasticsearch: large batches make large bulk requests) and two
@@ -23,7 +23,8 @@ measured on this machine (``../shared/FACTS.md``):
   ``@cee:`` cookie or a syslog header.
 - ``mmsequence`` (``mode="instance"``) for the sequence, in ``$.seq``.
 - ``omelasticsearch`` with ``bulkmode="on"`` and ``maxbytes="5m"`` (requests as large as gelfingest's),
-  ``writeoperation="create"`` with ``bulkid`` and ``dynbulkid`` (the id), and an ``errorfile``.
+  ``writeoperation="create"`` with ``bulkid`` and ``dynbulkid`` (the id), ``esVersion.major="8"`` (no
+  ``_type`` in the action lines, as gelfingest sends them; 7.9 takes both) and an ``errorfile``.
 - ``@timestamp`` is the time received (``timereported``: the datagram has no syslog header), formatted
   as RFC 3339 in the template; converting GELF's float seconds in RainerScript would only cost it more.
 """
@@ -47,8 +48,11 @@ from gelfingest.metrics import udp_kernel_drops
 from gelfingest.net import free_port
 from tests.harness import cpu_seconds, rss_kib, socket_inodes
 
-RSYSLOGD = "rsyslogd"
 QUEUE_SIZE = 262_144
+# The kernel receive buffer rsyslog asks for: the same as gelfingest's default (--udp-receive-buffer), so a
+# burst's loss compares the tools and not their buffers (FACTS.md's best shape had 32 MiB: rsyslog's queue
+# takes a burst; its input thread only reads).
+RECEIVE_BUFFER = "256m"
 
 # The document, field for field as gelfingest's default schema writes a Docker event.
 _FIELDS = (
@@ -61,9 +65,14 @@ _FIELDS = (
 )
 
 
+def rsyslogd() -> str | None:
+    """rsyslogd's path: on PATH, or where Debian puts it (/usr/sbin is not on a user's PATH)."""
+    return shutil.which("rsyslogd") or next((p for p in ("/usr/sbin/rsyslogd",) if os.access(p, os.X_OK)), None)
+
+
 def available() -> bool:
     """Whether rsyslogd and its Elasticsearch output are installed."""
-    return shutil.which(RSYSLOGD) is not None and Path("/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so").exists()
+    return rsyslogd() is not None and any(Path("/usr/lib").glob("*/rsyslog/omelasticsearch.so"))
 
 
 def config(work_dir: Path, port: int, es_url: str, index: str, id_prefix: str) -> str:
@@ -88,19 +97,21 @@ ruleset(name="gelf" queue.type="FixedArray" queue.size="{QUEUE_SIZE}" queue.dequ
         queue.workerThreads="2") {{
   action(type="mmjsonparse" cookie="" useRawMsg="on")
   action(type="mmsequence" mode="instance" from="1" to="2000000000" var="$.seq")
-  action(type="omelasticsearch" server="{es.hostname}" serverport="{es.port}" searchIndex="{index}" searchType="_doc"
+  action(type="omelasticsearch" server="{es.hostname}" serverport="{es.port}" searchIndex="{index}" esVersion.major="8"
          template="doc" bulkmode="on" maxbytes="5m" writeoperation="create" bulkid="docid" dynbulkid="on"
          errorfile="{work_dir}/es-errors.json")
 }}
 
-input(type="imudp" address="127.0.0.1" port="{port}" ruleset="gelf" rcvbufSize="32m")
+input(type="imudp" address="127.0.0.1" port="{port}" ruleset="gelf" rcvbufSize="{RECEIVE_BUFFER}")
 """
 
 
 class Rsyslog:
     """A running rsyslogd with the configuration above, in a temporary directory."""
 
-    def __init__(self, es_url: str, index: str) -> None:
+    def __init__(self, es_url: str, index: str, keep_log: Path | None = None) -> None:
+        """``keep_log``: where its log and error file are copied when it stops."""
+        self.keep_log = keep_log
         self.dir = Path(tempfile.mkdtemp(prefix="bench-rsyslog-"))
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.conf = self.dir / "rsyslog.conf"
@@ -109,17 +120,24 @@ class Rsyslog:
         self.inodes: set[int] = set()
 
     def __enter__(self) -> Self:
+        command = rsyslogd()
+        if command is None:
+            raise RuntimeError("rsyslogd is not installed (make bench installs it)")
         # -n: in the foreground; -i: its own pid file, not the system's; -f: this configuration only.
         with open(self.dir / "stdout.log", "wb") as out:
-            self.proc = subprocess.Popen(
-                [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.dir / "rsyslogd.pid")],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while not (inodes := socket_inodes([self.proc.pid])) or not self._listening():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"rsyslogd did not start:\n{self.log()}")
-            time.sleep(0.05)
-        self.inodes = inodes
+            self.proc = subprocess.Popen([command, "-n", "-f", str(self.conf), "-i", str(self.dir / "rsyslogd.pid")],
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not self._listening():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"rsyslogd did not start:\n{self.log()}")
+                time.sleep(0.05)
+            # Once it listens: the inodes of its sockets, the UDP one among them.
+            self.inodes = socket_inodes([self.proc.pid])
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _listening(self) -> bool:
@@ -134,6 +152,9 @@ class Rsyslog:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.keep_log is not None:
+            self.keep_log.parent.mkdir(parents=True, exist_ok=True)
+            self.keep_log.write_text(self.log() + "".join(f"es-errors.json: {line}\n" for line in self.errors()))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -152,7 +173,7 @@ class Rsyslog:
         return udp_kernel_drops(self.inodes)
 
     def errors(self) -> list[str]:
-        """What it wrote to its error file (documents Elasticsearch refused) and its log."""
+        """The lines of its error file: one for each bulk request Elasticsearch refused part of."""
         path = self.dir / "es-errors.json"
         return path.read_text().splitlines() if path.exists() else []
 

@@ -10,6 +10,8 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
 - ``udp-null-curve``: the same at fixed offered rates, low to beyond the knee: delivered events/s and loss
   per point, and the knee (the highest offered rate with loss under 0.1 %, every lower rate too). Also drawn
   as an SVG chart.
+- ``udp-small-max``: small gzip messages only (no chunked ones: the traffic of udp-modes), one worker, as
+  fast as the sender goes (goal 110,000 events per CPU-second).
 - ``udp-large``: large messages (``--large-sizes``, 8, 32 and 128 KB of GELF JSON: a stack trace, a JSON log
   line and the suite's own large message in turn, gzipped and chunked as go-gelf does) into the null output,
   one worker, offered at ``--large-kib-rate`` KiB/s of decompressed message: events per CPU-second and CPU
@@ -72,6 +74,7 @@ import argparse
 import functools
 import gzip
 import html
+import itertools
 import json
 import math
 import os
@@ -108,8 +111,8 @@ from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon, tree_cpu_seconds
 
-SCENARIOS = ("udp-null-max", "udp-null-curve", "udp-modes", "udp-large", "tcp-null-max", "es-ceiling", "es-udp",
-             "es-burst", "es-ids", "es-rsyslog")
+SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-large", "tcp-null-max",
+             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
 ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
@@ -117,6 +120,8 @@ KNEE_LOSS_PCT = 0.1
 LARGE_DISTINCT = 3000
 # The goals the figures are held against.
 GOAL_EVENTS_PER_CPU_S = 100_000
+# udp-small-max: small gzip messages only.
+GOAL_SMALL_EVENTS_PER_CPU_S = 110_000
 GOAL_TCP_MIB_S = 86.0
 GOAL_TCP_WORKERS = 2
 GOAL_RATIO_TO_CEILING = 0.9
@@ -134,6 +139,8 @@ ES_POLL_SECONDS = 0.5
 OTHERS_BUSY = 0.3
 MIB = 2**20
 STARTED = time.perf_counter()
+# Side-by-side points so far (their logs are numbered).
+POINTS = itertools.count(1)
 
 
 def log(msg: str) -> None:
@@ -275,6 +282,16 @@ def udp_null_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) 
             r["efficiency_to_one_worker"] = round(r["events_per_cpu_s"] / one, 2)
             note(r, f"{r['efficiency_to_one_worker']:.2f} x one worker's events per CPU-second")
     return rows
+
+
+def udp_small_max(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    """Small gzip messages only (no chunked ones), one worker, as fast as the sender goes."""
+    log(f"udp-small-max: {args.events} small events as fast as possible")
+    with bench_daemon(1, udp=True, keep_log=args.logs / "udp-small-max.log") as d:
+        m = Session(d).point(functools.partial(send_udp, d.udp_port, events, args.events))
+    r = row("udp-small-max", 1, "max", m)
+    goal(r, "events_per_cpu_s", GOAL_SMALL_EVENTS_PER_CPU_S)
+    return [r]
 
 
 def udp_null_curve(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
@@ -468,12 +485,26 @@ def es_cpu_seconds(es: LocalElasticsearch) -> float:
     return tree_cpu_seconds(es.process.pid)
 
 
+def es_quiet(es: LocalElasticsearch, interval: float = 0.5, busy: float = 0.05, timeout: float = 20.0) -> None:
+    """Wait until Elasticsearch used under ``busy`` CPU-seconds in an ``interval`` (or ``timeout``)."""
+    deadline, last = time.monotonic() + timeout, es_cpu_seconds(es)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = es_cpu_seconds(es)
+        if now - last < busy:
+            return
+        last = now
+
+
 def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Sequence[tuple[bytes, ...]],
                  count: int, rate: float, logs: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``count`` of the events at ``rate`` over UDP to one started ``tool`` (``gelfingest``, one worker, with
     ``env``; or ``rsyslog``) into a fresh index, timed until it holds them all (or stops growing): the
     tool's CPU and Elasticsearch's over the point, per event indexed; the index is deleted afterwards."""
     index = f"bench-{scenario}-{tool}-{time.time_ns()}"
+    # Each point's log on its own: the scenario, the point's number in this run, the tool, the rate and
+    # the daemon's environment.
+    log_file = logs / "-".join([scenario, str(next(POINTS)), tool, f"{rate:.0f}", *(env or {}).values()])
     log(f"{scenario}: {tool}{''.join(f' {k}={v}' for k, v in (env or {}).items())}, {count} events at "
         f"{rate:.0f}/s into {index}")
     errors: list[str] = []
@@ -482,15 +513,17 @@ def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Seque
         if tool == "rsyslog":
             # The template gelfingest would install for the index, so both get the same mappings.
             es_call(es.url, "PUT", f"/_index_template/{index}", index_template(index))
-            opened: Any = Rsyslog(es.url, index)
+            opened: Any = Rsyslog(es.url, index, keep_log=log_file.with_suffix(".log"))
         else:
             opened = bench_daemon(1, udp=True, es_url=es.url, index=index, env=env,
-                                  keep_log=logs / f"{index.rsplit('-', 1)[0]}.log")
+                                  keep_log=log_file.with_suffix(".log"))
         with opened as peer:
             if tool == "rsyslog":
-                time.sleep(0.5)
+                wait_until_idle(peer.pid)
             else:
                 session = Session(peer)
+            # What Elasticsearch still does for the point before (merges, a deleted index) is not this one's.
+            es_quiet(es)
             cpu0, es0, drops0, usage = peer.cpu_seconds(), es_cpu_seconds(es), peer.kernel_drops(), Usage()
             t0 = time.perf_counter()
             sent = send_udp(peer.udp_port, events, count, rate)
@@ -517,7 +550,7 @@ def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Seque
         "es_cpu_seconds": round(es_cpu, 2),
         "es_cpu_us_per_event": round(1e6 * es_cpu / delivered, 1) if delivered else None,
         "wall_seconds": round(wall, 2), "delivered_per_s": round(delivered / wall) if wall > 0 else None,
-        "mib_per_s": round(sent.bytes / MIB / wall, 1) if wall > 0 else None, "peak_rss_mib": round(rss, 1),
+        "peak_rss_mib": round(rss, 1),
         "others_cpu_seconds": round(others, 2), "steal_cpu_seconds": round(steal, 2),
         "others_cores": round((others + steal) / wall, 2) if wall > 0 else None,
         "daemon_errors": len(errors), "daemon_error_sample": [e[:300] for e in errors[:3]],
@@ -569,14 +602,15 @@ def es_rsyslog(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[st
     tools = ("rsyslog", "gelfingest")
     events = udp_events(min(args.peer_events, 100_000), chunked_share=0.0, seed=3, compress=False)
     rows = []
-    for rate in sorted(args.peer_rates):
+    for k, rate in enumerate(sorted(args.peer_rates)):
+        # Each rate in the other order than the one before, so that neither tool always goes first.
         pair = {tool: side_by_side(es, "es-rsyslog", tool, events, args.peer_events, rate, args.logs)
-                for tool in tools}
+                for tool in (tools if k % 2 == 0 else tools[::-1])}
         ours, theirs = pair["gelfingest"]["events_per_cpu_s"], pair["rsyslog"]["events_per_cpu_s"]
         if ours and theirs:
             pair["gelfingest"]["ratio_to_rsyslog"] = round(ours / theirs, 2)
             note(pair["gelfingest"], f"{ours / theirs:.2f} x rsyslog's events per CPU-second")
-        rows += pair.values()
+        rows += [pair[tool] for tool in tools]
     for tool in tools:
         lossless = None
         for r in (r for r in rows if r["tool"] == tool):
@@ -590,6 +624,9 @@ def es_rsyslog(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[st
         r = side_by_side(es, "es-rsyslog-burst", tool, events, args.burst_events, args.burst_rate, args.logs)
         note(r, "burst")
         rows.append(r)
+    for r in rows:
+        if r["tool"] == "rsyslog":
+            note(r, "rsyslog's threads: one imudp reader, two queue workers")
     return rows
 
 
@@ -816,11 +853,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.burst_events if "es-burst" in selected else 0)
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []
-        small = udp_events(min(args.events, 50_000), chunked_share=0.0) if "udp-modes" in selected else []
+        small = (udp_events(min(args.events, 50_000), chunked_share=0.0)
+                 if selected & {"udp-modes", "udp-small-max"} else [])
         frames = tcp_frames(args.events) if "tcp-null-max" in selected else []
         log(f"traffic encoded in {time.perf_counter() - t:.1f} s: {len(events)} UDP events, {len(frames)} TCP frames")
         if "udp-null-max" in selected:
             rows += udp_null_max(args, events[: args.events])
+        if "udp-small-max" in selected:
+            rows += udp_small_max(args, small)
         if "udp-null-curve" in selected:
             rows += udp_null_curve(args, events[: args.events])
         if "udp-modes" in selected:

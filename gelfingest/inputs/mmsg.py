@@ -30,7 +30,8 @@ _CONTROL: Final = 64  # one cmsg with a struct timespec needs 32
 MSG_DONTWAIT: Final = 0x40
 _SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 # cmsg_level and cmsg_type of an SO_TIMESTAMPNS cmsg read as one native 64-bit word.
-_TIMESTAMP_KIND: Final = struct.unpack("=q", struct.pack("=ii", socket.SOL_SOCKET, _SO_TIMESTAMPNS))[0]
+_TIMESTAMP_KIND: Final = int.from_bytes(struct.pack("=ii", socket.SOL_SOCKET, _SO_TIMESTAMPNS), sys.byteorder,
+                                        signed=True)
 
 
 class _Iovec(ctypes.Structure):
