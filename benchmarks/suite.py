@@ -85,7 +85,7 @@ import statistics
 import sys
 import time
 import urllib.error
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -370,14 +370,20 @@ def udp_large(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def lossless_up_to(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """Of rows in rising offered rate, the last that, with every one before it, lost under KNEE_LOSS_PCT."""
+    last = None
+    for r in rows:
+        if r["loss_pct"] >= KNEE_LOSS_PCT:
+            break
+        last = r
+    return last
+
+
 def mark_knees(rows: list[dict[str, Any]]) -> None:
     """Per worker count: the highest offered rate that, with every lower one, lost under KNEE_LOSS_PCT."""
     for w in {r["workers"] for r in rows}:
-        knee = None
-        for r in sorted((r for r in rows if r["workers"] == w), key=lambda r: r["offered_rate"]):
-            if r["loss_pct"] >= KNEE_LOSS_PCT:
-                break
-            knee = r
+        knee = lossless_up_to(sorted((r for r in rows if r["workers"] == w), key=lambda r: r["offered_rate"]))
         if knee is not None:
             knee["knee"] = True
             note(knee, f"KNEE (loss < {KNEE_LOSS_PCT:g} % up to here)")
@@ -612,11 +618,7 @@ def es_rsyslog(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[st
             note(pair["gelfingest"], f"{ours / theirs:.2f} x rsyslog's events per CPU-second")
         rows += [pair[tool] for tool in tools]
     for tool in tools:
-        lossless = None
-        for r in (r for r in rows if r["tool"] == tool):
-            if r["loss_pct"] >= KNEE_LOSS_PCT:
-                break
-            lossless = r
+        lossless = lossless_up_to(r for r in rows if r["tool"] == tool)
         if lossless is not None:
             lossless["lossless"] = True
             note(lossless, f"LOSSLESS up to here (loss < {KNEE_LOSS_PCT:g} %)")
