@@ -67,8 +67,9 @@ async def _stopping_instance() -> None:
             w.events += kept
         for w in b:
             w.forwarder.leave()  # at once, as nothing has been read yet: the events are on their way
-        took = await until(lambda: all(w.forwarder.settled for w in b))
-        assert took < 1.0  # answered: not the LEAVE_TIMEOUT that a peer's silence costs
+        # Settled only once answered: every worker here and of a said BYE back. The daemon's LEAVE_TIMEOUT
+        # for a silent peer is not part of it, so no timing needs asserting.
+        await until(lambda: all(w.forwarder.settled for w in b))
         for w in b:
             w.forwarder.drain()
         got = sorted(e.doc["message"] for w in everyone for _, e in w.events)
