@@ -59,8 +59,9 @@ sent - delivered, and the kernel's drop counter of the daemon's UDP sockets over
 CPU-second (utime+stime of the supervisor and every worker from /proc over the point); wall-clock delivered
 events/s and received MiB/s (from the first send until the daemon's CPU went idle); the largest peak RSS
 (VmHWM) of a worker; and ``others``: the cores the rest of the machine kept busy meanwhile (all cores' busy
-time from /proc/stat less the daemon's, the sender's and the suite's; Elasticsearch's own in es-udp) or the
-hypervisor gave to other machines (steal), so a figure taken while something else ran says so. The note
+time from /proc/stat less the daemon's, the sender's and the suite's; Elasticsearch's among them in the es-
+scenarios, which also report it apart, per event indexed) or the hypervisor gave to other machines (steal),
+so a figure taken while something else ran says so. The note
 column holds goals met or missed, the knee, a sender that fell short of its rate, other work on the machine
 or steal, and errors the daemon logged.
 
@@ -71,6 +72,7 @@ daemon's log to suite-logs/ beside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gzip
 import html
@@ -152,7 +154,7 @@ def log(msg: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Measured:
     sent: Sent
-    counters: Counters  # the daemon's counters over the point
+    counters: Counters | None  # the daemon's counters over the point (None: rsyslog, which has none)
     delivered: int
     kernel_drops: int | None
     cpu_seconds: float
@@ -165,6 +167,7 @@ class Measured:
     # those the hypervisor gave to other machines (steal).
     others_cpu_seconds: float
     steal_cpu_seconds: float
+    es_cpu_seconds: float | None = None  # Elasticsearch's process tree over the point, into Elasticsearch
 
 
 class Usage:
@@ -228,24 +231,29 @@ def row(scenario: str, workers: int | None, offered: float | str, m: Measured) -
         "scenario": scenario, "tool": "gelfingest", "workers": workers, "offered_rate": offered,
         "events_sent": sent.events, "datagrams_sent": sent.datagrams, "mib_sent": round(sent.bytes / MIB, 1),
         "send_seconds": round(sent.seconds, 2), "sent_rate": round(sent.rate),
-        "received": c.received, "received_mib": round(c.received_bytes / MIB, 1), "decoded": c.decoded,
-        "delivered": m.delivered, "loss": loss, "loss_pct": round(100 * loss / sent.events, 3) if sent.events else 0,
-        "kernel_drops": m.kernel_drops, "rejected": c.rejected, "chunked_incomplete": c.chunks_incomplete,
+        "received": c and c.received, "received_mib": c and round(c.received_bytes / MIB, 1),
+        "decoded": c and c.decoded, "delivered": m.delivered, "loss": loss,
+        "loss_pct": round(100 * loss / sent.events, 3) if sent.events else 0, "kernel_drops": m.kernel_drops,
+        "rejected": c and c.rejected, "chunked_incomplete": c and c.chunks_incomplete,
         "cpu_seconds": round(m.cpu_seconds, 2),
         "events_per_cpu_s": round(m.delivered / m.cpu_seconds) if m.cpu_seconds > 0 else None,
         "wall_seconds": round(wall, 2),
         "delivered_per_s": round(m.delivered / wall) if wall > 0 else None,
-        "mib_per_s": round(c.received_bytes / MIB / wall, 1) if wall > 0 else None,
+        "mib_per_s": round(c.received_bytes / MIB / wall, 1) if c and wall > 0 else None,
         "peak_rss_mib": round(m.peak_rss_mib, 1), "udp_receive_buffer": m.udp_receive_buffer,
         "others_cpu_seconds": round(m.others_cpu_seconds, 2), "steal_cpu_seconds": round(m.steal_cpu_seconds, 2),
         "others_cores": round((m.others_cpu_seconds + m.steal_cpu_seconds) / wall, 2) if wall > 0 else None,
-        "daemon_errors": len(m.daemon_errors), "daemon_error_sample": m.daemon_errors[:3],
+        "daemon_errors": len(m.daemon_errors), "daemon_error_sample": [e[:300] for e in m.daemon_errors[:3]],
     }
+    if m.es_cpu_seconds is not None:
+        r["es_cpu_seconds"] = round(m.es_cpu_seconds, 2)
+        r["es_cpu_us_per_event"] = round(1e6 * m.es_cpu_seconds / m.delivered, 1) if m.delivered else None
     if isinstance(offered, float | int) and sent.rate < 0.95 * offered:
         note(r, "the sender fell short of the rate")
     if m.daemon_errors:
         note(r, f"the daemon logged {len(m.daemon_errors)} errors, e.g. {m.daemon_errors[0][:100]!r}")
-    if scenario != "es-udp" and wall > 0 and m.others_cpu_seconds / wall > OTHERS_BUSY:
+    # Into Elasticsearch, others include its CPU (reported on its own as es_cpu_seconds).
+    if m.es_cpu_seconds is None and wall > 0 and m.others_cpu_seconds / wall > OTHERS_BUSY:
         note(r, "other work on the machine meanwhile")
     if wall > 0 and m.steal_cpu_seconds / wall > OTHERS_BUSY:
         note(r, f"the hypervisor took {m.steal_cpu_seconds / wall:.1f} cores (steal)")
@@ -450,33 +458,64 @@ def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
     return count, seen
 
 
-def into_es(es_url: str, scenario: str, workers: int, events: Sequence[tuple[bytes, ...]], count: int,
-            rate: float, log_file: Path, env: dict[str, str] | None = None) -> Measured:
-    """``count`` of the events at ``rate`` over UDP into a fresh index, timed until it holds them all (or
-    stops growing); the index is deleted afterwards."""
-    index = f"bench-{scenario}-{time.time_ns()}"
-    log(f"{scenario}: {workers} worker(s), {count} events at {rate:.0f}/s into {index}")
+def into_es(es: LocalElasticsearch, scenario: str, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
+            log_file: Path, *, tool: str = "gelfingest", workers: int = 1,
+            env: dict[str, str] | None = None) -> Measured:
+    """``count`` of the events at ``rate`` over UDP to a started ``tool`` (``gelfingest`` with ``workers``
+    and ``env``, or ``rsyslog``) into a fresh index, timed until it holds them all (or stops growing), with
+    Elasticsearch's CPU over it; the index (and rsyslog's template) is deleted afterwards."""
+    index = f"bench-{scenario}-{tool}-{time.time_ns()}"
+    who = "rsyslog" if tool == "rsyslog" else f"gelfingest, {workers} worker(s)"
+    log(f"{scenario}: {who}{''.join(f', {k}={v}' for k, v in (env or {}).items())}, {count} events at "
+        f"{rate:.0f}/s into {index}")
+    send = functools.partial(send_udp, events=events, count=count, rate=rate)
+    finish = functools.partial(wait_indexed, es.url, index, count)
     try:
-        with bench_daemon(workers, udp=True, es_url=es_url, index=index, keep_log=log_file, env=env) as d:
-            return Session(d).point(functools.partial(send_udp, d.udp_port, events, count, rate),
-                                    finish=functools.partial(wait_indexed, es_url, index, count))
+        if tool == "rsyslog":
+            # The template gelfingest would install for the index, so both get the same mappings.
+            es_call(es.url, "PUT", f"/_index_template/{index}", index_template(index))
+            with Rsyslog(es.url, index, keep_log=log_file) as peer:
+                wait_until_idle(peer.pid)
+                return rsyslog_point(peer, es, functools.partial(send, peer.udp_port), finish)
+        with bench_daemon(workers, udp=True, es_url=es.url, index=index, keep_log=log_file, env=env) as d:
+            session = Session(d)
+            # What Elasticsearch still does for the point before (merges, a deleted index) is not this one's.
+            es_quiet(es)
+            es0 = es_cpu_seconds(es)
+            m = session.point(functools.partial(send, d.udp_port), finish)
+            return dataclasses.replace(m, es_cpu_seconds=es_cpu_seconds(es) - es0)
     finally:
-        try:
-            es_call(es_url, "DELETE", f"/{index}")
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
+        for path in (f"/{index}", f"/_index_template/{index}"):
+            try:
+                es_call(es.url, "DELETE", path)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
 
 
-def es_udp(es_url: str, workers: int, events: Sequence[tuple[bytes, ...]], rate: float,
+def rsyslog_point(peer: Rsyslog, es: LocalElasticsearch, send: Callable[[], Sent],
+                  finish: Callable[[], tuple[int, float]]) -> Measured:
+    """What Session.point measures of gelfingest, of a started rsyslog (it has no counters of its own)."""
+    es_quiet(es)
+    cpu0, es0, drops0, usage = peer.cpu_seconds(), es_cpu_seconds(es), peer.kernel_drops(), Usage()
+    t0 = time.perf_counter()
+    sent = send()
+    delivered, end = finish()
+    cpu = peer.cpu_seconds() - cpu0
+    others, steal = usage.others(cpu)
+    return Measured(sent, None, delivered, peer.kernel_drops() - drops0, cpu, end - t0, peer.peak_rss_mib(),
+                    peer.errors(), None, others, steal, es_cpu_seconds(es) - es0)
+
+
+def es_udp(es: LocalElasticsearch, workers: int, events: Sequence[tuple[bytes, ...]], rate: float,
            logs: Path) -> dict[str, Any]:
-    m = into_es(es_url, "es-udp", workers, events, len(events), rate, logs / f"es-udp-{workers}w.log")
+    m = into_es(es, "es-udp", events, len(events), rate, logs / f"es-udp-{workers}w.log", workers=workers)
     return row("es-udp", workers, round(rate), m)
 
 
-def es_burst(es_url: str, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
+def es_burst(es: LocalElasticsearch, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
              logs: Path, env: dict[str, str]) -> dict[str, Any]:
-    m = into_es(es_url, "es-burst", 1, events, count, rate, logs / "es-burst.log", env)
+    m = into_es(es, "es-burst", events, count, rate, logs / "es-burst.log", env=env)
     r = row("es-burst", 1, round(rate), m)
     note(r, f"receive buffer {m.udp_receive_buffer} bytes" + "".join(f", {k}={v}" for k, v in env.items()))
     if r["loss"]:
@@ -504,71 +543,15 @@ def es_quiet(es: LocalElasticsearch, interval: float = 0.5, busy: float = 0.05, 
 
 def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Sequence[tuple[bytes, ...]],
                  count: int, rate: float, logs: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``count`` of the events at ``rate`` over UDP to one started ``tool`` (``gelfingest``, one worker, with
-    ``env``; or ``rsyslog``) into a fresh index, timed until it holds them all (or stops growing): the
-    tool's CPU and Elasticsearch's over the point, per event indexed; the index is deleted afterwards."""
-    index = f"bench-{scenario}-{tool}-{time.time_ns()}"
+    """One point of ``tool`` (``gelfingest``, one worker, with ``env``; or ``rsyslog``) into Elasticsearch
+    (``into_es``), as a row with the tool and Elasticsearch's CPU per event indexed."""
     # Each point's log on its own: the scenario, the point's number in this run, the tool, the rate and
     # the daemon's environment.
-    log_file = logs / "-".join([scenario, str(next(POINTS)), tool, f"{rate:.0f}", *(env or {}).values()])
-    log(f"{scenario}: {tool}{''.join(f' {k}={v}' for k, v in (env or {}).items())}, {count} events at "
-        f"{rate:.0f}/s into {index}")
-    errors: list[str] = []
-    try:
-        peer: Any
-        if tool == "rsyslog":
-            # The template gelfingest would install for the index, so both get the same mappings.
-            es_call(es.url, "PUT", f"/_index_template/{index}", index_template(index))
-            opened: Any = Rsyslog(es.url, index, keep_log=log_file.with_suffix(".log"))
-        else:
-            opened = bench_daemon(1, udp=True, es_url=es.url, index=index, env=env,
-                                  keep_log=log_file.with_suffix(".log"))
-        with opened as peer:
-            if tool == "rsyslog":
-                wait_until_idle(peer.pid)
-            else:
-                session = Session(peer)
-            # What Elasticsearch still does for the point before (merges, a deleted index) is not this one's.
-            es_quiet(es)
-            cpu0, es0, drops0, usage = peer.cpu_seconds(), es_cpu_seconds(es), peer.kernel_drops(), Usage()
-            t0 = time.perf_counter()
-            sent = send_udp(peer.udp_port, events, count, rate)
-            delivered, end = wait_indexed(es.url, index, count)
-            cpu, es_cpu = peer.cpu_seconds() - cpu0, es_cpu_seconds(es) - es0
-            drops, rss = peer.kernel_drops() - drops0, peer.peak_rss_mib()
-            others, steal = usage.others(cpu + es_cpu)
-            errors = peer.errors() if tool == "rsyslog" else session.new_errors()
-    finally:
-        for path in (f"/{index}", f"/_index_template/{index}"):
-            try:
-                es_call(es.url, "DELETE", path)
-            except urllib.error.HTTPError as exc:
-                if exc.code != 404:
-                    raise
-    wall, loss = end - t0, count - delivered
-    r: dict[str, Any] = {
-        "scenario": scenario, "tool": tool, "workers": 1 if tool == "gelfingest" else None,
-        "offered_rate": round(rate), "events_sent": sent.events, "datagrams_sent": sent.datagrams,
-        "mib_sent": round(sent.bytes / MIB, 1), "send_seconds": round(sent.seconds, 2),
-        "sent_rate": round(sent.rate), "delivered": delivered, "loss": loss,
-        "loss_pct": round(100 * loss / count, 3) if count else 0, "kernel_drops": drops,
-        "cpu_seconds": round(cpu, 2), "events_per_cpu_s": round(delivered / cpu) if cpu > 0 else None,
-        "es_cpu_seconds": round(es_cpu, 2),
-        "es_cpu_us_per_event": round(1e6 * es_cpu / delivered, 1) if delivered else None,
-        "wall_seconds": round(wall, 2), "delivered_per_s": round(delivered / wall) if wall > 0 else None,
-        "peak_rss_mib": round(rss, 1),
-        "others_cpu_seconds": round(others, 2), "steal_cpu_seconds": round(steal, 2),
-        "others_cores": round((others + steal) / wall, 2) if wall > 0 else None,
-        "daemon_errors": len(errors), "daemon_error_sample": [e[:300] for e in errors[:3]],
-        "env": env or {},
-    }
+    name = "-".join([scenario, str(next(POINTS)), tool, f"{rate:.0f}", *(env or {}).values()])
+    m = into_es(es, scenario, events, count, rate, logs / f"{name}.log", tool=tool, env=env)
+    r = row(scenario, 1 if tool == "gelfingest" else None, round(rate), m)
+    r["tool"], r["env"] = tool, env or {}
     note(r, tool + "".join(f", {k}={v}" for k, v in (env or {}).items()))
-    if sent.rate < 0.95 * rate:
-        note(r, "the sender fell short of the rate")
-    if errors:
-        note(r, f"{len(errors)} errors logged, e.g. {errors[0][:100]!r}")
-    if wall > 0 and (others + steal) / wall > OTHERS_BUSY:
-        note(r, "other work on the machine meanwhile")
     return r
 
 
@@ -647,7 +630,7 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
             rows.append(ceiling)
         if "es-udp" in selected:
             rate = args.es_rate or ES_OVER_CEILING * ceiling["delivered_per_s"]
-            e2e = [es_udp(es.url, w, subset, rate, args.logs) for w in args.es_workers]
+            e2e = [es_udp(es, w, subset, rate, args.logs) for w in args.es_workers]
             # The ceiling again after them: on a shared machine it moves; each ratio is to the mean of both.
             again = es_ceiling(es.url, datagrams, concurrency, warm=False)
             mean = (ceiling["delivered_per_s"] + again["delivered_per_s"]) / 2
@@ -657,7 +640,7 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
                 goal(r, "ratio_to_ceiling", GOAL_RATIO_TO_CEILING)
             rows += [*e2e, again]
         if "es-burst" in selected:
-            rows.append(es_burst(es.url, events, args.burst_events, args.burst_rate, args.logs,
+            rows.append(es_burst(es, events, args.burst_events, args.burst_rate, args.logs,
                                  dict(kv.split("=", 1) for kv in args.burst_env)))
         if selected & {"es-ids", "es-rsyslog"} and not selected & {"es-ceiling", "es-udp"}:
             # A cold JVM indexes several times slower: the first tool or kind of id measured would pay for it.
