@@ -28,9 +28,11 @@ BUFFER: Final = 65_536
 _NAME: Final = 128  # sizeof(struct sockaddr_storage)
 _CONTROL: Final = 64  # one cmsg with a struct timespec needs 32
 MSG_DONTWAIT: Final = 0x40
-_SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
+# SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec (Python names it only on
+# some builds; Linux's number is 35). The UDP input turns it on.
+SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 # cmsg_level and cmsg_type of an SO_TIMESTAMPNS cmsg read as one native 64-bit word.
-_TIMESTAMP_KIND: Final = int.from_bytes(struct.pack("=ii", socket.SOL_SOCKET, _SO_TIMESTAMPNS), sys.byteorder,
+_TIMESTAMP_KIND: Final = int.from_bytes(struct.pack("=ii", socket.SOL_SOCKET, SO_TIMESTAMPNS), sys.byteorder,
                                         signed=True)
 
 

@@ -2,9 +2,10 @@
 
 asyncio's DatagramProtocol reads one datagram per loop turn, which makes the socket, not the decoder, the
 bottleneck; this reader drains the socket until it would block, up to DRAIN_PER_WAKEUP datagrams a wake-up
-(docs/performance.md has both rates). The input only moves bytes: each burst is
-handed over at once, ``on_burst(datagrams, source_ips, now)`` with one ``now`` per burst (so what is done
-per message, decoding to batching, runs in one loop over the burst).
+(docs/performance.md has both rates), with recvmmsg (inputs/mmsg.py) where it can. The input only moves
+bytes: each burst is handed over at once, ``on_burst(datagrams, source_ips, now, stamps)`` with one ``now``
+per burst and, with kernel timestamps on (clock mode), each datagram's receive time in ``stamps`` (so what
+is done per message, decoding to batching, runs in one loop over the burst).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import struct
 import time
 from typing import Final, Protocol
 
-from gelfingest.inputs.mmsg import MultiReceiver
+from gelfingest.inputs.mmsg import SO_TIMESTAMPNS, MultiReceiver
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)
 
 # Datagrams read per wake-up before giving the loop back to the timers and the sender.
 DRAIN_PER_WAKEUP: Final = 512
+
 
 class BurstHandler(Protocol):
     """Takes a burst: the datagrams, their senders' addresses, when it was read, and (kernel timestamps on)
@@ -33,9 +35,6 @@ class BurstHandler(Protocol):
                  stamps: list[float] | None = None, /) -> None: ...
 
 
-
-# SO_TIMESTAMPNS: the kernel's receive time of each datagram, as a struct timespec.
-_SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC: Final = struct.Struct("@qq")
 
 
@@ -78,7 +77,7 @@ class UdpInput:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.effective_buffer = set_receive_buffer(sock, self.receive_buffer)
         if self.kernel_timestamps:
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((self.address.host, self.address.port))
         sock.setblocking(False)
         self.sock = sock
@@ -187,7 +186,7 @@ class UdpInput:
         sources: list[str] = []
         stamps: list[float] = []
         full = True
-        unpack, level, kind, size = _TIMESPEC.unpack_from, socket.SOL_SOCKET, _SO_TIMESTAMPNS, _TIMESPEC.size
+        unpack, level, kind, size = _TIMESPEC.unpack_from, socket.SOL_SOCKET, SO_TIMESTAMPNS, _TIMESPEC.size
         for _ in range(DRAIN_PER_WAKEUP):
             try:
                 data, ancillary, _flags, addr = recvmsg(MAX_UDP_PAYLOAD, 64)
