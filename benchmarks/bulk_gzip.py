@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.measure import NDJSON, RESULTS, encoded_bodies, es_call, es_count, post_bulks, report
 from benchmarks.traffic import udp_datagrams
-from gelfingest.core.bulk import gzip_body
+from gelfingest.core.bulk import ID_PREFIX_BYTES, gzip_body, id_prefix
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import tree_cpu_seconds
 
@@ -36,14 +36,14 @@ def main() -> int:
     es = LocalElasticsearch(heap="1g")
     es.start()
     try:
-        warm, _ = encoded_bodies(datagrams, "warmup", secrets.token_hex(4) + "-")
+        warm, _ = encoded_bodies(datagrams, "warmup", id_prefix(secrets.token_bytes(ID_PREFIX_BYTES)))
         post_bulks(es.url, warm, 2)
         es_call(es.url, "DELETE", "/warmup")
         for r in range(args.rounds):
             # Alternating which goes first, so a server still warming up favours neither.
             for kind in ("plain", "gzip") if r % 2 == 0 else ("gzip", "plain"):
                 index = f"gz-{kind}-{r}-{time.time_ns()}"
-                bodies, n = encoded_bodies(datagrams, index, secrets.token_hex(4) + "-")
+                bodies, n = encoded_bodies(datagrams, index, id_prefix(secrets.token_bytes(ID_PREFIX_BYTES)))
                 headers = dict(NDJSON)
                 cpu = 0.0
                 if kind == "gzip":

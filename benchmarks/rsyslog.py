@@ -4,8 +4,9 @@ rsyslog 8.2302 (Debian's ``rsyslog`` and ``rsyslog-elasticsearch``) has no GELF 
 gzip or zlib, nor reassemble chunks, so it is compared on uncompressed, unchunked GELF JSON over UDP. It
 gets the job gelfingest does with its defaults: parse the JSON, give each event a sequence, map the
 fields to the same document (``message``, ``@timestamp``, ``level``, ``host``, the container's fields,
-``source_host``, ``sequence``) and write it with ``create`` and an id of the same shape as gelfingest's
-(a prefix drawn at start and the sequence), so that a resent batch cannot duplicate.
+``source_host``, ``sequence``) and write it with ``create`` and an id of its own (a prefix drawn at start
+and the sequence, in hex and decimal: rsyslog has no base64 of gelfingest's form), so that a resent batch
+cannot duplicate.
 
 The configuration is the one rsyslog's documentation advises for throughput, and the best of those we
 measured on this machine (``../shared/FACTS.md``):

@@ -109,6 +109,7 @@ from benchmarks.rsyslog import Rsyslog
 from benchmarks.rsyslog import available as rsyslog_available
 from benchmarks.traffic import Sent, send_tcp, send_udp, tcp_frames, udp_events
 from gelfingest.config import Config
+from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon, tree_cpu_seconds
@@ -415,8 +416,8 @@ def es_ceiling(es_url: str, datagrams: list[bytes], concurrency: int, warm: bool
     warm it up first)."""
     template = index_template("ceiling-%Y")
     es_call(es_url, "PUT", "/_index_template/bench-ceiling", template)
-    # The daemon's ids: a per-start prefix of 8 hex digits and the sequence.
-    prefix = secrets.token_hex(4) + "-"
+    # The daemon's ids: a prefix drawn as it draws one at start, and the sequence.
+    prefix = id_prefix(secrets.token_bytes(ID_PREFIX_BYTES))
     warm_docs = 0
     if warm:
         warm_index = f"ceiling-warmup-{time.time_ns()}"

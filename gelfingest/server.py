@@ -14,7 +14,6 @@ rest), a second one spools what is in memory at once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import secrets
 import signal
@@ -23,6 +22,7 @@ from typing import Final
 
 from gelfingest.config import Config
 from gelfingest.core.batch import Batch
+from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.decompress import CHUNK_MAGIC
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.ingest import Ingest
@@ -63,8 +63,7 @@ class Server:
                               reserve=reservations)
         # Document ids are this prefix and the sequence; a new prefix at each start means that even a lost
         # data dir, or two instances sharing a progression, cannot give two events one id.
-        # 6 random bytes in URL-safe base64: 8 characters, so that the whole id is base64 (core/bulk.py).
-        prefix = base64.urlsafe_b64encode(secrets.token_bytes(6)).decode()
+        prefix = id_prefix(secrets.token_bytes(ID_PREFIX_BYTES))
         self.ingest = Ingest(config.ingest_settings(document_id_prefix=prefix), sequencer)
         self.rejects = RejectLog()
         dead_letters = DeadLetters(config.data_dir / "dlq", f"worker-{config.worker_index}")

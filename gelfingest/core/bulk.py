@@ -36,6 +36,16 @@ _ID_BYTES: Final = 9
 _ID_CHARS: Final = 12
 
 
+# Random bytes of the prefix the daemon draws at each start (id_prefix).
+ID_PREFIX_BYTES: Final = 6
+
+
+def id_prefix(random: bytes) -> str:
+    """The document id prefix of a start, from ID_PREFIX_BYTES random bytes: 8 URL-safe base64 characters,
+    so that the whole id is base64 (``document_ids``)."""
+    return base64.urlsafe_b64encode(random).decode()
+
+
 def document_ids(prefix: bytes, sequences: Iterable[int]) -> list[bytes]:
     """The ``_id`` of each sequence: the prefix, then the sequence as 9 big-endian bytes in URL-safe base64.
 

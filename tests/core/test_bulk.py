@@ -1,7 +1,18 @@
+import base64
+import secrets
+
 import orjson
 import pytest
 
-from gelfingest.core.bulk import BulkEncoder, BulkResponse, decode_item, id_sequence
+from gelfingest.core.bulk import (
+    ID_PREFIX_BYTES,
+    BulkEncoder,
+    BulkResponse,
+    decode_item,
+    document_ids,
+    id_prefix,
+    id_sequence,
+)
 from tests.helpers import encode
 
 
@@ -83,3 +94,14 @@ def test_each_action_names_its_index_and_pipeline_and_our_id_stays_last() -> Non
                        {"create": {"_index": "logs-web", "pipeline": "gelf-web", "_id": "p-AAAAAAAAAAAD"}}]
     plain = BulkEncoder("logs-%Y").encode_many([{"a": 1}], [0], [1], pipelines=["x"])
     assert decode_item(plain[0])[0] == {"index": {"_index": "logs-1970", "pipeline": "x"}}
+
+
+def test_an_id_with_the_daemon_s_prefix_is_base64_as_a_whole() -> None:
+    """Elasticsearch stores an id that is URL-safe base64 as the bytes it decodes to: with the prefix drawn
+    as the daemon draws it, the whole id is 20 characters that decode to 15 bytes."""
+    for _ in range(100):
+        prefix = id_prefix(secrets.token_bytes(ID_PREFIX_BYTES))
+        (document_id,) = document_ids(prefix.encode(), [2**53 - 1])
+        assert len(document_id) == 20
+        assert base64.urlsafe_b64encode(base64.urlsafe_b64decode(document_id)) == document_id
+        assert len(base64.urlsafe_b64decode(document_id)) == 15
