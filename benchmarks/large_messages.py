@@ -96,19 +96,26 @@ def chunked(payload: bytes, message_id: int) -> list[bytes]:
     return [b"\x1e\x0f" + mid + bytes((n, len(parts))) + part for n, part in enumerate(parts)]
 
 
-def build(kind: str, kb: int, messages: int, compress: bool) -> tuple[list[bytes], int]:
-    """The datagrams of ``messages`` messages (a few distinct bodies, each message numbered), and the
-    messages' decompressed bytes."""
-    rng = random.Random(kb * 7 + KINDS.index(kind))
-    datagrams: list[bytes] = []
+def encoded(kinds: Sequence[str], kb: int, messages: int, compress: bool) -> tuple[list[list[bytes]], int]:
+    """``messages`` messages of these kinds in turn (a few distinct bodies of each, every message
+    numbered), each as its datagrams; and the messages' decompressed bytes."""
+    rngs = {kind: random.Random(kb * 7 + KINDS.index(kind)) for kind in kinds}
+    bodies = {kind: [message(kind, kb, 0, rngs[kind]) for _ in range(8)] for kind in kinds}
+    out: list[list[bytes]] = []
     total = 0
-    bodies = [message(kind, kb, 0, rng) for _ in range(8)]
     for k in range(messages):
-        data = bodies[k % len(bodies)].replace(b'"#0 ', f'"#{k} '.encode(), 1)
+        kind = kinds[k % len(kinds)]
+        data = bodies[kind][k // len(kinds) % 8].replace(b'"#0 ', f'"#{k} '.encode(), 1)
         total += len(data)
         payload = gzip.compress(data, 1, mtime=0) if compress else data
-        datagrams += chunked(payload, (kb << 40) + k)
-    return datagrams, total
+        out.append(chunked(payload, (kb << 40) + k))
+    return out, total
+
+
+def build(kind: str, kb: int, messages: int, compress: bool) -> tuple[list[bytes], int]:
+    """The datagrams of ``messages`` messages of one kind, in order, and their decompressed bytes."""
+    per_message, total = encoded([kind], kb, messages, compress)
+    return [d for datagrams in per_message for d in datagrams], total
 
 
 def run(datagrams: list[bytes], messages: int) -> float:

@@ -74,14 +74,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import gzip
 import html
 import itertools
 import json
 import math
 import os
 import platform
-import random
 import secrets
 import statistics
 import sys
@@ -346,14 +344,8 @@ def udp_modes(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> 
 def large_events(kb: int, count: int) -> list[tuple[bytes, ...]]:
     """``count`` large messages of about ``kb`` KB, the three kinds of benchmarks/large_messages.py in turn
     (a stack trace, a JSON log line, the suite's own), gzipped at level 1 and chunked as go-gelf does."""
-    rng = random.Random(kb)
-    kinds = large_messages.KINDS
-    bodies = {kind: [large_messages.message(kind, kb, 0, rng) for _ in range(4)] for kind in kinds}
-    events = []
-    for k in range(count):
-        data = bodies[kinds[k % len(kinds)]][k // len(kinds) % 4].replace(b'"#0 ', f'"#{k} '.encode(), 1)
-        events.append(tuple(large_messages.chunked(gzip.compress(data, 1, mtime=0), k)))
-    return events
+    per_message, _ = large_messages.encoded(large_messages.KINDS, kb, count, compress=True)
+    return [tuple(datagrams) for datagrams in per_message]
 
 
 def udp_large(args: argparse.Namespace) -> list[dict[str, Any]]:
