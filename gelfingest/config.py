@@ -362,9 +362,12 @@ class Config:
     sequence_iterator: int = _opt(DEFAULT_ITERATOR, parse_int,
                                   "step between sequence numbers: the number of instances", group="sequence",
                                   env="SEQUENCE_ITERATOR", metavar="N")
-    sequence_mode: SequenceMode = _opt("counter", _choice(SequenceMode),
-                                       "counter (seed + n*iterator, n = 0, 1, 2 ...) or clock (n follows the "
-                                       "receive time in 10 us ticks; see docs/ordering.md)", group="sequence")
+    sequence_mode: SequenceMode = _opt("clock", _choice(SequenceMode),
+                                       "clock (n follows the receive time in 10 us ticks, so instances behind "
+                                       "one balancer agree on order through restarts and loss) or counter (seed "
+                                       "+ n*iterator, n = 0, 1, 2 ... as the original stack numbered; exact only "
+                                       "while nothing is lost or restarted); see docs/ordering.md",
+                                       group="sequence")
     # -- workers and fleet
     workers: int = _opt(1, parse_int, "worker processes; each binds the listeners with SO_REUSEPORT",
                         group="fleet", metavar="N", minimum=1)

@@ -57,6 +57,13 @@ def free_tcp_port() -> int:
     return free_port(socket.SOCK_STREAM)
 
 
+def assert_progression(sequences: list[int], count: int, seed: int = 1, iterator: int = 1) -> None:
+    """``count`` distinct numbers, every one of the instance's progression ``seed + n*iterator`` (clock mode,
+    the default, leaves gaps where counter mode would count 0, 1, 2 ...)."""
+    assert len(sequences) == len(set(sequences)) == count, (len(sequences), len(set(sequences)), count)
+    assert all(s >= seed and (s - seed) % iterator == 0 for s in sequences), sorted(sequences)[:10]
+
+
 def gelf(short: str = "hello", **fields: Any) -> bytes:
     msg = {"version": "1.1", "host": "test-host", "short_message": short, **fields}
     return json.dumps(msg).encode()

@@ -30,8 +30,10 @@ class FakeUdp:
 
 async def gated_server(queue_batches: int, data_dir: Path, *args: str,
                  output: GatedOutput | None = None) -> tuple[Server, GatedOutput]:
-    """A server with batches of 10 and one sender, in front of an output that waits for its gate."""
+    """A server with batches of 10 and one sender, in front of an output that waits for its gate; it counts
+    (counter mode), so that the order of what the output got is its numbers' order from 1."""
     config = load_config(["--udp", "off", "--tcp", "off", "--http", "off", "--batch-max-docs", "10",
+                          "--sequence-mode", "counter",
                           "--data-dir", str(data_dir), "--queue-batches", str(queue_batches),
                           "--elasticsearch-concurrency", "1", *args], {})
     output = output or GatedOutput()

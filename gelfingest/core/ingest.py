@@ -62,6 +62,8 @@ class IngestSettings:
 
     sequence_seed: int = DEFAULT_SEED
     sequence_iterator: int = DEFAULT_ITERATOR
+    # The daemon numbers in clock mode by default (Config); the core counts unless told, so that a test or
+    # a benchmark that builds an Ingest gets numbers it can predict.
     sequence_mode: SequenceMode = "counter"
     worker_index: int = 0
     workers: int = 1

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.conftest import ES
+from tests.helpers import assert_progression
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ def test_logspout_over_tcp_and_udp(elasticsearch: ES, daemon) -> None:  # type: 
     assert d.stop() == 0
     docs = elasticsearch.search_all("logspout")
     assert len(docs) == 200
-    assert sorted(doc["sequence"] for doc in docs) == [2 + 2 * n for n in range(200)]
+    assert_progression([doc["sequence"] for doc in docs], 200, seed=2, iterator=2)
     tcp0 = next(doc for doc in docs if doc["message"] == "tcp line 0")
     assert tcp0["container_name"] == "shop-api" and tcp0["image_name"] == "shop/api:2.1"
     assert tcp0["container_id"] == "9a8b7c6d5e4f" and tcp0["labels"] == {"team": "shop"}
