@@ -43,7 +43,7 @@ from gelfingest.core.streams import (
     DEFAULT_REORDER_WINDOW,
     LANGUAGES,
 )
-from gelfingest.core.template import DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME
+from gelfingest.core.template import AUTO_REFRESH, DEFAULT_TEMPLATE_NAME, ECS_TEMPLATE_NAME, MappingStyle
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, parse_address
 from gelfingest.storage.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 
@@ -119,6 +119,14 @@ def parse_es_time(text: str) -> str:
     t = text.strip().lower()
     if not re.fullmatch(r"\d+(d|h|m|s|ms)", t):
         raise ValueError(f"expected a duration such as 1d, 12h or 30m, got {text!r}")
+    return t
+
+
+def parse_refresh_interval(text: str) -> str:
+    """``auto``, ``-1`` or a duration as Elasticsearch writes it (``500ms``, ``5s``, ``1m``)."""
+    t = text.strip().lower()
+    if t != AUTO_REFRESH and t != "-1" and not re.fullmatch(r"\d+(ms|s|m|h)", t):
+        raise ValueError(f"expected auto, -1 or a duration such as 5s or 30s, got {text!r}")
     return t
 
 
@@ -356,6 +364,17 @@ class Config:
     template_name: str = _opt(DEFAULT_TEMPLATE_NAME, str, "name of the composable index template",
                               group="indices",
                               shown=f"`{DEFAULT_TEMPLATE_NAME}`; `{ECS_TEMPLATE_NAME}` with `--schema ecs`")
+    mapping: MappingStyle = _opt("keyword", _choice(MappingStyle), "how the template maps strings (logstash "
+                                 "schema): keyword (message and full_message text, names, ids and other strings "
+                                 "keyword only) or logstash (every string text with a .keyword sub-field, as "
+                                 "Logstash's template: for saved searches on container_name.keyword; costs "
+                                 "Elasticsearch more, see docs/migration.md)", group="indices")
+    refresh_interval: str = _opt(AUTO_REFRESH, parse_refresh_interval, "the template's index.refresh_interval: "
+                                 "auto leaves it unset, so an index nobody searches is not refreshed and one "
+                                 "somebody searches is refreshed once per search (index.search.idle.after 1s), "
+                                 "every search seeing all that was indexed before it; or a duration (5s, 30s) "
+                                 "or -1, set as given, refreshing on that schedule whether anyone searches or "
+                                 "not (docs/performance.md)", group="indices", metavar="INTERVAL")
     # -- sequence
     sequence_seed: int = _opt(DEFAULT_SEED, parse_int, "first sequence number (seed + n*iterator)",
                               group="sequence", env="SEQUENCE_SEED", metavar="N")
@@ -702,6 +721,9 @@ def _check(config: Config) -> Config:
     if has_references(config.index_fallback):
         raise ConfigError("--index-fallback / GELFINGEST_INDEX_FALLBACK cannot have field references")
     _check_lifecycle(config)
+    if config.mapping != "keyword" and config.schema != "logstash":
+        raise ConfigError("--mapping / GELFINGEST_MAPPING applies to --schema logstash only (the ECS template maps "
+                          "names as keywords)")
     try:
         config.ingest_settings().stream_settings()
     except ValueError as exc:

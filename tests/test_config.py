@@ -24,6 +24,7 @@ def test_defaults() -> None:
     assert c.index == "logstash-%Y.%m.%d"
     assert (c.sequence_seed, c.sequence_iterator) == (1, 1)
     assert c.output == "elasticsearch"
+    assert (c.sequence_mode, c.mapping, c.refresh_interval) == ("clock", "keyword", "auto")
 
 
 def test_the_names_users_rely_on() -> None:
@@ -131,6 +132,10 @@ def test_a_gelfingest_variable_that_is_not_a_setting_is_reported_with_the_closes
     (["--pipeline", "%{label}"], "must begin with literal text"),
     (["--rollover-max-size", "30 gigs"], "30gb"),
     (["--rollover-max-age", "one day"], "1d"),
+    (["--refresh-interval", "5 sec"], "--refresh-interval"),
+    (["--refresh-interval", "0"], "--refresh-interval"),
+    (["--mapping", "text"], "--mapping"),
+    (["--schema", "ecs", "--mapping", "logstash"], "--schema logstash only"),
 ])
 def test_lifecycle_and_routing_settings_that_cannot_work_together_stop_the_start(args: list[str],
                                                                                  needle: str) -> None:

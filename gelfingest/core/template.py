@@ -1,9 +1,18 @@
 """The composable index template installed at start, for the index pattern and schema in use.
 
-Logstash schema: strings are mapped as Logstash's own template maps them (``text`` with a ``.keyword``
-sub-field up to 256 characters) so Kibana searches and visualisations made for Logstash's indices keep
-working; the fields whose type matters are mapped explicitly: ``sequence`` long, ``@timestamp`` date,
-``message`` text.
+Logstash schema, ``keyword`` mapping (the default): ``message`` and ``full_message`` are ``text`` (no
+norms), the names and ids Kibana filters and aggregates on (``container_name``, ``image_name``, ``host``,
+``tag``, ``command``, ...) and every other string are ``keyword`` only, ``sequence`` long, ``@timestamp``
+date. ``logstash`` mapping: strings as Logstash's own template maps them (``text`` with a ``.keyword``
+sub-field up to 256 characters), so saved searches made for Logstash's indices (``container_name.keyword``)
+keep working; it costs Elasticsearch more per document (docs/performance.md).
+
+Refresh: ``auto`` (the default) leaves ``index.refresh_interval`` unset, so a shard nobody searches skips
+its scheduled refreshes (Elasticsearch's search-idle shards), and sets ``index.search.idle.after`` to
+SEARCH_IDLE_AFTER, so that a shard somebody searches now and then (Kibana's Discover, every 5 s) refreshes
+once per search instead of every second: a search on an idle shard waits for one refresh and sees every
+document indexed before it. Any other value is set as ``index.refresh_interval`` as given, which turns
+search-idle off (docs/performance.md has the figures of each).
 
 ECS schema: every field ecs.py writes is mapped with its ECS type (``keyword`` for names and ids,
 ``long``, ``date``, ``ip``, ``text`` for ``message``); strings under ``gelf.*`` and ``container.labels``
@@ -15,13 +24,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 DEFAULT_TEMPLATE_NAME: Final = "gelfingest"
 # With --schema ecs, unless --template-name is given.
 ECS_TEMPLATE_NAME: Final = "gelfingest-ecs"
 # Above the built-in templates of Elasticsearch 8/9 (priority 100), so ours wins for its pattern.
 TEMPLATE_PRIORITY: Final = 200
+
+# How the logstash schema maps strings (--mapping).
+MappingStyle = Literal["keyword", "logstash"]
+# --refresh-interval's default: index.refresh_interval left unset (search-idle shards).
+AUTO_REFRESH: Final = "auto"
+# With AUTO_REFRESH, how long after a search a shard keeps refreshing every second. Elasticsearch's default
+# is 30 s, so a reader every 5 s (Kibana's auto-refresh) keeps it refreshing every second; at 1 s a shard
+# refreshes about once per search (each search waits for that refresh, up to a second), and not at all
+# while nobody searches. Measured by benchmarks/es_cost.py.
+SEARCH_IDLE_AFTER: Final = "1s"
+
+
+def describe_refresh(refresh_interval: str = AUTO_REFRESH) -> str:
+    """The refresh in force, as the start line and /readyz say it."""
+    if refresh_interval == AUTO_REFRESH:
+        return f"refresh auto (on search; search-idle after {SEARCH_IDLE_AFTER})"
+    if refresh_interval == "-1":
+        return "refresh off (-1)"
+    return f"refresh every {refresh_interval}"
+
+
+def index_settings(refresh_interval: str = AUTO_REFRESH) -> dict[str, Any]:
+    """The index settings of the template for ``refresh_interval`` (AUTO_REFRESH, or a duration such as
+    ``5s``, or ``-1``)."""
+    if refresh_interval == AUTO_REFRESH:
+        return {"index.search.idle.after": SEARCH_IDLE_AFTER}
+    return {"index.refresh_interval": refresh_interval}
 
 
 def index_wildcard(index_pattern: str) -> str:
@@ -32,10 +68,14 @@ def index_wildcard(index_pattern: str) -> str:
 
 
 def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[str] = (), *,
-                   settings: dict[str, Any] | None = None, data_stream: str = "") -> dict[str, Any]:
+                   settings: dict[str, Any] | None = None, data_stream: str = "", mapping: MappingStyle = "keyword",
+                   refresh_interval: str = AUTO_REFRESH) -> dict[str, Any]:
     """The template for ``index_pattern`` (and the patterns ``also`` names, e.g. a fallback index), with
-    extra index ``settings`` (a lifecycle policy); for a ``data_stream``, the template of that stream."""
-    template = _index_template([data_stream] if data_stream else [index_pattern, *also], schema)
+    extra index ``settings`` (a lifecycle policy); for a ``data_stream``, the template of that stream.
+    ``mapping`` applies to the logstash schema (the ECS one maps names as keywords anyway)."""
+    template = _template([data_stream] if data_stream else [index_pattern, *also], mappings(schema, mapping),
+                         index_settings(refresh_interval))
+    template["_meta"].update(mapping="ecs" if schema == "ecs" else mapping, refresh_interval=refresh_interval)
     if settings:
         template["template"]["settings"].update(settings)
     if data_stream:
@@ -43,12 +83,15 @@ def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[
     return template
 
 
-def _index_template(patterns: list[str], schema: str) -> dict[str, Any]:
+def mappings(schema: str = "logstash", mapping: MappingStyle = "keyword") -> dict[str, Any]:
+    """The mappings of the template for ``schema`` and, with the logstash schema, ``mapping``."""
     if schema == "ecs":
-        return _template(patterns, _ECS_MAPPINGS)
+        return _ECS_MAPPINGS
+    if mapping == "keyword":
+        return _KEYWORD_MAPPINGS
     keyword: dict[str, Any] = {"type": "keyword", "ignore_above": 256}
     text_with_keyword = {"type": "text", "norms": False, "fields": {"keyword": keyword}}
-    return _template(patterns, {
+    return {
         "dynamic_templates": [
             {"strings_as_text_with_keyword": {
                 "match_mapping_type": "string", "mapping": text_with_keyword}},
@@ -75,19 +118,48 @@ def _index_template(patterns: list[str], schema: str) -> dict[str, Any]:
             "tag": text_with_keyword,
             "created": {"type": "date"},
         },
-    })
+    }
 
 
-def _template(index_patterns: Sequence[str], mappings: dict[str, Any]) -> dict[str, Any]:
+def _template(index_patterns: Sequence[str], mappings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "index_patterns": list(dict.fromkeys(index_wildcard(p) for p in index_patterns)),
         "priority": TEMPLATE_PRIORITY,
-        "template": {"settings": {"index.refresh_interval": "1s"}, "mappings": mappings},
+        "template": {"settings": dict(settings), "mappings": mappings},
         "_meta": {"managed_by": "gelfingest"},
     }
 
 
+# A keyword as Elastic's own templates map an unknown string: longer values are kept in _source only.
 _KEYWORD: Final[dict[str, Any]] = {"type": "keyword", "ignore_above": 1024}
+_TEXT: Final[dict[str, Any]] = {"type": "text", "norms": False}
+
+# The logstash schema's default mappings: text only where people search words (the line itself); names, ids
+# and every other string as one keyword, which filters, aggregates and sorts without a second field.
+_KEYWORD_MAPPINGS: Final[dict[str, Any]] = {
+    "dynamic_templates": [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": _KEYWORD}}],
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "sequence": {"type": "long"},
+        "message": _TEXT,
+        "full_message": _TEXT,
+        "level": {"type": "long"},
+        "facility": _KEYWORD,
+        "version": _KEYWORD,
+        "gelf_version": _KEYWORD,
+        "gelf_file": _KEYWORD,
+        "gelf_line": {"type": "long"},
+        "host": _KEYWORD,
+        "source_host": _KEYWORD,
+        "container_id": _KEYWORD,
+        "container_name": _KEYWORD,
+        "image_id": _KEYWORD,
+        "image_name": _KEYWORD,
+        "command": _KEYWORD,
+        "tag": _KEYWORD,
+        "created": {"type": "date"},
+    },
+}
 
 
 def _object(**properties: dict[str, Any]) -> dict[str, Any]:

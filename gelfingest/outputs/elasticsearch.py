@@ -27,7 +27,7 @@ from gelfingest.config import Config, mask_url
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
 from gelfingest.core.indices import has_references, rolled_pattern, without_references, write_alias
-from gelfingest.core.template import index_template
+from gelfingest.core.template import describe_refresh, index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
 from gelfingest.outputs.cluster import CLUSTER_REFRESH, ClusterInfo, read_cluster
 from gelfingest.outputs.lifecycle import Lifecycle, check_server
@@ -186,7 +186,8 @@ class ElasticsearchOutput:
         patterns = [c.index, *index_fallbacks(c)]
         if c.index_mode == "rollover":
             patterns = [rolled_pattern(p) for p in patterns]
-        return index_template(patterns[0], c.schema, patterns[1:], settings=settings, data_stream=c.data_stream)
+        return index_template(patterns[0], c.schema, patterns[1:], settings=settings, data_stream=c.data_stream,
+                              mapping=c.mapping, refresh_interval=c.refresh_interval)
 
     async def _refresh_cluster(self) -> None:
         # Unavailable: the incident lines say so; the last answer stands meanwhile.
@@ -211,7 +212,13 @@ class ElasticsearchOutput:
             return "template not managed (--install-template false)"
         if not self.template_installed:
             return f"template {self.config.template_name} not installed yet"
-        return f"template {self.config.template_name} {self._template_result}"
+        return f"template {self.config.template_name} {self._template_result} ({self.template_in_force()})"
+
+    def template_in_force(self) -> str:
+        """What the template sets that changes what Elasticsearch does: the mapping and the refresh."""
+        c = self.config
+        mapping = "ecs mapping" if c.schema == "ecs" else f"{c.mapping} mapping"
+        return f"{mapping}, {describe_refresh(c.refresh_interval)}"
 
     @property
     def unavailable_since(self) -> float | None:

@@ -1,5 +1,5 @@
 """GELF fidelity into the real Elasticsearch, over UDP and TCP: graypy's file and line indexed, a numeric
-host indexed as text beside string hosts in one index, and one payload of three objects one a line
+host indexed as a string beside string hosts in one index, and one payload of three objects one a line
 indexed as three documents."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_file_line_numeric_host_and_objects_one_a_line(elasticsearch: ES, daemon
     index = f"fidelity-{transport}"
     d = daemon({"GELFINGEST_TCP": "127.0.0.1:0", "GELFINGEST_INDEX": index,
                 "ELASTICSEARCH_HOSTS": elasticsearch.url})
-    # A string host first, so the index maps host as text; then the numeric and boolean ones, which used to
+    # A string host first, so the index maps host as a string; then the numeric and boolean ones, which used to
     # be indexed as a number (refused by that mapping) and now arrive as their strings.
     payloads = [gelf("string host", host="web-1"), gelf("numeric host", host=42), gelf("boolean host", host=True),
                 b"\n".join(gelf(f"object {k}", host="bulk", _k=k) for k in range(3))]
@@ -57,12 +57,12 @@ def test_file_line_numeric_host_and_objects_one_a_line(elasticsearch: ES, daemon
     record = by_message["graypy record"]
     assert record["file"].endswith("test_fidelity.py") and type(record["line"]) is int
     assert record["version"] == "2.3.1" and record["gelf_version"] == "1.0"
-    # Every host is text in the one index.
+    # Every host is a keyword in the one index.
     assert [by_message[m]["host"] for m in ("string host", "numeric host", "boolean host")] == ["web-1", "42",
                                                                                                  "true"]
     mapping = elasticsearch.call("GET", f"/{index}/_mapping")[index]["mappings"]["properties"]
-    assert mapping["host"]["type"] == "text" and mapping["line"]["type"] == "long"
-    found = elasticsearch.call("POST", f"/{index}/_search", {"query": {"term": {"host.keyword": "42"}}})
+    assert mapping["host"]["type"] == "keyword" and mapping["line"]["type"] == "long"
+    found = elasticsearch.call("POST", f"/{index}/_search", {"query": {"term": {"host": "42"}}})
     assert [h["_source"]["message"] for h in found["hits"]["hits"]] == ["numeric host"]
     # Three objects, one a line, in one datagram or frame: three documents, three sequence numbers.
     objects = sorted((doc for doc in docs if doc["message"].startswith("object ")), key=lambda doc: doc["k"])

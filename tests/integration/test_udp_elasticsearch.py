@@ -123,7 +123,7 @@ def test_template_maps_sequence_as_long(elasticsearch: ES, daemon) -> None:  # t
     assert props["@timestamp"]["type"] == "date"
     assert props["message"]["type"] == "text"
     assert props["container_id"]["type"] == "keyword"
-    assert props["host"]["fields"]["keyword"]["type"] == "keyword"
+    assert props["host"]["type"] == props["container_name"]["type"] == "keyword"
 
 
 def test_ecs_schema_lands_with_its_own_template_and_types(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
