@@ -138,23 +138,34 @@ def encoded_bodies(datagrams: Iterable[bytes], index: str, id_prefix: str | None
 
 
 def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409: bool = False,
-               headers: Mapping[str, str] = NDJSON) -> float:
+               headers: Mapping[str, str] = NDJSON, acked: list[tuple[float, int]] | None = None,
+               rate: float = 0.0) -> float:
     """Post the bodies to _bulk as the daemon does, ``concurrency`` at a time over keep-alive connections;
     return the seconds it took. Every item must be created (or, with ``allow_409``, be there already).
-    ``headers``: e.g. a content-encoding for bodies compressed beforehand."""
+    ``headers``: e.g. a content-encoding for bodies compressed beforehand.
+    ``acked``: (perf_counter time, documents acknowledged so far) is appended to it after each answer;
+    ``rate``: documents a second (0: as fast as they are taken), each body sent when the documents before it
+    are due (both count the documents of uncompressed bodies)."""
     url = urllib.parse.urlsplit(es_url)
     path = f"/_bulk?filter_path={BULK_FILTER_PATH}"
     lock = threading.Lock()
     queue: Iterator[bytes] = iter(bodies)
+    scheduled = 0
 
     def poster() -> None:
+        nonlocal scheduled
         conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=300)
         try:
             while True:
                 with lock:
                     body = next(queue, None)
+                    due = t0 + scheduled / rate if rate else 0.0
+                    if body is not None and rate:
+                        scheduled += body.count(b"\n") // 2
                 if body is None:
                     return
+                if (wait := due - time.perf_counter()) > 0:
+                    time.sleep(wait)
                 conn.request("POST", path, body, dict(headers))
                 response = conn.getresponse()
                 answer = json.loads(response.read())
@@ -162,6 +173,9 @@ def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409
                 if answer["errors"]:
                     statuses = {next(iter(i.values()))["status"] for i in answer["items"]}
                     assert allow_409 and statuses <= {201, 409}, str(answer)[:500]
+                if acked is not None:
+                    with lock:
+                        acked.append((time.perf_counter(), (acked[-1][1] if acked else 0) + body.count(b"\n") // 2))
         finally:
             conn.close()
 
