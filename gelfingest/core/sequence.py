@@ -59,7 +59,8 @@ def check_sequence_settings(seed: int, iterator: int, workers: int = 1, mode: Se
         raise ValueError(f"GELFINGEST_WORKERS must be 1 or more, got {workers}")
     if mode == "clock" and iterator * workers > MAX_CLOCK_STEP:
         raise ValueError(f"SEQUENCE_ITERATOR x GELFINGEST_WORKERS must be at most {MAX_CLOCK_STEP} in clock "
-                         f"mode (values must stay below 2^53 for 30 years), got {iterator * workers}")
+                         f"mode (values must stay below 2^53 for 30 years), got {iterator * workers}; "
+                         f"GELFINGEST_SEQUENCE_MODE=counter has no such limit")
 
 
 @dataclass(frozen=True, slots=True)
