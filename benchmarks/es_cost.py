@@ -55,7 +55,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.measure import RESULTS, es_call, post_bulks
+from benchmarks.measure import RESULTS, es_call, machine, post_bulks
 from gelfingest.core.batch import DEFAULT_BATCH_MAX_DOCS
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.ingest import Ingest, IngestSettings
@@ -482,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(medians))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     options = vars(args) | {"json": str(args.json)}
-    args.json.write_text(json.dumps({"runs": rows, "medians": medians, "options": options}, indent=2) + "\n")
+    result = {"machine": machine(), "runs": rows, "medians": medians, "options": options}
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -16,7 +16,10 @@ import contextlib
 import http.client
 import json
 import os
+import platform
 import resource
+import sys
+import sysconfig
 import threading
 import time
 import urllib.error
@@ -187,6 +190,31 @@ def post_bulks(es_url: str, bodies: Sequence[bytes], concurrency: int, allow_409
 
 
 # -- reporting -------------------------------------------------------------------------------------------------
+
+def python_build() -> dict[str, Any]:
+    """The interpreter the figures were taken with: a PGO/LTO build (the python:3.11-slim image, Debian's
+    python3) runs the Python-heavy path about 20 % faster than an unoptimised one such as pyenv's default
+    (shared/FACTS.md), so figures of different builds are not comparable. What configure was told says it
+    for builds made with configure's own switches; a distribution that optimises by its own rules (Debian)
+    shows neither."""
+    args = sysconfig.get_config_var("CONFIG_ARGS") or ""
+    return {"executable": sys.executable, "version": platform.python_version(),
+            "implementation": platform.python_implementation(), "compiler": platform.python_compiler(),
+            "built": " ".join(platform.python_build()[1:]), "configure_pgo": "--enable-optimizations" in args,
+            "configure_lto": "--with-lto" in args}
+
+
+def machine() -> dict[str, Any]:
+    """The host CPU, the interpreter and the machine's state, for the results' JSON: compare only figures
+    taken on the same CPU model with the same build."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor())
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "python_build": python_build(), "kernel": platform.release(),
+            "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+            "net_core_rmem_max": int(Path("/proc/sys/net/core/rmem_max").read_text())}
+
 
 def report(results: list[dict[str, Any]], path: Path) -> None:
     """Print the figures as a table, one column a run, and write them as JSON."""

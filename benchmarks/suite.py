@@ -78,8 +78,6 @@ import html
 import itertools
 import json
 import math
-import os
-import platform
 import secrets
 import statistics
 import sys
@@ -98,6 +96,7 @@ from benchmarks.measure import (
     encoded_bodies,
     es_call,
     es_count,
+    machine,
     machine_cpu_seconds,
     own_cpu_seconds,
     post_bulks,
@@ -748,15 +747,6 @@ def curve_svg(rows: list[dict[str, Any]], title: str) -> str:
         out.append(f'<text x="{left + 42}" y="{ly}">{w} worker{"s" if w != 1 else ""}{knee}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor())
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "kernel": platform.release(), "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
-            "net_core_rmem_max": int(Path("/proc/sys/net/core/rmem_max").read_text())}
 
 
 # -- main ------------------------------------------------------------------------------------------------
