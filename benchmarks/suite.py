@@ -18,6 +18,10 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   microseconds per KB (the whole daemon's; benchmarks/large_messages.py measures the core alone).
 - ``tcp-null-max``: uncompressed GELF TCP into the null output over 8 connections, as fast as they go:
   MiB/s (goal 86 with 2 workers), events/s, events per CPU-second.
+- ``udp-inflaters``: zlib-ng (ours) against isal in the whole daemon, in turn, ``--modes-runs`` times each:
+  small gzip messages and the mixed traffic at ``--modes-rate``, 32 KB messages at ``--large-kib-rate``;
+  CPU per event of each and isal's over zlib-ng's (medians). The daemon inflates with isal through
+  benchmarks/inflater_hook (a sitecustomize on PYTHONPATH), not through any option of its own.
 - ``udp-modes``: the sequence modes side by side: small gzip messages only (no chunked ones), one worker,
   the null output, at ``--modes-rate`` (below the knee, so both deliver everything), ``counter`` and
   ``clock`` in turn, ``--modes-runs`` times each: events per CPU-second of each, and clock's cost over
@@ -40,6 +44,11 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   sequence) and with ids it chooses (``--document-id auto``): ``--ids-events`` (200,000) of the same events
   at ``--ids-rate`` (40,000/s), one worker, ``--ids-runs`` (3) of each kind in turn after one not counted;
   the medians' difference (goal at most 15 %).
+- ``es-system``: the whole system's CPU per event indexed (the tool's and Elasticsearch's, through a final
+  refresh and ES_SETTLE_SECONDS of merges): gelfingest with the defaults before issue 23 (Logstash's
+  mappings, refresh every second, counter mode) and with today's, and rsyslog with today's template, on the
+  es-rsyslog traffic at ``--system-rate``, ``--system-runs`` times in turn; nobody searches meanwhile (the
+  end is found from the index's indexing statistics, which neither refresh nor search it).
 - ``es-rsyslog``: rsyslog (benchmarks/rsyslog.py says how it is configured and why) and gelfingest (one
   worker) on the same uncompressed, unchunked GELF over UDP into that Elasticsearch, in turn at each of
   ``--peer-rates`` (``--peer-events`` each), then the burst of es-burst: events per CPU-second of each tool
@@ -75,6 +84,7 @@ import argparse
 import dataclasses
 import functools
 import html
+import importlib.util
 import itertools
 import json
 import math
@@ -111,9 +121,10 @@ from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon, tree_cpu_seconds
 
-SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-large", "tcp-null-max",
-             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
-ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog")
+SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-inflaters", "udp-large",
+             "tcp-null-max",
+             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system")
+ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
 # udp-large: distinct messages of a point (the sender loops over them, each time with a new message id).
@@ -134,6 +145,9 @@ ES_STALL_SECONDS = 5.0
 # has to hold (queue, spool) what it cannot take yet, as in real overload.
 ES_OVER_CEILING = 1.25
 ES_POLL_SECONDS = 0.5
+# Into Elasticsearch, its CPU is counted until a final _refresh and this many seconds of merges after it: an
+# index that is not refreshed while nobody searches it (gelfingest's template) pays for its segments then.
+ES_SETTLE_SECONDS = 5.0
 # A point during which the rest of the machine kept more than this many cores busy (or the hypervisor took
 # them) is marked.
 OTHERS_BUSY = 0.3
@@ -340,6 +354,46 @@ def udp_modes(args: argparse.Namespace, events: Sequence[tuple[bytes, ...]]) -> 
     return rows
 
 
+# benchmarks/inflater_hook/sitecustomize.py: with this folder on PYTHONPATH, the daemon and its workers inflate
+# with what BENCH_INFLATER names (udp-inflaters).
+INFLATER_HOOK = Path(__file__).resolve().parent / "inflater_hook"
+INFLATERS = ("zlib-ng", "isal")
+
+
+def udp_inflaters(args: argparse.Namespace, small: Sequence[tuple[bytes, ...]],
+                  mixed: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
+    """zlib-ng against isal in the whole daemon, one worker into null, in turn (each run in the other order
+    than the one before): small gzip messages and the suite's mixed traffic at ``--modes-rate``, 32 KB
+    messages at ``--large-kib-rate``; CPU per event, and isal's over zlib-ng's (medians) per traffic."""
+    if importlib.util.find_spec("isal") is None:
+        log("udp-inflaters: isal is not installed (make bench installs it); left out")
+        return []
+    rows = []
+    big = large_events(32, LARGE_DISTINCT // 10)
+    traffic = {"small": (small, args.modes_rate), "mixed": (mixed, args.modes_rate),
+               "32kb": (big, args.large_kib_rate / 32)}
+    for kind, (events, rate) in traffic.items():
+        count = max(60, round(rate * args.modes_seconds))
+        for run in range(args.modes_runs):
+            for inflater in (INFLATERS if run % 2 == 0 else INFLATERS[::-1]):
+                log(f"udp-inflaters: {kind}, {inflater}, run {run + 1} of {args.modes_runs}: {count} at {rate:.0f}/s")
+                env = {"PYTHONPATH": str(INFLATER_HOOK), "BENCH_INFLATER": inflater}
+                with bench_daemon(1, udp=True, keep_log=args.logs / f"udp-inflaters-{kind}-{inflater}-{run}.log",
+                                  env=env) as d:
+                    m = Session(d).point(functools.partial(send_udp, d.udp_port, events, count, rate))
+                r = row("udp-inflaters", 1, round(rate), m)
+                r["traffic"], r["inflater"] = kind, inflater
+                note(r, f"{kind}, {inflater}")
+                rows.append(r)
+        cost = {name: statistics.median(r["cpu_seconds"] / r["delivered"] for r in rows
+                                        if r["traffic"] == kind and r["inflater"] == name and r["delivered"])
+                for name in INFLATERS}
+        over = round(100 * (cost["isal"] / cost["zlib-ng"] - 1), 1)
+        rows[-1]["isal_over_zlib_ng_pct"] = over
+        note(rows[-1], f"{kind}: isal {over:+.1f} % CPU per event against zlib-ng (medians)")
+    return rows
+
+
 def large_events(kb: int, count: int) -> list[tuple[bytes, ...]]:
     """``count`` large messages of about ``kb`` KB, the three kinds of benchmarks/large_messages.py in turn
     (a stack trace, a JSON log line, the suite's own), gzipped at level 1 and chunked as go-gelf does."""
@@ -438,16 +492,36 @@ def es_ceiling(es_url: str, datagrams: list[bytes], concurrency: int, warm: bool
     }
 
 
+def es_indexed(es_url: str, index: str) -> int:
+    """Documents indexed into the index so far (its primaries' index_total), refreshed or not: asking
+    neither refreshes it nor searches it, which would make Elasticsearch refresh an index that nobody
+    searches (0 while it does not exist)."""
+    try:
+        stats = es_call(es_url, "GET", f"/{index}/_stats/indexing")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return 0
+        raise
+    return int(stats["_all"]["primaries"]["indexing"]["index_total"])
+
+
 def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
-    """Poll the index until it holds ``wanted`` documents or stops growing; the count and the perf_counter
-    time it was first seen."""
+    """Poll the index until ``wanted`` documents are indexed or it stops growing; the count and the
+    perf_counter time it was first seen."""
     count, seen = 0, time.perf_counter()
     while count < wanted and time.perf_counter() - seen < ES_STALL_SECONDS:
         time.sleep(ES_POLL_SECONDS)
-        now = es_count(es_url, index)
+        now = es_indexed(es_url, index)
         if now > count:
             count, seen = now, time.perf_counter()
     return count, seen
+
+
+def es_settle(es: LocalElasticsearch, index: str) -> float:
+    """A final _refresh of the index and ES_SETTLE_SECONDS of merges; Elasticsearch's CPU-seconds then."""
+    es_call(es.url, "POST", f"/{index}/_refresh")
+    time.sleep(ES_SETTLE_SECONDS)
+    return es_cpu_seconds(es)
 
 
 def into_es(es: LocalElasticsearch, scenario: str, events: Sequence[tuple[bytes, ...]], count: int, rate: float,
@@ -468,14 +542,14 @@ def into_es(es: LocalElasticsearch, scenario: str, events: Sequence[tuple[bytes,
             es_call(es.url, "PUT", f"/_index_template/{index}", index_template(index))
             with Rsyslog(es.url, index, keep_log=log_file) as peer:
                 wait_until_idle(peer.pid)
-                return rsyslog_point(peer, es, functools.partial(send, peer.udp_port), finish)
+                return rsyslog_point(peer, es, functools.partial(send, peer.udp_port), finish, index)
         with bench_daemon(workers, udp=True, es_url=es.url, index=index, keep_log=log_file, env=env) as d:
             session = Session(d)
             # What Elasticsearch still does for the point before (merges, a deleted index) is not this one's.
             es_quiet(es)
             es0 = es_cpu_seconds(es)
             m = session.point(functools.partial(send, d.udp_port), finish)
-            return dataclasses.replace(m, es_cpu_seconds=es_cpu_seconds(es) - es0)
+            return dataclasses.replace(m, es_cpu_seconds=es_settle(es, index) - es0)
     finally:
         for path in (f"/{index}", f"/_index_template/{index}"):
             try:
@@ -486,7 +560,7 @@ def into_es(es: LocalElasticsearch, scenario: str, events: Sequence[tuple[bytes,
 
 
 def rsyslog_point(peer: Rsyslog, es: LocalElasticsearch, send: Callable[[], Sent],
-                  finish: Callable[[], tuple[int, float]]) -> Measured:
+                  finish: Callable[[], tuple[int, float]], index: str) -> Measured:
     """What Session.point measures of gelfingest, of a started rsyslog (it has no counters of its own)."""
     es_quiet(es)
     cpu0, es0, drops0, usage = peer.cpu_seconds(), es_cpu_seconds(es), peer.kernel_drops(), Usage()
@@ -495,8 +569,9 @@ def rsyslog_point(peer: Rsyslog, es: LocalElasticsearch, send: Callable[[], Sent
     delivered, end = finish()
     cpu = peer.cpu_seconds() - cpu0
     others, steal = usage.others(cpu)
-    return Measured(sent, None, delivered, peer.kernel_drops() - drops0, cpu, end - t0, peer.peak_rss_mib(),
-                    peer.errors(), None, others, steal, es_cpu_seconds(es) - es0)
+    drops = peer.kernel_drops() - drops0
+    return Measured(sent, None, delivered, drops, cpu, end - t0, peer.peak_rss_mib(), peer.errors(), None, others,
+                    steal, es_settle(es, index) - es0)
 
 
 def es_udp(es: LocalElasticsearch, workers: int, events: Sequence[tuple[bytes, ...]], rate: float,
@@ -607,6 +682,41 @@ def es_rsyslog(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[st
     return rows
 
 
+# es-system: gelfingest's defaults before issue 23 (Logstash's text + .keyword mappings, refresh every second,
+# counter mode), against today's.
+BEFORE_ISSUE_23 = {"GELFINGEST_MAPPING": "logstash", "GELFINGEST_REFRESH_INTERVAL": "1s",
+                   "GELFINGEST_SEQUENCE_MODE": "counter"}
+
+
+def es_system(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[str, Any]]:
+    """The whole system's CPU per event indexed, the tool's and Elasticsearch's: gelfingest (one worker)
+    with the defaults before issue 23 and with today's, and rsyslog (with the template gelfingest installs
+    today), on the same uncompressed, unchunked GELF over UDP at ``--system-rate``, ``--system-runs`` times
+    in turn, each run in the other order than the one before; nobody searches meanwhile."""
+    events = udp_events(min(args.peer_events, 100_000), chunked_share=0.0, seed=3, compress=False)
+    variants: list[tuple[str, str, dict[str, str] | None]] = [
+        ("gelfingest", "before", BEFORE_ISSUE_23), ("gelfingest", "now", None)]
+    if rsyslog_available():
+        variants.append(("rsyslog", "now", None))
+    else:
+        log("es-system: rsyslog is not installed (make bench installs it); gelfingest only")
+    rows = []
+    for run in range(args.system_runs):
+        for tool, defaults, env in (variants if run % 2 == 0 else variants[::-1]):
+            r = side_by_side(es, "es-system", tool, events, args.peer_events, args.system_rate, args.logs, env)
+            r["defaults"] = defaults
+            if r["delivered"] and r.get("es_cpu_seconds") is not None:
+                r["system_us_per_event"] = round(1e6 * (r["cpu_seconds"] + r["es_cpu_seconds"]) / r["delivered"], 1)
+            note(r, f"{defaults}: {r.get('system_us_per_event')} us of CPU per event, tool and Elasticsearch")
+            rows.append(r)
+    for tool, defaults, _ in variants:
+        figures = [r["system_us_per_event"] for r in rows
+                   if r["tool"] == tool and r["defaults"] == defaults and r.get("system_us_per_event")]
+        if figures:
+            note(rows[-1], f"median, {tool} {defaults}: {statistics.median(figures):.1f} us per event")
+    return rows
+
+
 def elasticsearch(args: argparse.Namespace, selected: set[str],
                   events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -634,12 +744,14 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
         if "es-burst" in selected:
             rows.append(es_burst(es, events, args.burst_events, args.burst_rate, args.logs,
                                  dict(kv.split("=", 1) for kv in args.burst_env)))
-        if selected & {"es-ids", "es-rsyslog"} and not selected & {"es-ceiling", "es-udp"}:
+        if selected & {"es-ids", "es-rsyslog", "es-system"} and not selected & {"es-ceiling", "es-udp"}:
             # A cold JVM indexes several times slower: the first tool or kind of id measured would pay for it.
             log("warming Elasticsearch up")
             es_ceiling(es.url, datagrams, concurrency)
         if "es-ids" in selected:
             rows += es_ids(args, es, events)
+        if "es-system" in selected:
+            rows += es_system(args, es)
         if "es-rsyslog" in selected:
             if rsyslog_available():
                 rows += es_rsyslog(args, es)
@@ -784,6 +896,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ids-events", type=int, help="events of each es-ids run (200000; quick 20000)")
     parser.add_argument("--ids-rate", type=float, default=40_000, help="events/s offered in es-ids")
     parser.add_argument("--ids-runs", type=int, help="runs of each kind of id in es-ids (3; quick 1)")
+    parser.add_argument("--system-rate", type=float, default=10_000.0, help="events/s offered in es-system")
+    parser.add_argument("--system-runs", type=int, help="runs of each variant in es-system (2; quick 1)")
     parser.add_argument("--peer-events", type=int, help="events of each es-rsyslog point (100000; quick 10000)")
     parser.add_argument("--peer-rates", type=int, nargs="+",
                         help="offered events/s of es-rsyslog (10000 20000 40000; quick 10000)")
@@ -800,6 +914,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.es_workers = args.es_workers or ([1] if quick else [1, 2])
     args.ids_events = args.ids_events or (20_000 if quick else 200_000)
     args.ids_runs = args.ids_runs or (1 if quick else 3)
+    args.system_runs = args.system_runs or (1 if quick else 2)
     args.peer_events = args.peer_events or (10_000 if quick else 100_000)
     args.peer_rates = args.peer_rates or ([10_000] if quick else [10_000, 20_000, 40_000])
     # Each daemon's log, kept beside the figures.
@@ -822,7 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = time.perf_counter()
         events = udp_events(udp_count) if udp_count else []
         small = (udp_events(min(args.events, 50_000), chunked_share=0.0)
-                 if selected & {"udp-modes", "udp-small-max"} else [])
+                 if selected & {"udp-modes", "udp-small-max", "udp-inflaters"} else [])
         frames = tcp_frames(args.events) if "tcp-null-max" in selected else []
         log(f"traffic encoded in {time.perf_counter() - t:.1f} s: {len(events)} UDP events, {len(frames)} TCP frames")
         if "udp-null-max" in selected:
@@ -833,6 +948,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += udp_null_curve(args, events[: args.events])
         if "udp-modes" in selected:
             rows += udp_modes(args, small)
+        if "udp-inflaters" in selected:
+            rows += udp_inflaters(args, small, events[: args.events] or udp_events(min(args.events, 50_000)))
         if "udp-large" in selected:
             rows += udp_large(args)
         if "tcp-null-max" in selected:
