@@ -242,6 +242,10 @@ class Lifecycle:
         if c.rollover_max_docs:
             conditions["max_docs"] = c.rollover_max_docs
         for alias in sorted(self.aliases):
+            if c.rollover_max_docs:
+                # max_docs counts what a refresh made searchable, and an index nobody searches is not refreshed
+                # (--refresh-interval auto): refreshed here, once a --lifecycle-interval, to be counted.
+                await self.request("POST", f"/{alias}/_refresh", None)
             status, answer = await self.request("POST", f"/{alias}/_rollover",
                                                 orjson.dumps({"conditions": conditions}))
             if status == 200 and isinstance(answer, dict):
