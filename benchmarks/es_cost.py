@@ -70,6 +70,8 @@ IDLE_AFTER_CREATION = 31.0
 AFTER_SECONDS = 12.0
 # Seconds between two searches of the reader: Kibana's Discover with a 5-second auto-refresh.
 READER_INTERVAL = 5.0
+# Documents a second in the idle and reader patterns (--rate).
+DEFAULT_RATE = 5000.0
 # The daemon's bulk requests in flight (Config().elasticsearch_concurrency).
 CONCURRENCY = 2
 
@@ -218,13 +220,18 @@ def _ours(mapping: str = "keyword", refresh: str = "auto", **extra: Any) -> dict
     return {"settings": {**index_settings(refresh), **extra}, "mappings": mappings("logstash", mapping)}  # type: ignore[arg-type]
 
 
-def _lean() -> dict[str, Any]:
+def _lean(more: bool = False) -> dict[str, Any]:
     """The keyword mappings with no index and no doc values for what nobody filters on (``version``), and no
-    doc values for ``created`` and ``image_id``."""
+    doc values for ``created`` and ``image_id``; ``more``: no doc values for ``container_id`` and
+    ``command`` either, and ``created`` neither indexed nor with doc values."""
     m = copy.deepcopy(mappings("logstash", "keyword"))
-    m["properties"]["version"] = {"type": "keyword", "index": False, "doc_values": False}
-    m["properties"]["created"] = {"type": "date", "doc_values": False}
-    m["properties"]["image_id"] = {"type": "keyword", "doc_values": False}
+    props = m["properties"]
+    props["version"] = {"type": "keyword", "index": False, "doc_values": False}
+    props["created"] = {"type": "date", "doc_values": False}
+    props["image_id"] = {"type": "keyword", "doc_values": False}
+    if more:
+        props["created"] = {"type": "date", "index": False, "doc_values": False}
+        props["container_id"] = props["command"] = {"type": "keyword", "doc_values": False}
     return {"settings": index_settings(), "mappings": m}
 
 
@@ -249,6 +256,7 @@ VARIANTS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "keyword-30s": lambda: _ours(refresh="30s"),
     "keyword-idle0s": lambda: {"settings": {"index.search.idle.after": "0s"}, "mappings": mappings()},
     "keyword-lean": _lean,
+    "keyword-leaner": lambda: _lean(more=True),
     "keyword-best-compression": lambda: _ours(**{"index.codec": "best_compression"}),
     "keyword-2-shards": lambda: _ours(number_of_shards=2),
 }
@@ -438,12 +446,22 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
                      for cs in cells)
 
 
+def idle_cores(es: LocalElasticsearch) -> float:
+    """The cores Elasticsearch keeps busy doing nothing (over AFTER_SECONDS): part of every run's figure,
+    the same for every candidate, so it pulls every ratio towards 1."""
+    quiet(es)
+    cpu0 = es_cpu(es)
+    time.sleep(AFTER_SECONDS)
+    return round((es_cpu(es) - cpu0) / AFTER_SECONDS, 3)
+
+
 def measure(es: LocalElasticsearch, names: Sequence[str], patterns: Sequence[str], rounds: int, docs: int,
             rate: float, hot_dir: Path | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every candidate once uncounted, then in every pattern, ``rounds`` times, the order reversed every
     other round; the runs and their summary."""
     log("warming Elasticsearch up: each candidate once, not counted")
     round_of(es, names, "reader", 0, gelf_messages(min(docs, 30_000), seed=1), 0.0, after=2.0)
+    log(f"Elasticsearch idle: {idle_cores(es)} cores")
     messages = gelf_messages(docs)
     rows: list[dict[str, Any]] = []
     for k in range(rounds):
@@ -458,7 +476,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--docs", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--patterns", nargs="+", choices=("idle", "reader", "max"), default=["idle", "reader", "max"])
-    p.add_argument("--rate", type=float, default=5000.0, help="documents a second in idle and reader (0: as fast "
+    p.add_argument("--rate", type=float, default=DEFAULT_RATE, help="documents a second in idle and reader (0: as fast "
                    "as they are taken)")
     p.add_argument("--candidates", nargs="+", choices=[*CANDIDATES, *VARIANTS], default=list(CANDIDATES))
     p.add_argument("--heap", default="1g", help="the local Elasticsearch's heap (the suite's)")

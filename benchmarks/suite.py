@@ -49,6 +49,10 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   mappings, refresh every second, counter mode) and with today's, and rsyslog with today's template, on the
   es-rsyslog traffic at ``--system-rate``, ``--system-runs`` times in turn; nobody searches meanwhile (the
   end is found from the index's indexing statistics, which neither refresh nor search it).
+- ``es-template``: benchmarks/es_cost.py on the same Elasticsearch: its CPU per document under gelfingest's
+  template against Logstash's own, no template and gelfingest's before issue 23, with nobody searching, with
+  a Kibana-like reader and as fast as it goes (goals: at most 0.75 x Logstash's with nobody searching, at
+  most 1.0 x with the reader).
 - ``es-rsyslog``: rsyslog (benchmarks/rsyslog.py says how it is configured and why) and gelfingest (one
   worker) on the same uncompressed, unchunked GELF over UDP into that Elasticsearch, in turn at each of
   ``--peer-rates`` (``--peer-events`` each), then the burst of es-burst: events per CPU-second of each tool
@@ -99,7 +103,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import large_messages
+from benchmarks import es_cost, large_messages
 from benchmarks.measure import (
     RESULTS,
     bench_daemon,
@@ -123,8 +127,8 @@ from tests.harness import Counters, Daemon, tree_cpu_seconds
 
 SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-inflaters", "udp-large",
              "tcp-null-max",
-             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system")
-ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system")
+             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template")
+ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
 # udp-large: distinct messages of a point (the sender loops over them, each time with a new message id).
@@ -717,6 +721,33 @@ def es_system(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[str
     return rows
 
 
+# es-template: Elasticsearch's CPU per document under gelfingest's template, against Logstash's (goals).
+GOAL_IDLE_OVER_LOGSTASH = 0.75
+GOAL_READER_OVER_LOGSTASH = 1.0
+
+
+def es_template(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[str, Any]]:
+    """benchmarks/es_cost.py on the suite's Elasticsearch: its candidates in its three patterns; a row per run
+    and one per candidate and pattern with the medians and the ratio to Logstash's template."""
+    runs, medians = es_cost.measure(es, list(es_cost.CANDIDATES), ("idle", "reader", "max"), args.template_rounds,
+                                    args.template_docs, es_cost.DEFAULT_RATE)
+    rows = []
+    for r in [*runs, *medians]:
+        median = r in medians
+        row_ = {"scenario": "es-template" + ("-median" if median else ""), "tool": r["candidate"],
+                "offered_rate": "max" if r["pattern"] == "max" else es_cost.DEFAULT_RATE,
+                "delivered_per_s": r["docs_per_s"], "es_cpu_us_per_event": r["es_us_per_doc"], **r}
+        note(row_, f"{r['pattern']}, {r['store_mb']} MB" + "".join(
+            f", {k} {r[k]}" for k in ("ratio_to_logstash", "search_ms", "stale_s") if r.get(k) is not None))
+        wanted = {"idle": GOAL_IDLE_OVER_LOGSTASH, "reader": GOAL_READER_OVER_LOGSTASH}.get(r["pattern"])
+        if median and r["candidate"] == "gelfingest" and wanted is not None and r["ratio_to_logstash"]:
+            met = r["ratio_to_logstash"] <= wanted
+            row_["goal"] = {"figure": "ratio_to_logstash", "wanted": wanted, "met": met}
+            note(row_, f"goal <= {wanted:g} x Logstash's {'met' if met else 'MISSED'}")
+        rows.append(row_)
+    return rows
+
+
 def elasticsearch(args: argparse.Namespace, selected: set[str],
                   events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -752,6 +783,8 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
             rows += es_ids(args, es, events)
         if "es-system" in selected:
             rows += es_system(args, es)
+        if "es-template" in selected:
+            rows += es_template(args, es)
         if "es-rsyslog" in selected:
             if rsyslog_available():
                 rows += es_rsyslog(args, es)
@@ -896,6 +929,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ids-events", type=int, help="events of each es-ids run (200000; quick 20000)")
     parser.add_argument("--ids-rate", type=float, default=40_000, help="events/s offered in es-ids")
     parser.add_argument("--ids-runs", type=int, help="runs of each kind of id in es-ids (3; quick 1)")
+    parser.add_argument("--template-docs", type=int, help="documents of each es-template run (100000; quick 20000)")
+    parser.add_argument("--template-rounds", type=int, help="rounds of es-template (2; quick 1)")
     parser.add_argument("--system-rate", type=float, default=10_000.0, help="events/s offered in es-system")
     parser.add_argument("--system-runs", type=int, help="runs of each variant in es-system (2; quick 1)")
     parser.add_argument("--peer-events", type=int, help="events of each es-rsyslog point (100000; quick 10000)")
@@ -915,6 +950,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.ids_events = args.ids_events or (20_000 if quick else 200_000)
     args.ids_runs = args.ids_runs or (1 if quick else 3)
     args.system_runs = args.system_runs or (1 if quick else 2)
+    args.template_docs = args.template_docs or (20_000 if quick else 100_000)
+    args.template_rounds = args.template_rounds or (1 if quick else 2)
     args.peer_events = args.peer_events or (10_000 if quick else 100_000)
     args.peer_rates = args.peer_rates or ([10_000] if quick else [10_000, 20_000, 40_000])
     # Each daemon's log, kept beside the figures.
