@@ -48,6 +48,7 @@ import statistics
 import threading
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,12 +57,13 @@ from typing import Any
 import orjson
 
 from benchmarks.measure import RESULTS, es_call, machine, post_bulks
+from benchmarks.measure import es_cpu_seconds as es_cpu
+from benchmarks.measure import es_quiet as quiet
 from gelfingest.core.batch import DEFAULT_BATCH_MAX_DOCS
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.template import index_settings, index_template, mappings
 from gelfingest.local_es import LocalElasticsearch
-from tests.harness import tree_cpu_seconds
 
 # Seconds an index is left unsearched before its turn in the idle pattern: Elasticsearch's default
 # index.search.idle.after (30 s) and one more.
@@ -315,21 +317,6 @@ class Reader:
         return worst
 
 
-def es_cpu(es: LocalElasticsearch) -> float:
-    assert es.process is not None
-    return tree_cpu_seconds(es.process.pid)
-
-
-def quiet(es: LocalElasticsearch, interval: float = 0.5, busy: float = 0.05, timeout: float = 20.0) -> None:
-    deadline, last = time.monotonic() + timeout, es_cpu(es)
-    while time.monotonic() < deadline:
-        time.sleep(interval)
-        now = es_cpu(es)
-        if now - last < busy:
-            return
-        last = now
-
-
 def create(es_url: str, index: str, candidate: dict[str, Any] | None) -> None:
     """The index, through a template of its own (as gelfingest installs one), or with none."""
     if candidate is not None:
@@ -348,8 +335,8 @@ def drop(es_url: str, index: str) -> None:
 
 
 def hot_threads(es_url: str, path: Path) -> None:
-    import urllib.request
     with urllib.request.urlopen(es_url + "/_nodes/hot_threads?threads=5&interval=500ms", timeout=60) as r:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(r.read())
 
 

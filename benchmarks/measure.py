@@ -32,6 +32,7 @@ from typing import Any
 
 from gelfingest.core.bulk import BULK_FILTER_PATH
 from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Daemon, process_tree, socket_inodes, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,23 @@ def es_call(es_url: str, method: str, path: str, body: Any = None) -> Any:
                                  headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
         return json.loads(r.read())
+
+
+def es_cpu_seconds(es: LocalElasticsearch) -> float:
+    """CPU-seconds Elasticsearch's process tree has used."""
+    assert es.process is not None
+    return tree_cpu_seconds(es.process.pid)
+
+
+def es_quiet(es: LocalElasticsearch, interval: float = 0.5, busy: float = 0.05, timeout: float = 20.0) -> None:
+    """Wait until Elasticsearch used under ``busy`` CPU-seconds in an ``interval`` (or ``timeout``)."""
+    deadline, last = time.monotonic() + timeout, es_cpu_seconds(es)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = es_cpu_seconds(es)
+        if now - last < busy:
+            return
+        last = now
 
 
 def es_count(es_url: str, index: str) -> int:

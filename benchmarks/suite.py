@@ -110,6 +110,8 @@ from benchmarks.measure import (
     encoded_bodies,
     es_call,
     es_count,
+    es_cpu_seconds,
+    es_quiet,
     machine,
     machine_cpu_seconds,
     own_cpu_seconds,
@@ -123,7 +125,7 @@ from gelfingest.config import Config
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.template import index_template
 from gelfingest.local_es import LocalElasticsearch
-from tests.harness import Counters, Daemon, tree_cpu_seconds
+from tests.harness import Counters, Daemon
 
 SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-inflaters", "udp-large",
              "tcp-null-max",
@@ -595,22 +597,6 @@ def es_burst(es: LocalElasticsearch, events: Sequence[tuple[bytes, ...]], count:
 
 
 # -- Elasticsearch's own cost, and rsyslog beside gelfingest ----------------------------------------------
-
-def es_cpu_seconds(es: LocalElasticsearch) -> float:
-    assert es.process is not None
-    return tree_cpu_seconds(es.process.pid)
-
-
-def es_quiet(es: LocalElasticsearch, interval: float = 0.5, busy: float = 0.05, timeout: float = 20.0) -> None:
-    """Wait until Elasticsearch used under ``busy`` CPU-seconds in an ``interval`` (or ``timeout``)."""
-    deadline, last = time.monotonic() + timeout, es_cpu_seconds(es)
-    while time.monotonic() < deadline:
-        time.sleep(interval)
-        now = es_cpu_seconds(es)
-        if now - last < busy:
-            return
-        last = now
-
 
 def side_by_side(es: LocalElasticsearch, scenario: str, tool: str, events: Sequence[tuple[bytes, ...]],
                  count: int, rate: float, logs: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
