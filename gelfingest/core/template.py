@@ -22,6 +22,7 @@ are ``keyword`` (up to 1024 characters) as Elastic's own ECS templates map unkno
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -84,11 +85,12 @@ def index_template(index_pattern: str, schema: str = "logstash", also: Sequence[
 
 
 def mappings(schema: str = "logstash", mapping: MappingStyle = "keyword") -> dict[str, Any]:
-    """The mappings of the template for ``schema`` and, with the logstash schema, ``mapping``."""
+    """The mappings of the template for ``schema`` and, with the logstash schema, ``mapping`` (a copy of its
+    own: the caller may change it)."""
     if schema == "ecs":
-        return _ECS_MAPPINGS
+        return copy.deepcopy(_ECS_MAPPINGS)
     if mapping == "keyword":
-        return _KEYWORD_MAPPINGS
+        return copy.deepcopy(_KEYWORD_MAPPINGS)
     keyword: dict[str, Any] = {"type": "keyword", "ignore_above": 256}
     text_with_keyword = {"type": "text", "norms": False, "fields": {"keyword": keyword}}
     return {
