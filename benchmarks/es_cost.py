@@ -237,6 +237,15 @@ def _lean(more: bool = False) -> dict[str, Any]:
     return {"settings": index_settings(), "mappings": m}
 
 
+def _no_dates() -> dict[str, Any]:
+    """The keyword mappings with ``created`` kept in _source only (no date to parse, nothing indexed) and
+    ``version`` likewise."""
+    m = mappings("logstash", "keyword")
+    m["properties"]["created"] = m["properties"]["version"] = {"type": "keyword", "index": False,
+                                                               "doc_values": False}
+    return {"settings": index_settings(), "mappings": m}
+
+
 def _installed() -> dict[str, Any]:
     t = index_template("cost-*")["template"]
     return {"settings": t["settings"], "mappings": t["mappings"]}
@@ -259,6 +268,7 @@ VARIANTS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "keyword-idle0s": lambda: {"settings": {"index.search.idle.after": "0s"}, "mappings": mappings()},
     "keyword-lean": _lean,
     "keyword-leaner": lambda: _lean(more=True),
+    "keyword-no-dates": _no_dates,
     "keyword-best-compression": lambda: _ours(**{"index.codec": "best_compression"}),
     "keyword-2-shards": lambda: _ours(number_of_shards=2),
 }
