@@ -66,7 +66,6 @@ bench-deps:
 # The benchmark suite (BENCH_ARGS, e.g. --quick, --skip-es, --only udp-null-curve): one table, and
 # benchmarks/results/suite.json and curve.svg.
 bench: $(STAMP) bench-deps
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) -m gelfingest.local_es fetch >/dev/null
 	$(PY) -m benchmarks.suite $(BENCH_ARGS)
 

@@ -66,13 +66,13 @@ def traffic(kind: str, events: int) -> list[tuple[bytes, ...]]:
 
 
 def use_inflater(name: str) -> None:
-    """Make the core inflate with ``name`` (the counted process only)."""
-    if name == "isal":
-        from isal import isal_zlib
+    """Make the core inflate with ``name`` (the counted process only; the core's own is isal)."""
+    if name == "zlib-ng":
+        from zlib_ng import zlib_ng
 
         from gelfingest.core import decompress
-        setattr(decompress, "zlib", isal_zlib)  # noqa: B010  (the module's private name)
-        setattr(decompress, "_INFLATE_ERROR", isal_zlib.error)  # noqa: B010
+        setattr(decompress, "zlib", zlib_ng)  # noqa: B010  (the module's private name)
+        setattr(decompress, "_INFLATE_ERROR", zlib_ng.error)  # noqa: B010
 
 
 def child(path: Path, mode: str, inflater: str, count: int) -> None:

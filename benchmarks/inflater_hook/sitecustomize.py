@@ -4,10 +4,10 @@ an inflater in the whole daemon before it is adopted; nothing in the package rea
 
 import os
 
-if os.environ.get("BENCH_INFLATER") == "isal":
-    from isal import isal_zlib
+if os.environ.get("BENCH_INFLATER") == "zlib-ng":
+    from zlib_ng import zlib_ng
 
     from gelfingest.core import decompress
 
-    setattr(decompress, "zlib", isal_zlib)  # noqa: B010  (the module's private name)
-    setattr(decompress, "_INFLATE_ERROR", isal_zlib.error)  # noqa: B010
+    setattr(decompress, "zlib", zlib_ng)  # noqa: B010  (the module's private name)
+    setattr(decompress, "_INFLATE_ERROR", zlib_ng.error)  # noqa: B010
