@@ -62,7 +62,7 @@ from benchmarks.measure import es_quiet as quiet
 from gelfingest.core.batch import DEFAULT_BATCH_MAX_DOCS
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.ingest import Ingest, IngestSettings
-from gelfingest.core.template import index_settings, index_template, mappings
+from gelfingest.core.template import MappingStyle, index_settings, index_template, mappings
 from gelfingest.local_es import LocalElasticsearch
 
 # Seconds an index is left unsearched before its turn in the idle pattern: Elasticsearch's default
@@ -218,8 +218,9 @@ LOGSTASH_8X: dict[str, Any] = {
 }
 
 
-def _ours(mapping: str = "keyword", refresh: str = "auto", **extra: Any) -> dict[str, Any]:
-    return {"settings": {**index_settings(refresh), **extra}, "mappings": mappings("logstash", mapping)}  # type: ignore[arg-type]
+def _ours(mapping: MappingStyle = "keyword", refresh: str = "auto", extra: dict[str, Any] | None = None,
+          ) -> dict[str, Any]:
+    return {"settings": {**index_settings(refresh), **(extra or {})}, "mappings": mappings("logstash", mapping)}
 
 
 def _lean(more: bool = False) -> dict[str, Any]:
@@ -269,8 +270,8 @@ VARIANTS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "keyword-lean": _lean,
     "keyword-leaner": lambda: _lean(more=True),
     "keyword-no-dates": _no_dates,
-    "keyword-best-compression": lambda: _ours(**{"index.codec": "best_compression"}),
-    "keyword-2-shards": lambda: _ours(number_of_shards=2),
+    "keyword-best-compression": lambda: _ours(extra={"index.codec": "best_compression"}),
+    "keyword-2-shards": lambda: _ours(extra={"number_of_shards": 2}),
 }
 
 # -- a run -------------------------------------------------------------------------------------------------

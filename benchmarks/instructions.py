@@ -38,6 +38,7 @@ from pathlib import Path
 import orjson
 
 from benchmarks.traffic import chunks_of, udp_events
+from gelfingest.core.sequence import SequenceMode
 
 READ = 64
 STAMP_STEP = 20e-6
@@ -75,14 +76,14 @@ def use_inflater(name: str) -> None:
         setattr(decompress, "_INFLATE_ERROR", zlib_ng.error)  # noqa: B010
 
 
-def child(path: Path, mode: str, inflater: str, count: int) -> None:
+def child(path: Path, mode: SequenceMode, inflater: str, count: int) -> None:
     """Feed WARM_UP + ``count`` events of the file to a fresh core."""
     from gelfingest.core.ingest import Ingest, IngestSettings
 
     use_inflater(inflater)
     events: list[tuple[bytes, ...]] = pickle.loads(path.read_bytes())[: WARM_UP + count]
     datagrams = [d for e in events for d in e]
-    ingest = Ingest(IngestSettings(sequence_mode=mode, document_id_prefix="AAAAAAAA"))  # type: ignore[arg-type]
+    ingest = Ingest(IngestSettings(sequence_mode=mode, document_id_prefix="AAAAAAAA"))
     now = 1_765_000_000.0
     sources = ["172.17.0.1"] * READ
     for i in range(0, len(datagrams), READ):
@@ -126,7 +127,7 @@ def measure(kinds: Sequence[str], modes: Sequence[str], inflaters: Sequence[str]
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
-        child(Path(argv[1]), argv[2], argv[3], int(argv[4]))
+        child(Path(argv[1]), "clock" if argv[2] == "clock" else "counter", argv[3], int(argv[4]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=2000)
