@@ -25,10 +25,10 @@ from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.decompress import CHUNK_MAGIC
 from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.event import Event
 from gelfingest.core.ingest import Ingest
 from gelfingest.core.rejects import RejectLog
 from gelfingest.core.sequence import Sequencer
-from gelfingest.core.streams import Event
 from gelfingest.fleet.forwarding import LEAVE_TIMEOUT, ChunkForwarder
 from gelfingest.handover import Handover
 from gelfingest.inputs import Inputs

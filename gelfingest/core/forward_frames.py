@@ -21,7 +21,7 @@ from typing import Final
 
 import orjson
 
-from gelfingest.core.streams import Event
+from gelfingest.core.event import Event
 
 FORWARD_MAGIC: Final = b"GIFW"
 PING: Final = b"GIPI"

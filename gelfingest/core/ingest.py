@@ -31,6 +31,7 @@ from gelfingest.core.chunks import (
 from gelfingest.core.decompress import CHUNK_MAGIC, DEFAULT_MAX_MESSAGE_SIZE, decompress
 from gelfingest.core.ecs import EcsMapper
 from gelfingest.core.errors import DecodeError, GelfError, Reason
+from gelfingest.core.event import Event
 from gelfingest.core.fields import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FIELD_NAME, DEFAULT_MAX_FIELDS, Limits, epoch_millis
 from gelfingest.core.gelf import GelfDecoder
 from gelfingest.core.indices import DEFAULT_MAX_INDEX_TARGETS, IndexRouter, PipelineRouter, has_references
@@ -43,7 +44,6 @@ from gelfingest.core.streams import (
     DEFAULT_MULTILINE_TIMEOUT,
     DEFAULT_PARTIAL_TIMEOUT,
     DEFAULT_REORDER_WINDOW,
-    Event,
     Streams,
     StreamSettings,
     rules,

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from gelfingest.core.event import Event
+
 # Docker's log copier's buffer (daemon/logger/copier.go): a longer line is cut into pieces of this size.
 PIECE_SIZE: Final = 16 * 1024
 _REPLACEMENT: Final = "\ufffd"
@@ -164,24 +166,6 @@ def rules(languages: Iterable[str], start: str = "", continues: str = "") -> lis
 
 
 # -- events and streams ------------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Event:
-    """A decoded event on its way: its document, the time that names its index, its sequence, and when it
-    was received in the fleet (``received``: the datagram's time, a chunked message's earliest chunk's; 0:
-    when its owner takes it). A stream is put back in the order of (received, sequence): a chunked message
-    completes later than it arrived, where its last chunk met the others, so its sequence alone would put
-    it after the lines sent after it."""
-
-    doc: dict[str, Any]
-    seconds: int
-    sequence: int
-    received: float = 0.0
-
-    @property
-    def order(self) -> tuple[float, int]:
-        return (self.received, self.sequence)
-
 
 @dataclass(slots=True)
 class _Held:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gelfingest.config import Config
+from gelfingest.core.event import Event
 from gelfingest.core.forward_frames import (
     BYE,
     BYE_ACK,
@@ -50,7 +51,6 @@ from gelfingest.core.forward_frames import (
     parse_forward,
 )
 from gelfingest.core.routing import is_ip_address, owner_worker, rendezvous
-from gelfingest.core.streams import Event
 from gelfingest.net import Address, family, set_receive_buffer
 
 logger = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from gelfingest.core.bulk import decode_item, id_sequence
+from gelfingest.core.event import Event
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.streams import (
     PIECE_SIZE,
     Cut,
-    Event,
     Streams,
     StreamSettings,
     join_pieces,

@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from gelfingest.config import Config
-from gelfingest.core.streams import Event
+from gelfingest.core.event import Event
 from gelfingest.fleet.forwarding import ChunkForwarder
 from gelfingest.net import Address
 from tests.helpers import free_udp_port
