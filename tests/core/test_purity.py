@@ -52,7 +52,7 @@ def violations(path: Path) -> list[str]:
     return out
 
 
-MODULES = sorted(CORE.glob("*.py"))
+MODULES = sorted(CORE.rglob("*.py"))
 
 
 def test_the_core_has_its_modules() -> None:

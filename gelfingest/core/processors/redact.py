@@ -1,0 +1,1 @@
+"""The redact processor: being written (issue 24)."""
