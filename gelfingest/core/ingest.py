@@ -287,7 +287,7 @@ class Ingest:
         self._last_now = now
         streams = self.streams
         if streams is None and self.processors is not None:
-            events = self._process(events)
+            events = self._process(events, now)
             if not events:
                 return []
         sequences: Sequence[int] = (self.sequencer.take_at([e.taken for e in events]) if stamped
@@ -305,12 +305,23 @@ class Ingest:
         clock = max(e.taken for e in events) if stamped else now
         return self._through_streams(events, clock)
 
-    def _process(self, events: list[Event]) -> list[Event]:
-        """The events the processors keep, changed as they say (``processors`` is set)."""
+    def _process(self, events: list[Event], now: float) -> list[Event]:
+        """The events the processors keep, changed as they say (``processors`` is set). With the ECS schema
+        they see (and the index references name) the ECS form, as the event is stored: it is made here,
+        its sequence filled in by ``_finish``."""
         run = self.processors.run  # type: ignore[union-attr]
+        ecs = self.ecs
         kept = []
+        if ecs is None:
+            for event in events:
+                doc = run(event.doc)
+                if doc is not None:
+                    event.doc = doc
+                    kept.append(event)
+            return kept
+        document, ingested = ecs.document, self.decoder.iso(*epoch_millis(now, now))
         for event in events:
-            doc = run(event.doc)
+            doc = run(document(event.doc, 0, ingested))
             if doc is not None:
                 event.doc = doc
                 kept.append(event)
@@ -345,7 +356,7 @@ class Ingest:
         message gets its sequence when it completes, after the lines sent after it were received), and
         Kibana must sort by @timestamp and sequence in the order restored."""
         if events and self.processors is not None:
-            events = self._process(events)
+            events = self._process(events, now)
         if not events:
             return []
         return self._finish(events, now, self.sequencer.take(len(events), now), held=True)
@@ -364,6 +375,17 @@ class Ingest:
                 doc["sequence"] = value
                 add_doc(doc)
                 add_time(event.seconds)
+        elif self.processors is not None:  # in ECS form already (_process)
+            for event, value in zip(events, sequences, strict=True):
+                doc = event.doc
+                home = doc.get("event")
+                if type(home) is dict:
+                    home["sequence"] = value
+                else:
+                    doc["event"] = {"sequence": value}
+                add_doc(doc)
+                add_time(event.seconds)
+            ecs = None
         else:
             for event in events:
                 add_doc(event.doc)
@@ -375,7 +397,8 @@ class Ingest:
                     if not low <= seconds <= high:
                         self.index_time_replaced += 1
                         times[i] = int(now)
-        # Field references name the decoded fields, before the ECS form moves them.
+        # Field references name the decoded fields, before the ECS form moves them (unless the processors
+        # saw the ECS form: then the references name it too).
         indices = self.router.names(docs, times, now) if self.router is not None else None
         pipelines = self.pipelines.names(docs) if self.pipelines is not None else None
         if ecs is not None:
