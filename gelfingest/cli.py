@@ -12,6 +12,7 @@ import orjson
 
 from gelfingest.config import ConfigError, load_config, unknown_variables
 from gelfingest.fleet.supervisor import Supervisor
+from gelfingest.processing import ProcessorsFileError
 from gelfingest.server import Server
 
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from gelfingest.dlq_cli import main as dlq_main
 
         return dlq_main(args[1:])
+    if args[:1] == ["processors"]:
+        from gelfingest.processors_cli import main as processors_main
+
+        return processors_main(args[1:])
     try:
         config = load_config(argv)
     except ConfigError as exc:
@@ -71,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if config.workers > 1 and "--worker-index" not in (argv if argv is not None else sys.argv[1:]):
         return Supervisor(config, list(argv if argv is not None else sys.argv[1:])).run()
     try:
-        asyncio.run(Server(config).serve())
+        server = Server(config)
+    except ProcessorsFileError as exc:  # the file changed since it was checked
+        print(f"gelfingest: --processors / GELFINGEST_PROCESSORS: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(server.serve())
     except OSError as exc:
         logging.getLogger("gelfingest").error("cannot start: %s", exc)
         return 1

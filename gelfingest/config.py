@@ -187,10 +187,11 @@ GROUPS: Final = {
     "batching": "Batching, queue and spool",
     "limits": "Limits on input",
     "streams": "Container streams",
+    "processing": "Processors",
     "logging": "Logging",
 }
 Group = Literal["inputs", "tls", "elasticsearch", "indices", "sequence", "fleet", "batching", "limits", "streams",
-                "logging"]
+                "processing", "logging"]
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str, *, group: Group, env: str | None = None,
@@ -479,6 +480,10 @@ class Config:
     max_pending_streams: int = _opt(DEFAULT_MAX_PENDING_STREAMS, parse_int, "streams a worker keeps state for; "
                                     "past it the stream idle the longest lets go of what it holds",
                                     group="streams", metavar="N", minimum=1)
+    # -- processing
+    processors: str = _opt("", str, "a processors file: YAML with a processors: list written as Filebeat's "
+                           "(docs/processors.md); checked whole at start, reloaded on SIGHUP", group="processing",
+                           metavar="FILE")
     # -- logging
     log_level: LogLevel = _opt("info", _choice(LogLevel), "debug, info, warning or error", group="logging")
     log_format: LogFormat = _opt("text", _choice(LogFormat), "text (readable lines) or json (one object a line)",
@@ -731,6 +736,13 @@ def _check(config: Config) -> Config:
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")
+    if config.processors:
+        from gelfingest.processing import ProcessorsFileError, load  # it builds on Config
+
+        try:
+            load(Path(config.processors), config)
+        except ProcessorsFileError as exc:
+            raise ConfigError(f"--processors / GELFINGEST_PROCESSORS: {exc}") from None
     return config
 
 

@@ -165,6 +165,15 @@ def worker_snapshot(server: Server) -> Snapshot:
     for reason, n in i.changed_fields.items():
         b.counter("gelfingest_changed_fields", "Fields kept under another name or as another type, by reason",
                   n, reason=reason)
+    p = server.processors
+    for (name, reason), n in p.total_failures().items():
+        b.counter("gelfingest_processor_failures", "Events a processor failed on (kept as they were before it, "
+                  "tagged), by processor and reason", n, processor=name, reason=reason)
+    for name, n in p.total_dropped().items():
+        b.counter("gelfingest_processor_dropped", "Events dropped by a processor, by processor", n, processor=name)
+    for outcome, n in p.reloads.items():
+        b.counter("gelfingest_processor_reloads", "Reloads of the processors file on SIGHUP, by outcome", n,
+                  outcome=outcome)
     r, cs = i.reassembler, i.reassembler.stats
     b.gauge("gelfingest_chunks_pending_messages", "Chunked messages waiting for chunks", r.pending_messages)
     b.gauge("gelfingest_chunks_pending_bytes", "Bytes held for incomplete chunked messages", r.pending_bytes)

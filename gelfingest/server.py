@@ -35,6 +35,7 @@ from gelfingest.inputs import Inputs
 from gelfingest.metrics import merge, render, worker_snapshot
 from gelfingest.net import MAX_UDP_PAYLOAD
 from gelfingest.outputs import Output, make_output
+from gelfingest.processing import Processors
 from gelfingest.storage.deadletters import DeadLetters
 from gelfingest.storage.reservations import SequenceReservations, highest_reservation
 from gelfingest.storage.snapshots import clear_snapshots, read_snapshots, write_snapshot
@@ -64,7 +65,9 @@ class Server:
         # Document ids are this prefix and the sequence; a new prefix at each start means that even a lost
         # data dir, or two instances sharing a progression, cannot give two events one id.
         prefix = id_prefix(secrets.token_bytes(ID_PREFIX_BYTES))
-        self.ingest = Ingest(config.ingest_settings(document_id_prefix=prefix), sequencer)
+        self.processors = Processors.from_config(config)
+        self.ingest = Ingest(config.ingest_settings(document_id_prefix=prefix), sequencer,
+                             processors=self.processors.pipeline)
         self.rejects = RejectLog()
         dead_letters = DeadLetters(config.data_dir / "dlq", f"worker-{config.worker_index}")
         self.output = output or make_output(config, dead_letters)
@@ -83,6 +86,7 @@ class Server:
         self._outbox_due = False
         self.should_exit = False
         self.force_exit = False
+        self.should_reload = False
 
     # -- the data path: what the inputs receive ---------------------------------------------------
 
@@ -221,13 +225,16 @@ class Server:
         worker = f"worker {c.worker_index}/{c.workers} " if c.workers > 1 else ""
         seq = self.ingest.sequencer
         routing = f"; {self.forwarder.describe()}" if self.forwarder is not None else ""
+        processors = self.processors.pipeline
+        steps = f"; {processors.count} processors from {c.processors}" if processors is not None else ""
         return (f"gelfingest {worker}listening on {self.inputs.describe()}; output {output}; index {c.index} "
-                f"({c.schema} schema); sequence {seq.describe()} from {seq.next_value}{routing}")
+                f"({c.schema} schema){steps}; sequence {seq.describe()} from {seq.next_value}{routing}")
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.handle_exit)
+        loop.add_signal_handler(signal.SIGHUP, self.handle_reload)
         try:
             await self.startup()
         except BaseException:
@@ -242,9 +249,23 @@ class Server:
             await self.shutdown()
             # Done: a signal from now on (a second Ctrl-C while the process exits) must not kill it with
             # 143. Taken back from the loop first, or closing the loop would restore the default action.
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, signal.SIG_IGN)
+
+    def handle_reload(self) -> None:
+        """SIGHUP: read the processors file again at the next tick, between two batches."""
+        self.should_reload = True
+
+    def reload(self) -> None:
+        """A valid file replaces the running processors; an invalid one is logged and they stay."""
+        self.should_reload = False
+        pipeline, line = self.processors.reload(self.config)
+        if pipeline is not None:
+            self.ingest.processors = pipeline
+            logger.info("%s", line)
+        else:
+            logger.error("%s", line)
 
     def handle_exit(self) -> None:
         if self.should_exit:
@@ -269,6 +290,8 @@ class Server:
         logger.info("%s", self.describe())
 
     def tick(self, now: float) -> None:
+        if self.should_reload:
+            self.reload()
         self.output.tick()
         self.handover.tick(time.monotonic())
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
@@ -283,6 +306,9 @@ class Server:
             logger.warning("%s", line)
         for note in self.ingest.field_notes():
             logger.warning("%s", note)
+        if self.ingest.processors is not None:
+            for note in self.ingest.processors.notes():
+                logger.warning("%s", note)
         if self.ingest.streams is not None and (limited := self.ingest.streams.rate_note(now)):
             logger.warning("%s", limited)
 

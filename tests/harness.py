@@ -92,6 +92,7 @@ class Counters:
     failed: int
     rejected: int
     chunks_incomplete: int  # chunked messages expired or evicted before they were whole
+    dropped: int  # events a processor dropped (--processors)
 
     @classmethod
     def of(cls, snap: Snapshot) -> Counters:
@@ -102,7 +103,8 @@ class Counters:
         return cls(total("gelfingest_received"), total("gelfingest_received_bytes"),
                    total("gelfingest_messages_decoded"), total("gelfingest_documents_indexed"),
                    total("gelfingest_items_failed"), total("gelfingest_rejected"),
-                   int(chunked.get("outcome=expired", 0) + chunked.get("outcome=evicted", 0)))
+                   int(chunked.get("outcome=expired", 0) + chunked.get("outcome=evicted", 0)),
+                   total("gelfingest_processor_dropped"))
 
     def __sub__(self, other: Counters) -> Counters:
         return Counters(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -224,7 +226,8 @@ class Daemon:
             paths = [self.data_dir / f"metrics.{k}.json" for k in range(self.workers)]
             fresh = all(p.exists() and p.stat().st_mtime > since for p in paths)
             counters = self.counters()
-            if (fresh and counters.indexed + counters.failed >= counters.decoded) or time.monotonic() > deadline:
+            done = counters.indexed + counters.failed + counters.dropped >= counters.decoded
+            if (fresh and done) or time.monotonic() > deadline:
                 return counters
             time.sleep(0.1)
 

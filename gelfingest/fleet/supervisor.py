@@ -65,7 +65,8 @@ class Supervisor:
         self.workers[k] = subprocess.Popen([sys.executable, "-m", "gelfingest", *args], preexec_fn=_child_setup)
 
     def _on_signal(self, sig: int, _frame: object) -> None:
-        self.signals += 1
+        if sig != signal.SIGHUP:  # a reload is passed on; it stops nothing
+            self.signals += 1
         for proc in self.workers.values():
             if proc.poll() is None:
                 proc.send_signal(sig)
@@ -83,6 +84,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_signal)
         logger.info("%s", self.describe())
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         clear_snapshots(self.config.data_dir)

@@ -1,0 +1,109 @@
+"""The processors file around the pure pipeline (core/processors/): reading it, the keys it names, its
+reload on SIGHUP, and the counts that outlive a reload.
+
+A file that cannot run stops the start with one line, ``FILE:LINE: problem``; on reload the same line is
+logged and the running processors stay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gelfingest.config import Config
+from gelfingest.core.fields import Limits
+from gelfingest.core.processors import ConfigError, Context, Pipeline, build
+
+# A key file for redact's keyed hash: the first line, at least this many bytes (HMAC-SHA256 wants 32).
+MIN_KEY_BYTES = 16
+MAX_KEY_BYTES = 4096
+
+
+class ProcessorsFileError(ValueError):
+    """A processors file that cannot be used, as one line: ``FILE:LINE: problem``."""
+
+
+def context(config: Config, base: Path) -> Context:
+    """What the builders know of this daemon; a key file named in the processors file is read relative to
+    the file's own directory."""
+    def read_key(name: str) -> bytes:
+        path = (base / name) if not Path(name).is_absolute() else Path(name)
+        try:
+            data = path.read_bytes()[:MAX_KEY_BYTES + 1]
+        except OSError as exc:
+            raise ValueError(f"cannot read key file {path}: {exc.strerror or exc.__class__.__name__}") from None
+        key = data.strip()
+        if len(key) > MAX_KEY_BYTES:
+            raise ValueError(f"key file {path} holds more than {MAX_KEY_BYTES} bytes")
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"key file {path} holds {len(key)} bytes; a key needs {MIN_KEY_BYTES} or more")
+        return key
+
+    return Context(schema=config.schema, max_message_size=config.max_message_size, read_key=read_key,
+                   limits=Limits(config.max_json_depth, config.max_fields, config.max_field_name_length))
+
+
+def load(path: Path, config: Config) -> Pipeline:
+    """The pipeline of the file at ``path``; ProcessorsFileError naming the file and line otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProcessorsFileError(f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ProcessorsFileError(f"{path}:{line}: not UTF-8 text") from None
+    try:
+        return build(text, context(config, path.parent))
+    except ConfigError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise ProcessorsFileError(f"{where}: {exc.problem}") from None
+
+
+@dataclass
+class Processors:
+    """The running pipeline of ``--processors`` (None: no file), and what the pipelines before a reload
+    counted, so that the metrics only grow."""
+
+    path: Path | None
+    pipeline: Pipeline | None
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    reloads: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Processors:
+        if not config.processors:
+            return cls(None, None)
+        path = Path(config.processors)
+        return cls(path, load(path, config))
+
+    def reload(self, config: Config) -> tuple[Pipeline | None, str]:
+        """Read the file again: the new pipeline (None: keep the running one) and the line to log."""
+        if self.path is None:
+            return None, "SIGHUP: no --processors file to reload"
+        try:
+            pipeline = load(self.path, config)
+        except ProcessorsFileError as exc:
+            self.reloads["failed"] += 1
+            return None, f"SIGHUP: the processors stay as they were: {exc}"
+        if self.pipeline is not None:
+            self.failures.update(self.pipeline.failures)
+            self.dropped.update(self.pipeline.dropped)
+        self.pipeline = pipeline
+        self.reloads["done"] += 1
+        return pipeline, f"SIGHUP: {pipeline.count} processors loaded from {self.path}"
+
+    def total_failures(self) -> Counter[tuple[str, str]]:
+        out = self.failures.copy()
+        if self.pipeline is not None:
+            out.update(self.pipeline.failures)
+        return out
+
+    def total_dropped(self) -> Counter[str]:
+        out = self.dropped.copy()
+        if self.pipeline is not None:
+            out.update(self.pipeline.dropped)
+        return out
