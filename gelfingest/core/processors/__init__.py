@@ -5,6 +5,7 @@ name by the modules imported here. Pure: no I/O, no clock (a key file is read by
 """
 
 from gelfingest.core.processors import redact as _redact  # noqa: F401 (registers)
+from gelfingest.core.processors import sample as _sample  # noqa: F401 (registers)
 from gelfingest.core.processors import standard as _standard  # noqa: F401 (registers)
 from gelfingest.core.processors.base import ConfigError, Context, Failure
 from gelfingest.core.processors.pipeline import Pipeline, build
