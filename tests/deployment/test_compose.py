@@ -131,7 +131,10 @@ def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_ot
         env = gelfingest_env(compose, name)
         unknown = set(env) - known
         assert not unknown, f"{name} sets variables gelfingest does not read: {unknown}"
-        configs[name] = load_config([], env)  # every value one gelfingest accepts
+        # A file the container reads where compose mounts it: read here from where it comes from.
+        inside = {dst: src for src, dst in mounted(compose["services"][name])}
+        env = {k: str(inside.get(v, v)) for k, v in env.items()}
+        configs[name] = load_config([], env)  # every value one gelfingest accepts (the processors file too)
     one, two = configs["gelfingest-1"], configs["gelfingest-2"]
     assert (one.sequence_seed, two.sequence_seed) == (1, 2)
     assert one.sequence_iterator == two.sequence_iterator == 2
@@ -143,6 +146,7 @@ def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_ot
         assert config.elasticsearch == ("http://elasticsearch:9200",)
         assert config.elasticsearch_username == "gelfingest" and config.elasticsearch_password
         assert config.schema == "logstash"
+        assert config.processors == str(ROOT / "docker" / "processors.yml")
         assert compose["services"][name]["volumes"][0].endswith(":/var/lib/gelfingest:rw")
     # GELFINGEST_SCHEMA=ecs reaches both instances.
     ecs = compose_config(env={"GELFINGEST_SCHEMA": "ecs"})
@@ -171,7 +175,8 @@ def test_every_bind_mount_is_read_only_and_relabelled_for_selinux(compose: dict[
     the files; the README's docker run that mounts the sample file has it too."""
     binds = [(name, str(v)) for name, service in compose["services"].items()
              for v in service.get("volumes", []) if str(v).startswith("/")]
-    assert {name for name, _ in binds} == {"setup-elasticsearch", "setup-kibana", "udp-balancer", "tcp-balancer"}
+    assert {name for name, _ in binds} == {"setup-elasticsearch", "setup-kibana", "udp-balancer", "tcp-balancer",
+                                           "gelfingest-1", "gelfingest-2"}
     for name, volume in binds:
         options = set(volume.split(":")[2].split(","))
         assert options == {"ro", "z"}, (name, volume)
