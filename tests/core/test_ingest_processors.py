@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from gelfingest.core.bulk import decode_item
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.processors import Context, build
@@ -108,3 +111,59 @@ def test_without_processors_nothing_changes() -> None:
     batches, _ = plain.take_many(messages, ["10.0.0.1"] * 5, 1_800_000_000.0)
     empty = run(IngestSettings(), "processors: []\n", messages)
     assert indexed(batches, plain.flush()) == empty
+
+
+EVERY_PROCESSOR = """
+processors:
+  - drop_event:
+      when:
+        or:
+          - regexp: {message: 'kube-probe|^DROP'}
+          - range: {json.status: {gte: 600}}
+          - network: {source_host: [loopback]}
+  - decode_json_fields: {fields: [message, payload], target: json, max_depth: 3, add_error_key: true}
+  - if:
+      has_fields: [json.level]
+    then:
+      - rename: {fields: [{from: json.level, to: json.severity}], ignore_missing: true}
+    else:
+      - add_tags: {tags: [plain]}
+  - dissect: {tokenizer: '%{verb} %{path} %{status}', field: message, target_prefix: http}
+  - convert: {fields: [{from: http.status, to: http.code, type: integer}], ignore_missing: true,
+              fail_on_error: false}
+  - replace: {fields: [{field: message, pattern: '[0-9]+', replacement: 'N'}], ignore_missing: true}
+  - truncate_fields: {fields: [message], max_bytes: 200}
+  - drop_fields: {fields: ['/^json\\\\.tmp/', payload], ignore_missing: true}
+  - redact: {fields: [message, json], keys: '(?i)password|token'}
+  - add_fields: {target: meta, fields: {team: a}}
+  - sample: {rate: 2, key_field: container_name}
+  - include_fields: {fields: [message, json, http, meta, tags, container_name, sample_rate, error]}
+"""
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20)
+messages = st.one_of(st.text(max_size=80), json_values.map(json.dumps),
+                     st.sampled_from(["GET /healthz 200", '{"status": 700}', '{"level": "warn", "password": "p"}',
+                                      "DROP me", '{"a": {"b": {"c": {"d": 1}}}}', "[1, 2", "{" * 50]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(messages, st.dictionaries(
+    st.sampled_from(["_payload", "_container_name", "_password", "_status", "_x.y"]), json_values, max_size=3)),
+    min_size=1, max_size=8), st.sampled_from(["logstash", "ecs"]))
+def test_no_event_through_every_processor_breaks_the_core(items: list[tuple[str, dict[str, Any]]],
+                                                          schema: str) -> None:
+    text = EVERY_PROCESSOR if schema == "logstash" else EVERY_PROCESSOR.replace(
+        "container_name", "container.name").replace("source_host", "source.ip").replace(
+        "  - include_fields: {fields: [message, json, http, meta, tags, container.name, sample_rate, error]}\n", "")
+    ingest = Ingest(IngestSettings(schema=schema), processors=build(text, Context(schema=schema)))
+    datagrams = [gelf(message, **extra) for message, extra in items]
+    batches, rejected = ingest.take_many(datagrams, ["10.0.0.1"] * len(datagrams), 1_800_000_000.0)
+    assert all(err.reason != "internal_error" for err, _ in rejected)
+    assert ("internal_error" not in {reason for _, reason in ingest.processors.failures})  # type: ignore[union-attr]
+    for _, doc in indexed(batches, ingest.flush()):
+        assert "message" in doc and "@timestamp" in doc
+        decoded = doc.get("json")
+        assert not (isinstance(decoded, dict) and decoded.get("password") == "p")
