@@ -171,6 +171,9 @@ def worker_snapshot(server: Server) -> Snapshot:
                   "tagged), by processor and reason", n, processor=name, reason=reason)
     for name, n in p.total_dropped().items():
         b.counter("gelfingest_processor_dropped", "Events dropped by a processor, by processor", n, processor=name)
+    for what, n in p.total_redacted().items():
+        b.counter("gelfingest_processor_redacted", "Values redact replaced (replaced), and of those the ones "
+                  "replaced whole because they could not be scanned (unscanned)", n, outcome=what)
     for outcome, n in p.reloads.items():
         b.counter("gelfingest_processor_reloads", "Reloads of the processors file on SIGHUP, by outcome", n,
                   outcome=outcome)

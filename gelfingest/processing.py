@@ -72,6 +72,7 @@ class Processors:
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
+    redacted: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def from_config(cls, config: Config) -> Processors:
@@ -92,6 +93,7 @@ class Processors:
         if self.pipeline is not None:
             self.failures.update(self.pipeline.failures)
             self.dropped.update(self.pipeline.dropped)
+            self.redacted.update(self.pipeline.redacted())
         self.pipeline = pipeline
         self.reloads["done"] += 1
         return pipeline, f"SIGHUP: {pipeline.count} processors loaded from {self.path}"
@@ -100,6 +102,12 @@ class Processors:
         out = self.failures.copy()
         if self.pipeline is not None:
             out.update(self.pipeline.failures)
+        return out
+
+    def total_redacted(self) -> Counter[str]:
+        out = self.redacted.copy()
+        if self.pipeline is not None:
+            out.update(self.pipeline.redacted())
         return out
 
     def total_dropped(self) -> Counter[str]:

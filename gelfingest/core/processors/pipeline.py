@@ -109,6 +109,26 @@ class Pipeline:
             self._notes.append(f"processor {step.label} failed ({reason}): {detail}; the event is kept as it "
                                f"was, tagged {processor.tag}")
 
+    def processors(self) -> list[Processor]:
+        """Every processor of the file, nested ones included, in order."""
+        out: list[Processor] = []
+        stack = list(reversed(self.steps))
+        while stack:
+            step = stack.pop()
+            if step.processor is not None:
+                out.append(step.processor)
+            stack += reversed(step.then + step.otherwise)
+        return out
+
+    def redacted(self) -> Counter[str]:
+        """Values ``redact`` replaced (``replaced``), and of those the ones replaced whole because they could
+        not be scanned (``unscanned``)."""
+        out: Counter[str] = Counter()
+        for processor in self.processors():
+            out["replaced"] += getattr(processor, "redacted", 0)
+            out["unscanned"] += getattr(processor, "unscanned", 0)
+        return out
+
     def notes(self) -> list[str]:
         """The first failure of each kind not said yet, for the daemon to log."""
         notes, self._notes = self._notes, []
