@@ -19,6 +19,9 @@ ECS schema: every field ecs.py writes is mapped with its ECS type (``keyword`` f
 ``long``, ``date``, ``ip``, ``text`` for ``message``); strings under ``gelf.*`` and ``container.labels``
 are ``keyword`` (up to 1024 characters) as Elastic's own ECS templates map unknown strings, except
 ``gelf.full_message``, which is text.
+
+Every schema maps ``gelfingest_conflict`` (core/conflicts.py: the JSON of fields moved out of a mapping
+conflict's way) as a string that is stored in ``_source`` only.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import copy
 import re
 from collections.abc import Sequence
 from typing import Any, Final, Literal
+
+from gelfingest.core.conflicts import CONFLICT_FIELD
 
 DEFAULT_TEMPLATE_NAME: Final = "gelfingest"
 # With --schema ecs, unless --template-name is given.
@@ -120,6 +125,7 @@ def mappings(schema: str = "logstash", mapping: MappingStyle = "keyword") -> dic
             "command": text_with_keyword,
             "tag": text_with_keyword,
             "created": {"type": "date"},
+            CONFLICT_FIELD: dict(_CONFLICT),
         },
     }
 
@@ -136,6 +142,13 @@ def _template(index_patterns: Sequence[str], mappings: dict[str, Any], settings:
 # A keyword as Elastic's own templates map an unknown string: longer values are kept in _source only.
 _KEYWORD: Final[dict[str, Any]] = {"type": "keyword", "ignore_above": 1024}
 _TEXT: Final[dict[str, Any]] = {"type": "text", "norms": False}
+# The JSON of the fields moved out of a mapping conflict's way: a string field that indexes nothing and keeps
+# no doc values (7.9 and later take text with index false; "searchable: false" in Kibana, which still lists
+# and shows it). Not dynamic, so the JSON is never parsed as a keyword with a cut-off (ignore_above) or a
+# 32 KiB term limit, nor as text with a keyword sub-field; not an object with enabled false, which would take
+# it as well but which Kibana does not list. The documents are found by their tag (tags: _mappingconflict).
+# A document without the field costs Elasticsearch nothing for it, one with it only its _source bytes.
+_CONFLICT: Final[dict[str, Any]] = {"type": "text", "index": False}
 
 # The logstash schema's default mappings: text only where people search words (the line itself); names, ids
 # and every other string as one keyword, which filters, aggregates and sorts without a second field.
@@ -165,6 +178,7 @@ _KEYWORD_MAPPINGS: Final[dict[str, Any]] = {
         # As a keyword it filters and aggregates by exact value, and Docker's UTC form sorts as its time does
         # (to the second).
         "created": _KEYWORD,
+        CONFLICT_FIELD: _CONFLICT,
     },
 }
 
@@ -193,5 +207,6 @@ _ECS_MAPPINGS: Final[dict[str, Any]] = {
         "process": _object(pid={"type": "long"}, name=_KEYWORD, thread=_object(name=_KEYWORD)),
         "gelf": _object(full_message={"type": "text"}, facility=_KEYWORD, version=_KEYWORD,
                         created={"type": "date"}),
+        CONFLICT_FIELD: _CONFLICT,
     },
 }

@@ -6,8 +6,9 @@ its transport with plain JSON/NDJSON content types, because the high-level API r
 media types that older servers answer with 406.
 
 Elasticsearch's answer is read item by item (core/bulk.py): what is done or already there (409 on
-``create``) is counted, 429s and 5xx are resent with backoff, what is refused for good goes to the
-dead-letter queue.
+``create``) is counted, 429s and 5xx are resent with backoff, a document whose field does not fit the
+index's mapping is sent once more with that field moved out of the way (core/conflicts.py), and what is
+refused for good goes to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -25,7 +27,8 @@ from elastic_transport import TransportError
 
 from gelfingest.config import Config, mask_url
 from gelfingest.core.batch import Batch
-from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, gzip_body
+from gelfingest.core.bulk import BULK_FILTER_PATH, BulkResponse, ItemFailure, gzip_body
+from gelfingest.core.conflicts import CONFLICT_FIELD, CONFLICT_TAG, conflicting_fields, without_conflict
 from gelfingest.core.indices import has_references, rolled_pattern, without_references, write_alias
 from gelfingest.core.template import describe_refresh, index_template
 from gelfingest.metrics import Histogram, SnapshotBuilder
@@ -60,6 +63,17 @@ def _indices_of(items: list[bytes]) -> set[str]:
                 out.add(item[len(head):item.index(b'"', len(head))].decode())
                 break
     return out
+
+
+@dataclass(slots=True, frozen=True)
+class Resent:
+    """An item sent again with a field that did not fit the mapping moved away: the item as first sent, the
+    field moved, and Elasticsearch's first refusal."""
+
+    original: bytes
+    field: str
+    status: int
+    error: Any
 
 
 def index_fallbacks(config: Config) -> list[str]:
@@ -116,6 +130,11 @@ class ElasticsearchOutput:
         self._dead_window = 0
         self._duplicates_logged = -LOG_INTERVAL
         self._duplicates_window = 0
+        # Documents sent again for a mapping conflict, and those of them refused again.
+        self.mapping_conflicts = 0
+        self.conflicts_refused = 0
+        self._conflicts_logged = -LOG_INTERVAL
+        self._conflicts_window = 0
         self._template_lock = asyncio.Lock()
         self._template_result = "installed"
         self.cluster = ClusterInfo()
@@ -250,6 +269,11 @@ class ElasticsearchOutput:
         b.counter("gelfingest_documents_already_there", "Items answered 409 on create", self.duplicates)
         b.counter("gelfingest_dead_lettered", "Documents Elasticsearch refused for good, in the dead-letter queue",
                   self.dead_lettered)
+        b.counter("gelfingest_mapping_conflicts", f"Documents refused for a field that did not fit the index's "
+                  f"mapping, sent again with it moved into {CONFLICT_FIELD} and tagged {CONFLICT_TAG}",
+                  self.mapping_conflicts)
+        b.counter("gelfingest_mapping_conflicts_refused_again", "Documents sent again for a mapping conflict and "
+                  "refused again (in the dead-letter queue as first sent)", self.conflicts_refused)
         b.counter("gelfingest_elasticsearch_incidents", "Times Elasticsearch became unavailable or answered "
                   "429/5xx", self.incidents)
         b.gauge("gelfingest_elasticsearch_available", "0 while Elasticsearch is unavailable",
@@ -262,7 +286,8 @@ class ElasticsearchOutput:
 
     def totals(self) -> str:
         return (f", {self.dead_lettered} to the dead-letter queue, {self.duplicates} already there, {self.retried} "
-                f"items retried, {self.requests} bulk requests, {self.incidents} incidents")
+                f"items retried, {self.requests} bulk requests, {self.incidents} incidents, "
+                f"{self.mapping_conflicts} sent again for a mapping conflict")
 
     async def request(self, method: str, target: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any]:
@@ -320,6 +345,8 @@ class ElasticsearchOutput:
             self.outage_since = None
 
     async def send(self, batch: Batch) -> None:
+        # The batch's items are never changed: the spool's copy (and its count) stays what was taken, and a
+        # replay after a crash sends the first items again and moves the same field the same way.
         await self._send_items(batch.items)
 
     def _bulk_body(self, items: list[bytes]) -> tuple[bytes, dict[str, str]]:
@@ -328,7 +355,11 @@ class ElasticsearchOutput:
             return gzip_body(body), _NDJSON_GZIP
         return body, _NDJSON
 
-    async def _send_items(self, items: list[bytes]) -> None:
+    async def _send_items(self, items: list[bytes], resent: list[Resent | None] | None = None) -> None:
+        """Send until every item is acknowledged or refused for good. ``resent``: for each item, what it was
+        first when it is a re-send for a mapping conflict (None for the others): such an item is not moved
+        again; refused for good, it goes to the dead-letter queue as first sent."""
+        sent_as: list[Resent | None] = resent if resent is not None else [None] * len(items)
         attempt = 0
         while items:
             if attempt:
@@ -357,29 +388,66 @@ class ElasticsearchOutput:
                 half = len(items) // 2
                 logger.warning("Elasticsearch refused a bulk request of %d events as too large (413); sending "
                                "it in halves (lower --batch-max-bytes)", len(items))
-                await self._send_items(items[:half])
-                await self._send_items(items[half:])
+                await self._send_items(items[:half], sent_as[:half])
+                await self._send_items(items[half:], sent_as[half:])
                 return
             if status >= 300:
                 # The request as a whole was refused (a body it cannot parse, one item too large):
                 # resending cannot help; every item goes to the dead-letter queue with the answer.
-                self._dead(items, [(i, status, body) for i in range(len(items))], whole_request=True)
+                self._dead(items, [(i, status, body) for i in range(len(items))], sent_as, whole_request=True)
                 return
             result = BulkResponse.classify(body, len(items))
             self.indexed += result.ok + result.duplicates
             self.duplicates += result.duplicates
             if result.duplicates:
                 self._note_duplicates(result.duplicates)
-            if result.failed:
-                self._dead(items, [(f.position, f.status, f.error) for f in result.failed])
+            again, again_as, dead = self._moved_conflicts(items, sent_as, result.failed)
+            if dead:
+                self._dead(items, [(f.position, f.status, f.error) for f in dead], sent_as)
             if result.retry:
                 self.retried += len(result.retry)
                 self._incident_retried += len(result.retry)
                 self._trouble(f"{len(result.retry)} of {len(items)} items answered 429/5xx", len(result.retry))
-                items = [items[i] for i in result.retry]
+                items, sent_as = [items[i] for i in result.retry], [sent_as[i] for i in result.retry]
             else:
                 self._clear()
-                items = []
+                # What is left (conflicts' re-sends, if any) goes at once: this request went through.
+                items, sent_as, attempt = [], [], 0
+            items += again
+            sent_as += again_as
+
+    def _moved_conflicts(self, items: list[bytes], sent_as: list[Resent | None], failed: list[ItemFailure],
+                         ) -> tuple[list[bytes], list[Resent | None], list[ItemFailure]]:
+        """Of the items refused for good, those refused for a field that does not fit the mapping, sent for
+        the first time, with that field moved (core/conflicts.py) and what they were; and the rest."""
+        again: list[bytes] = []
+        again_as: list[Resent | None] = []
+        dead: list[ItemFailure] = []
+        for f in failed:
+            candidates = conflicting_fields(f.status, f.error) if sent_as[f.position] is None else ()
+            moved = without_conflict(items[f.position], candidates) if candidates else None
+            if moved is None:
+                dead.append(f)
+                continue
+            latest = Resent(items[f.position], moved[1], f.status, f.error)
+            again.append(moved[0])
+            again_as.append(latest)
+        if again:
+            self._note_conflicts(latest, len(again))
+        return again, again_as, dead
+
+    def _note_conflicts(self, latest: Resent, n: int) -> None:
+        self.mapping_conflicts += n
+        self._conflicts_window += n
+        now = time.monotonic()
+        if now - self._conflicts_logged >= LOG_INTERVAL:
+            index = (_indices_of([latest.original]) or {"?"}).pop()
+            reason = latest.error.get("reason") if isinstance(latest.error, dict) else latest.error
+            logger.warning("%d events had a field that did not fit the mapping of their index; sent again with it "
+                           "moved into %s (as JSON) and tagged %s; latest: [%s] in %s: %s", self._conflicts_window,
+                           CONFLICT_FIELD, CONFLICT_TAG, latest.field, index, str(reason)[:300])
+            self._conflicts_logged = now
+            self._conflicts_window = 0
 
     def _note_duplicates(self, n: int) -> None:
         now = time.monotonic()
@@ -390,10 +458,20 @@ class ElasticsearchOutput:
             self._duplicates_logged = now
             self._duplicates_window = 0
 
-    def _dead(self, items: list[bytes], failures: list[tuple[int, int, Any]], whole_request: bool = False) -> None:
-        """Items refused for good go to the dead-letter queue; one log line now and then, not one each."""
+    def _dead(self, items: list[bytes], failures: list[tuple[int, int, Any]], sent_as: list[Resent | None],
+              whole_request: bool = False) -> None:
+        """Items refused for good go to the dead-letter queue; one log line now and then, not one each. A
+        conflict's re-send goes as it was first sent, with the first refusal, and the second beside it."""
         now = time.time()
-        records = [dead_letter(items[position], status, error, now) for position, status, error in failures]
+        records = []
+        for position, status, error in failures:
+            first = sent_as[position]
+            if first is None:
+                records.append(dead_letter(items[position], status, error, now))
+            else:
+                self.conflicts_refused += 1
+                records.append(dead_letter(first.original, first.status, first.error, now,
+                                           resent={"field": first.field, "status": status, "error": error}))
         try:
             if self.dead_letters is None:
                 raise OSError("no dead-letter queue is configured")
@@ -407,10 +485,13 @@ class ElasticsearchOutput:
         self._dead_window += len(records)
         mono = time.monotonic()
         if mono - self._dead_logged >= LOG_INTERVAL:
-            first = records[0]
+            first_record = records[0]
             what = "a whole bulk request" if whole_request else "events"
-            logger.error("Elasticsearch refused %d %s for good (%s); latest: HTTP %d %s for index %s",
-                         self._dead_window, what, where, first["status"],
-                         orjson.dumps(first["error"]).decode()[:500], first["index"])
+            again = first_record.get("resent")
+            also = (f" (sent again with [{again['field']}] moved, and refused again: HTTP {again['status']} "
+                    f"{orjson.dumps(again['error']).decode()[:300]})" if again else "")
+            logger.error("Elasticsearch refused %d %s for good (%s); latest: HTTP %d %s for index %s%s",
+                         self._dead_window, what, where, first_record["status"],
+                         orjson.dumps(first_record["error"]).decode()[:500], first_record["index"], also)
             self._dead_logged = mono
             self._dead_window = 0

@@ -5,6 +5,10 @@ Files are zstd-compressed NDJSON under ``<data dir>/dlq/``, one JSON object a li
     {"time": "...Z", "index": "logstash-2026.11.24", "op_type": "create", "id": "k3v9x2a1-17",
      "status": 400, "error": {"type": "mapper_parsing_exception", ...}, "document": {...}}
 
+A document refused for a mapping conflict was sent once more with the conflicting field moved
+(core/conflicts.py); when that was refused too, its letter holds the document as first sent and the
+first refusal, and ``"resent": {"field": ..., "status": ..., "error": ...}`` says what the second one was.
+
 Each write appends one zstd frame (a file of several frames is still one zstd stream) and is fsynced.
 Each worker appends to its own file, ``worker-<k>.ndjson.zst``. ``gelfingest dlq replay`` takes a file by
 renaming it first; a writer holds an exclusive lock while it appends and checks, once it holds it, that
@@ -29,11 +33,13 @@ from gelfingest.core.bulk import decode_item
 SUFFIX: Final = ".ndjson.zst"
 
 
-def dead_letter(item: bytes, status: int, error: Any, now: float) -> dict[str, Any]:
-    """The record of one refused bulk item (its encoded bytes), with Elasticsearch's error."""
+def dead_letter(item: bytes, status: int, error: Any, now: float,
+                resent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record of one refused bulk item (its encoded bytes), with Elasticsearch's error; ``resent``: how
+    its re-send with a conflicting field moved was refused, when it was."""
     action, document = decode_item(item)
     op_type, meta = next(iter(action.items()))
-    return {
+    record = {
         "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "index": meta.get("_index"),
         "op_type": op_type,
@@ -42,6 +48,9 @@ def dead_letter(item: bytes, status: int, error: Any, now: float) -> dict[str, A
         "error": error,
         "document": document,
     }
+    if resent is not None:
+        record["resent"] = resent
+    return record
 
 
 def to_item(record: dict[str, Any], index: str | None = None) -> bytes:

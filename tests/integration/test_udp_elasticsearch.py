@@ -232,17 +232,21 @@ def test_stdout_output_writes_one_document_a_line(daemon) -> None:  # type: igno
     assert docs[0]["sequence"] < docs[1]["sequence"]
 
 
-def test_a_mapping_conflict_fails_that_event_only_and_says_why(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+def test_a_mapping_conflict_moves_that_field_of_that_event_only_and_says_why(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
     d = daemon({"GELFINGEST_INDEX": "e2e-conflict", "ELASTICSEARCH_HOSTS": elasticsearch.url})
     elasticsearch.call("PUT", "/e2e-conflict", {"mappings": {"properties": {"num": {"type": "long"}}}})
     send(d.udp_port, [gelf("good 1", _num=1), gelf("bad", _num="not a number"), gelf("good 2", _num=2)])
     time.sleep(1)
     assert d.stop() == 0
-    assert sorted(doc["message"] for doc in elasticsearch.search_all("e2e-conflict")) == ["good 1", "good 2"]
+    docs = {doc["message"]: doc for doc in elasticsearch.search_all("e2e-conflict")}
+    assert sorted(docs) == ["bad", "good 1", "good 2"]
+    assert docs["good 1"]["num"] == 1 and "gelfingest_conflict" not in docs["good 1"]
+    assert "num" not in docs["bad"] and json.loads(docs["bad"]["gelfingest_conflict"]) == {"num": "not a number"}
+    assert docs["bad"]["tags"] == ["_mappingconflict"]
     log = d.text()
-    assert "Elasticsearch refused 1 events for good (written to " in log
-    assert "mapper_parsing_exception" in log
-    assert "2 delivered to elasticsearch, 0 failed, 1 to the dead-letter queue" in log
+    assert "1 events had a field that did not fit the mapping of their index" in log
+    assert "latest: [num] in e2e-conflict: failed to parse field [num] of type [long]" in log
+    assert "3 delivered to elasticsearch, 0 failed, 0 to the dead-letter queue" in log
 
 
 def test_elasticsearch_down_at_start_then_up_loses_nothing(daemon) -> None:  # type: ignore[no-untyped-def]
