@@ -14,6 +14,7 @@ from pathlib import Path
 from gelfingest.config import Config
 from gelfingest.core.fields import Limits
 from gelfingest.core.processors import ConfigError, Context, Pipeline, build
+from gelfingest.core.rejects import DEFAULT_SUMMARY_INTERVAL
 
 # A key file for redact's keyed hash: the first line, at least this many bytes (HMAC-SHA256 wants 32).
 MIN_KEY_BYTES = 16
@@ -73,6 +74,9 @@ class Processors:
     dropped: Counter[str] = field(default_factory=Counter)
     reloads: Counter[str] = field(default_factory=Counter)
     redacted: Counter[str] = field(default_factory=Counter)
+    # The failures already said by a summary line, and when the last one was written.
+    _said: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _said_at: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> Processors:
@@ -97,6 +101,20 @@ class Processors:
         self.pipeline = pipeline
         self.reloads["done"] += 1
         return pipeline, f"SIGHUP: {pipeline.count} processors loaded from {self.path}"
+
+    def summary(self, now: float, interval: float = DEFAULT_SUMMARY_INTERVAL) -> str | None:
+        """At most every ``interval`` seconds, a line with the failures since the last one (the first of
+        each kind is logged at once by the pipeline's notes), as the reject log summarises rejections."""
+        if now - self._said_at < interval:
+            return None
+        self._said_at = now
+        total = self.total_failures()
+        new = total - self._said
+        if not new:
+            return None
+        self._said = total
+        counts = ", ".join(f"{name}/{reason}={n}" for (name, reason), n in new.most_common())
+        return f"processors failed on {sum(new.values())} more events (kept as they were, tagged): {counts}"
 
     def total_failures(self) -> Counter[tuple[str, str]]:
         out = self.failures.copy()

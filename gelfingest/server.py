@@ -309,6 +309,8 @@ class Server:
         if self.ingest.processors is not None:
             for note in self.ingest.processors.notes():
                 logger.warning("%s", note)
+            if failed := self.processors.summary(now):
+                logger.warning("%s", failed)
         if self.ingest.streams is not None and (limited := self.ingest.streams.rate_note(now)):
             logger.warning("%s", limited)
 
