@@ -736,6 +736,8 @@ def _check(config: Config) -> Config:
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")
+    if config.processors and config.schema == "ecs":
+        _check_ecs_references(config)
     if config.processors:
         from gelfingest.processing import ProcessorsFileError, load  # it builds on Config
 
@@ -744,6 +746,19 @@ def _check(config: Config) -> Config:
         except ProcessorsFileError as exc:
             raise ConfigError(f"--processors / GELFINGEST_PROCESSORS: {exc}") from None
     return config
+
+
+def _check_ecs_references(c: Config) -> None:
+    """With processors, ECS documents are routed as the processors leave them, by their ECS names: a
+    reference to a Logstash name would send every event to the fallback index without a word."""
+    moved = {"container_name": "container.name", "container_id": "container.id", "image_name": "container.image.name",
+             "host": "host.name", "source_host": "source.address", "level": "log.level"}
+    for flag, pattern in (("--index", c.index), ("--pipeline", c.pipeline)):
+        for ref in re.findall(r"%\{([^{}]*)\}", pattern):
+            name = ref.split("|")[0].strip().strip("[]")
+            if name in moved:
+                raise ConfigError(f"{flag}: with --schema ecs and --processors, field references name the ECS "
+                                  f"fields as the processors see them: %{{{moved[name]}}}, not %{{{name}}}")
 
 
 def _check_lifecycle(c: Config) -> None:

@@ -16,8 +16,7 @@ from gelfingest.core.fields import Limits
 from gelfingest.core.processors import ConfigError, Context, Pipeline, build
 from gelfingest.core.rejects import DEFAULT_SUMMARY_INTERVAL
 
-# A key file for redact's keyed hash: the first line, at least this many bytes (HMAC-SHA256 wants 32).
-MIN_KEY_BYTES = 16
+# A key file for redact's keyed hash is read whole, up to this (redact strips it and checks its length).
 MAX_KEY_BYTES = 4096
 
 
@@ -31,15 +30,13 @@ def context(config: Config, base: Path) -> Context:
     def read_key(name: str) -> bytes:
         path = (base / name) if not Path(name).is_absolute() else Path(name)
         try:
-            data = path.read_bytes()[:MAX_KEY_BYTES + 1]
+            with path.open("rb") as stream:
+                data = stream.read(MAX_KEY_BYTES + 1)
         except OSError as exc:
-            raise ValueError(f"cannot read key file {path}: {exc.strerror or exc.__class__.__name__}") from None
-        key = data.strip()
-        if len(key) > MAX_KEY_BYTES:
-            raise ValueError(f"key file {path} holds more than {MAX_KEY_BYTES} bytes")
-        if len(key) < MIN_KEY_BYTES:
-            raise ValueError(f"key file {path} holds {len(key)} bytes; a key needs {MIN_KEY_BYTES} or more")
-        return key
+            raise ValueError(f"{path}: {exc.strerror or exc.__class__.__name__}") from None
+        if len(data.strip()) > MAX_KEY_BYTES:
+            raise ValueError(f"{path} holds more than {MAX_KEY_BYTES} bytes")
+        return data
 
     return Context(schema=config.schema, max_message_size=config.max_message_size, read_key=read_key,
                    limits=Limits(config.max_json_depth, config.max_fields, config.max_field_name_length))

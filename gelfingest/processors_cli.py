@@ -11,6 +11,7 @@ will run with.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -31,8 +32,6 @@ test   run FILE over GELF JSON messages, one a line (EVENTS, or standard input):
        each, {"line": N, "index": ..., "document": ...} as it would be indexed, {"line": N, "dropped_by": ...}
        or {"line": N, "rejected": ...}; processor failures are listed under "failures"
 """
-# The receive time ``test`` decodes at when a message has no timestamp: fixed, so that output is stable.
-TEST_NOW = 1_700_000_000.0
 
 
 def main(argv: Sequence[str]) -> int:
@@ -55,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"gelfingest: {exc}", file=sys.stderr)
         return 1
     if command == "check":
-        print(f"{path}: {pipeline.count} processors, OK")
+        print(f"{path}: {pipeline.count} processor{'' if pipeline.count == 1 else 's'}, OK")
         return 0
     if events is None:
         return run_test(config, pipeline, sys.stdin.buffer, sys.stdout)
@@ -64,7 +63,8 @@ def main(argv: Sequence[str]) -> int:
 
 
 def run_test(config: Config, pipeline: Any, lines: IO[bytes], out: IO[str]) -> int:
-    """Each line through a fresh core of its own, so one line's outcome is not another's."""
+    """Each line through one core, as the daemon would take them in turn (sequence numbers and ``sample``'s
+    count go on from line to line), received now."""
     pipeline.trace = []
     settings = config.ingest_settings(document_id_prefix=None)
     ingest = Ingest(settings, processors=pipeline)
@@ -74,7 +74,7 @@ def run_test(config: Config, pipeline: Any, lines: IO[bytes], out: IO[str]) -> i
             continue
         pipeline.trace.clear()
         pipeline.dropped_by = ""
-        batches, rejected = ingest.take_many([line], ["processors-test"], TEST_NOW)
+        batches, rejected = ingest.take_many([line], ["processors-test"], time.time())
         last = ingest.flush()
         items = [item for batch in [*batches, *([last] if last is not None else [])] for item in batch.items]
         result: dict[str, Any] = {"line": number}

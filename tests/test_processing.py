@@ -38,7 +38,7 @@ def test_a_key_file_is_read_beside_the_processors_file_and_must_be_long_enough(t
     pipeline = load(path, config)
     assert pipeline.run({"message": "mail bob@example.com"})["message"].startswith("mail [HASH:")  # type: ignore[index]
     (tmp_path / "hmac.key").write_text("short\n")
-    with pytest.raises(ProcessorsFileError, match=r"p\.yml:4: .*16 or more"):
+    with pytest.raises(ProcessorsFileError, match=r"p\.yml:4: .*holds 5 bytes; a key is at least 16"):
         load(path, config)
 
 
@@ -59,3 +59,14 @@ def test_failures_are_summed_up_at_most_every_interval() -> None:
     assert processors.summary(111.0) == ("processors failed on 5 more events (kept as they were, tagged): "
                                          "decode_json_fields/not_json=5")
     assert processors.summary(125.0) is None  # nothing new
+
+
+def test_with_ecs_and_processors_a_logstash_name_in_the_index_is_refused(tmp_path: Path) -> None:
+    from gelfingest.config import ConfigError
+
+    path = tmp_path / "p.yml"
+    path.write_text("processors: []\n")
+    with pytest.raises(ConfigError, match=r"%\{container\.name\}, not %\{container_name\}"):
+        load_config(["--schema", "ecs", "--processors", str(path), "--index", "logs-%{container_name}-%Y"])
+    assert load_config(["--schema", "ecs", "--processors", str(path), "--index", "logs-%{container.name}-%Y"])
+    assert load_config(["--schema", "ecs", "--index", "logs-%{container_name}-%Y"])  # no processors: as before

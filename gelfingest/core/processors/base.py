@@ -8,7 +8,7 @@ and raises ``ConfigError`` with the line of what is wrong. Nothing here sees a s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NoReturn
 
@@ -415,29 +415,3 @@ def processor(name: str) -> Callable[[Builder], Builder]:
         REGISTRY[name] = builder
         return builder
     return register
-
-
-def walk_strings(value: Any, edit: Callable[[str], str], depth: int = 0, max_depth: int = 64) -> Any:
-    """``value`` with ``edit`` applied to every string in it, objects and arrays walked (keys kept); a
-    value nested deeper than ``max_depth`` raises Failure (decoded input is bounded well below that)."""
-    if type(value) is str:
-        return edit(value)
-    if depth >= max_depth:
-        raise Failure("too_deep", f"nested deeper than {max_depth} levels")
-    if type(value) is dict:
-        return {key: walk_strings(inner, edit, depth + 1, max_depth) for key, inner in value.items()}
-    if type(value) is list:
-        return [walk_strings(inner, edit, depth + 1, max_depth) for inner in value]
-    return value
-
-
-def iter_paths(value: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every field of ``value`` with its dotted path, objects walked (iteratively)."""
-    stack: list[tuple[str, dict[str, Any]]] = [(prefix, value)]
-    while stack:
-        base, node = stack.pop()
-        for key, inner in node.items():
-            path = f"{base}.{key}" if base else key
-            yield path, inner
-            if type(inner) is dict:
-                stack.append((path, inner))

@@ -79,14 +79,11 @@ class Pipeline:
             except Failure as failure:
                 self._failed(step, processor, doc, failure.reason, failure.detail)
                 continue
-            except RecursionError:
-                self._failed(step, processor, doc, "too_deep", "nested too deep to process")
-                continue
             except Exception as exc:  # a bug in a processor costs one event, never the worker
                 # It may have changed the event half-way, so nothing of it is kept: a redact that broke must
                 # not let what it was halfway through go on. Counted, and said once, without the event.
-                self._failed(step, processor, None, "internal_error",
-                             f"{type(exc).__name__} (a bug in gelfingest; the event is dropped)")
+                self._failed(step, processor, None, "internal_error", f"{type(exc).__name__} (a bug in "
+                             f"gelfingest; please report it with the processors file)")
                 self.dropped[processor.name] += 1
                 self.dropped_by = step.label
                 return None
@@ -104,10 +101,11 @@ class Pipeline:
             add_tag(doc, processor.tag)
         if self.trace is not None:
             self.trace.append(f"{step.label}: {reason}: {detail}")
-        if (processor.name, reason) not in self._said and len(self._notes) < _MAX_NOTES:
-            self._said.add((processor.name, reason))
-            self._notes.append(f"processor {step.label} failed ({reason}): {detail}; the event is kept as it "
-                               f"was, tagged {processor.tag}")
+        if (step.label, reason) not in self._said and len(self._notes) < _MAX_NOTES:
+            self._said.add((step.label, reason))
+            outcome = f"the event is kept as it was, tagged {processor.tag}" if doc is not None else \
+                "the event is dropped: it may be half-changed"
+            self._notes.append(f"processor {step.label} failed ({reason}): {detail}; {outcome}")
 
     def processors(self) -> list[Processor]:
         """Every processor of the file, nested ones included, in order."""

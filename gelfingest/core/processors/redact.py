@@ -393,7 +393,7 @@ def _read_key(p: Params, ctx: Context, path: str) -> bytes:
     except ConfigError as exc:
         raise ConfigError(line, f"redact: 'key_file' {path!r}: {exc.problem}") from None
     except (OSError, KeyError, ValueError) as exc:
-        raise ConfigError(line, f"redact: 'key_file' {path!r} cannot be read: {exc}") from None
+        raise ConfigError(line, f"redact: 'key_file' cannot be read: {exc}") from None
     if key is None:
         raise ConfigError(line, f"redact: 'key_file' {path!r}: no key was read from it")
     key = bytes(key).strip()
