@@ -449,10 +449,12 @@ def build_redact(p: Params, ctx: Context) -> Processor:
 def _key_value(keys: Any) -> str:
     """A pattern for ``name=value``, ``name: value`` and ``"name": "value"`` in text, where the name matches
     ``keys``: a JSON line or a log line printing a secret beside its name has the value redacted in the text
-    too, the name and the quotes kept (a JSON line stays JSON). Two groups after the keys' own: the value
-    inside quotes, or the value up to a blank or a separator."""
+    too, the name and the quotes kept (a JSON line stays JSON). Three groups after the keys' own: the value
+    inside double quotes, inside single quotes, or up to a blank or a separator; a credential's scheme word
+    before the last (``Authorization: Bearer x``) is kept and the credential redacted, never the word alone."""
     return (rf"[A-Za-z0-9_.\-]*(?:{keys.pattern})[A-Za-z0-9_.\-]*[\"']?[ \t]*[:=][ \t]*"
-            r"""(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|([^\s"',;&}\]]+))""")
+            r"""(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|"""
+            r"""(?:(?i:bearer|basic|token|digest|negotiate|apikey)[ \t]+)?([^\s"',;&}\]]+))""")
 
 
 def _program(user: list[Any], detectors: set[str], line: int, keys: Any = None,

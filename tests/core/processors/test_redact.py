@@ -594,10 +594,13 @@ def test_a_value_under_a_secret_key_never_survives(tree: Any, value: Any, name: 
     ("PASSWORD = hunter2; next", "PASSWORD = [REDACTED:key]; next"),
     ('{"secret": "a\\"b", "x": 1}', '{"secret": "[REDACTED:key]", "x": 1}'),
     ("my secret is safe", "my secret is safe"),  # a name without a value is not a secret
+    ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer [REDACTED:key]"),
+    ("authorization=Basic dXNlcjpwYXNz next", "authorization=Basic [REDACTED:key] next"),
+    ('{"Authorization": "Bearer abc.def"}', '{"Authorization": "[REDACTED:key]"}'),
 ])
 def test_keys_redact_a_named_value_inside_the_text_too(text: str, expected: str) -> None:
     from gelfingest.core.processors import Context, build
 
     p = build("processors:\n  - redact:\n      fields: [message]\n      detectors: []\n"
-              "      keys: '(?i)passw(or)?d|secret|token'\n", Context())
+              "      keys: '(?i)passw(or)?d|secret|token|authorization'\n", Context())
     assert p.run({"message": text}) == {"message": expected}
