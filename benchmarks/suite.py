@@ -54,6 +54,19 @@ Scenarios (one daemon per scenario and worker count, reused across that scenario
   template against Logstash's own, no template and gelfingest's before issue 23, with nobody searching, with
   a Kibana-like reader and as fast as it goes (goals: at most 0.75 x Logstash's with nobody searching, at
   most 1.0 x with the reader).
+- ``processors``: benchmarks/processors.py's parts in the core (no daemon): CPU us per event of small Docker
+  messages with processors off, an empty file, then a typical file (drop probe lines, decode JSON, redact, add
+  a field) one processor more at a time (``--processors-events``, 50,000, ``--processors-rounds``, 7, times
+  each in turn; medians), as ``events_per_cpu_s`` and in the note; callgrind's instructions per event off and
+  with the file (when valgrind is installed; not with --quick); and the hostile cases (``processors-hostile``:
+  a 1 MB JSON object of 100,000 keys, 10,000 levels of nesting, backtracking patterns, redact over a line of
+  --max-message-size), ms per event and what became of it.
+- ``es-processors``: benchmarks/processors.py's comparison on the suite's Elasticsearch: the same JSON lines
+  (``--processors-es-events``, 100,000, at ``--processors-es-rate``, 8,000/s) parsed by gelfingest
+  (``--processors`` with decode_json_fields), by an ingest pipeline's ``json`` processor (``--pipeline``), and by
+  neither, ``--processors-es-runs`` (3) times in turn: gelfingest's CPU per event indexed (``events_per_cpu_s``)
+  and Elasticsearch's (``ES µs/ev``), the medians (``es-processors-median``) and which way is cheaper for the
+  whole system.
 - ``es-rsyslog``: rsyslog (benchmarks/rsyslog.py says how it is configured and why) and gelfingest (one
   worker) on the same uncompressed, unchunked GELF over UDP into that Elasticsearch, in turn at each of
   ``--peer-rates`` (``--peer-events`` each), then the burst of es-burst: events per CPU-second of each tool
@@ -103,7 +116,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import es_cost, large_messages
+from benchmarks import es_cost, large_messages, processors
 from benchmarks.measure import (
     RESULTS,
     bench_daemon,
@@ -128,9 +141,10 @@ from gelfingest.local_es import LocalElasticsearch
 from tests.harness import Counters, Daemon
 
 SCENARIOS = ("udp-null-max", "udp-small-max", "udp-null-curve", "udp-modes", "udp-inflaters", "udp-large",
-             "tcp-null-max",
-             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template")
-ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template")
+             "tcp-null-max", "processors",
+             "es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template", "es-processors")
+ES_SCENARIOS = ("es-ceiling", "es-udp", "es-burst", "es-ids", "es-rsyslog", "es-system", "es-template",
+                "es-processors")
 # A point is below the knee while it loses less than this share of the events sent.
 KNEE_LOSS_PCT = 0.1
 # udp-large: distinct messages of a point (the sender loops over them, each time with a new message id).
@@ -731,6 +745,30 @@ def es_template(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[s
     return rows
 
 
+def processors_options(args: argparse.Namespace) -> argparse.Namespace:
+    """benchmarks/processors.py's options from the suite's."""
+    return processors.defaults(argparse.Namespace(
+        quick=args.quick, parts=None, events=args.processors_events, rounds=args.processors_rounds, repeats=None,
+        instruction_events=None, es_events=args.processors_es_events, es_rate=args.processors_es_rate,
+        es_runs=args.processors_es_runs))
+
+
+def processors_core(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """benchmarks/processors.py's parts in the core: the cost of each processor of a typical file, callgrind's
+    instructions (unless --quick) and the hostile cases."""
+    options = processors_options(args)
+    options.parts = [part for part in options.parts if part != "es"]
+    log(f"processors: {', '.join(options.parts)}")
+    return processors.suite_rows(processors.core_parts(options))
+
+
+def es_processors(args: argparse.Namespace, es: LocalElasticsearch) -> list[dict[str, Any]]:
+    """benchmarks/processors.py's comparison of decode_json_fields with Elasticsearch's json processor."""
+    options = processors_options(args)
+    return processors.suite_rows({"es": processors.es_compare(es, options.es_events, options.es_rate,
+                                                               options.es_runs, args.logs / "processors")})
+
+
 def elasticsearch(args: argparse.Namespace, selected: set[str],
                   events: Sequence[tuple[bytes, ...]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -768,6 +806,8 @@ def elasticsearch(args: argparse.Namespace, selected: set[str],
             rows += es_system(args, es)
         if "es-template" in selected:
             rows += es_template(args, es)
+        if "es-processors" in selected:
+            rows += es_processors(args, es)
         if "es-rsyslog" in selected:
             if rsyslog_available():
                 rows += es_rsyslog(args, es)
@@ -916,6 +956,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--template-rounds", type=int, help="rounds of es-template (2; quick 1)")
     parser.add_argument("--system-rate", type=float, default=10_000.0, help="events/s offered in es-system")
     parser.add_argument("--system-runs", type=int, help="runs of each variant in es-system (2; quick 1)")
+    parser.add_argument("--processors-events", type=int,
+                        help="events of each variant in processors (50000; quick 10000)")
+    parser.add_argument("--processors-rounds", type=int, help="rounds of processors (7; quick 3)")
+    parser.add_argument("--processors-es-events", type=int,
+                        help="JSON lines of each es-processors run (100000; quick 10000)")
+    parser.add_argument("--processors-es-rate", type=float, default=8000.0,
+                        help="events/s offered in es-processors")
+    parser.add_argument("--processors-es-runs", type=int, help="runs of each variant in es-processors (3; quick 1)")
     parser.add_argument("--peer-events", type=int, help="events of each es-rsyslog point (100000; quick 10000)")
     parser.add_argument("--peer-rates", type=int, nargs="+",
                         help="offered events/s of es-rsyslog (10000 20000 40000; quick 10000)")
@@ -974,6 +1022,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += udp_large(args)
         if "tcp-null-max" in selected:
             rows += tcp_null_max(args, frames)
+        if "processors" in selected:
+            rows += processors_core(args)
         if selected & set(ES_SCENARIOS):
             rows += elasticsearch(args, selected, events)
     except BaseException as exc:
