@@ -100,6 +100,8 @@ MIN_KEY_BYTES: Final = 16
 # Strings shorter than the shortest thing a detector finds (``a@b.cd``) are skipped when there are no
 # user patterns.
 _SHORTEST_DETECTED: Final = 6
+# The fewest digits a card number has: a shorter number holds nothing a detector finds.
+_SHORTEST_CARD: Final = 13
 # Strings a user pattern must not match as an empty string: one that does would "redact" between letters.
 _EMPTY_PROBES: Final = ("", " ", "a", "ab", "a b", "0", "\n", "a\nb", "-")
 
@@ -201,6 +203,8 @@ class RedactProcessor(Processor):
         self._program = program
         self._alternatives = alternatives
         self._user_patterns = user_patterns
+        # The program also finds ``name=value`` in text for ``keys`` (_key_value).
+        self._keys_in_text = keys is not None and program is not None
         self._keys = keys
         self._key = key
         self._max_size = max_size
@@ -245,6 +249,8 @@ class RedactProcessor(Processor):
         text = _number_text(value)
         if text is None:
             return self._unscanned()
+        if not self._user_patterns and len(text) < _SHORTEST_CARD:
+            return value  # only a card can be a number (the rest need letters, dashes or a separator)
         out = self.scan(text)
         return value if out is text else out
 
@@ -252,7 +258,8 @@ class RedactProcessor(Processor):
         """``text`` with every secret replaced (the same object when there was none)."""
         if len(text) > self._max_size:
             return self._unscanned()
-        if not self._user_patterns and len(text) < _SHORTEST_DETECTED:
+        if len(text) < _SHORTEST_DETECTED and not self._user_patterns and (
+                not self._keys_in_text or ("=" not in text and ":" not in text)):
             return text
         try:
             data = text.encode("utf-8")
@@ -278,7 +285,8 @@ class RedactProcessor(Processor):
                     if misses > MAX_MISSES:
                         return self._unscanned()
                     # Past a rejected card's first digit group nothing but a user pattern can start.
-                    pos = _next_group(data, start, end) if check == "card" and not self._user_patterns \
+                    pos = _next_group(data, start, end) if check == "card" and not (
+                        self._user_patterns or self._keys_in_text) \
                         else start + 1
                     continue
                 end = cut_end
@@ -442,8 +450,7 @@ def build_redact(p: Params, ctx: Context) -> Processor:
                           "or 'keys'")
     key = _read_key(p, ctx, key_file) if key_file is not None else None
     program, alternatives = _program(user, set(detectors), p.line_of("patterns"), keys) if scans else (None, ())
-    return RedactProcessor(fields, program, alternatives, bool(user) or keys is not None, keys, key,
-                           ctx.max_message_size)
+    return RedactProcessor(fields, program, alternatives, bool(user), keys, key, ctx.max_message_size)
 
 
 def _key_value(keys: Any) -> str:

@@ -604,3 +604,12 @@ def test_keys_redact_a_named_value_inside_the_text_too(text: str, expected: str)
     p = build("processors:\n  - redact:\n      fields: [message]\n      detectors: []\n"
               "      keys: '(?i)passw(or)?d|secret|token|authorization'\n", Context())
     assert p.run({"message": text}) == {"message": expected}
+
+
+def test_short_values_are_skipped_only_where_nothing_could_match() -> None:
+    from gelfingest.core.processors import Context, build
+
+    p = build("processors:\n  - redact:\n      fields: [message, n]\n      keys: '(?i)pw'\n", Context())
+    assert p.run({"message": "pw=x", "n": 4111111111111111}) == {"message": "pw=[REDACTED:key]",
+                                                                   "n": "[REDACTED:credit_card]"}
+    assert p.run({"message": "ok", "n": 12}) == {"message": "ok", "n": 12}
