@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 
@@ -38,6 +39,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGHUP reloads the processors once the daemon runs (server.py, supervisor.py); until then (reading the
+    # file, a worker starting again) it must not end the process, as its default action would.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["dlq"]:
         from gelfingest.dlq_cli import main as dlq_main

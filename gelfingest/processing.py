@@ -58,6 +58,8 @@ def load(path: Path, config: Config) -> Pipeline:
     except ConfigError as exc:
         where = f"{path}:{exc.line}" if exc.line else str(path)
         raise ProcessorsFileError(f"{where}: {exc.problem}") from None
+    except RecursionError:
+        raise ProcessorsFileError(f"{path}: nested too deep") from None
 
 
 @dataclass
@@ -91,6 +93,10 @@ class Processors:
         except ProcessorsFileError as exc:
             self.reloads["failed"] += 1
             return None, f"SIGHUP: the processors stay as they were: {exc}"
+        except Exception as exc:  # a bug in a builder must not stop the daemon that runs the old file
+            self.reloads["failed"] += 1
+            return None, (f"SIGHUP: the processors stay as they were: {self.path}: {type(exc).__name__} while "
+                          f"reading it (a bug in gelfingest; please report it with the file)")
         if self.pipeline is not None:
             self.failures.update(self.pipeline.failures)
             self.dropped.update(self.pipeline.dropped)

@@ -10,6 +10,7 @@ will run with.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -44,7 +45,8 @@ def main(argv: Sequence[str]) -> int:
     if command == "test" and rest and not rest[0].startswith("-"):
         events = Path(rest.pop(0))
     try:
-        config = load_config(rest)
+        # The file named here is the one checked, not the daemon's own (GELFINGEST_PROCESSORS).
+        config = load_config(rest, {k: v for k, v in os.environ.items() if k != "GELFINGEST_PROCESSORS"})
     except ConfigError as exc:
         print(f"gelfingest: {exc}", file=sys.stderr)
         return 2
@@ -58,7 +60,12 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if events is None:
         return run_test(config, pipeline, sys.stdin.buffer, sys.stdout)
-    with events.open("rb") as stream:
+    try:
+        stream = events.open("rb")
+    except OSError as exc:
+        print(f"gelfingest: {events}: cannot read: {exc.strerror or exc.__class__.__name__}", file=sys.stderr)
+        return 2
+    with stream:
         return run_test(config, pipeline, stream, sys.stdout)
 
 

@@ -240,6 +240,8 @@ def compile_regex(pattern: Any, line: int, where: str, max_length: int = MAX_PAT
     options.max_mem = MAX_PATTERN_MEMORY
     try:
         return re2.compile(pattern, options)
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in YAML): not text RE2 can read
+        raise ConfigError(line, f"{where}: the regular expression is not valid Unicode text") from None
     except re2.error as exc:
         reason = exc.args[0] if exc.args else str(exc)
         if isinstance(reason, bytes):

@@ -69,12 +69,21 @@ class Pipeline:
             when = step.when
             processor = step.processor
             if processor is None:
-                branch = step.then if when is None or when(doc) else step.otherwise
-                doc = self._run(branch, doc)
-                continue
-            if when is not None and not when(doc):
+                try:
+                    taken = when is None or when(doc)
+                except Exception as exc:  # conditions never raise (their tests hold them to it); if one did,
+                    # neither branch can be trusted to run (one may redact): the event goes, as for a bug below
+                    self.failures[("if", "internal_error")] += 1
+                    self.dropped["if"] += 1
+                    self.dropped_by = step.label
+                    self._note(step.label, "internal_error", f"{type(exc).__name__} (a bug in gelfingest; please "
+                               f"report it with the processors file); the event is dropped")
+                    return None
+                doc = self._run(step.then if taken else step.otherwise, doc)
                 continue
             try:
+                if when is not None and not when(doc):
+                    continue
                 out = processor.run(doc)
             except Failure as failure:
                 self._failed(step, processor, doc, failure.reason, failure.detail)
@@ -101,11 +110,14 @@ class Pipeline:
             add_tag(doc, processor.tag)
         if self.trace is not None:
             self.trace.append(f"{step.label}: {reason}: {detail}")
-        if (step.label, reason) not in self._said and len(self._notes) < _MAX_NOTES:
-            self._said.add((step.label, reason))
-            outcome = f"the event is kept as it was, tagged {processor.tag}" if doc is not None else \
-                "the event is dropped: it may be half-changed"
-            self._notes.append(f"processor {step.label} failed ({reason}): {detail}; {outcome}")
+        outcome = f"the event is kept as it was, tagged {processor.tag}" if doc is not None else \
+            "the event is dropped: it may be half-changed"
+        self._note(step.label, reason, f"{detail}; {outcome}")
+
+    def _note(self, label: str, reason: str, text: str) -> None:
+        if (label, reason) not in self._said and len(self._notes) < _MAX_NOTES:
+            self._said.add((label, reason))
+            self._notes.append(f"processor {label} failed ({reason}): {text}")
 
     def processors(self) -> list[Processor]:
         """Every processor of the file, nested ones included, in order."""

@@ -203,6 +203,7 @@ class RedactProcessor(Processor):
         self._program = program
         self._alternatives = alternatives
         self._user_patterns = user_patterns
+        self._needed: frozenset[str] = frozenset()
         # The program also finds ``name=value`` in text for ``keys`` (_key_value).
         self._keys_in_text = keys is not None and program is not None
         self._keys = keys
@@ -349,6 +350,8 @@ class RedactProcessor(Processor):
             node, depth = stack.pop()
             items = node.items() if type(node) is dict else enumerate(node)
             for name, inner in items:
+                if depth == 0 and name in self._needed:
+                    continue  # @timestamp, host ...: gelfingest's own, never a secret of the sender's
                 if type(name) is str and self._key_matches(name):
                     node[name] = self._key_value(inner)
                 elif type(inner) is dict or type(inner) is list:
@@ -450,7 +453,9 @@ def build_redact(p: Params, ctx: Context) -> Processor:
                           "or 'keys'")
     key = _read_key(p, ctx, key_file) if key_file is not None else None
     program, alternatives = _program(user, set(detectors), p.line_of("patterns"), keys) if scans else (None, ())
-    return RedactProcessor(fields, program, alternatives, bool(user), keys, key, ctx.max_message_size)
+    redact = RedactProcessor(fields, program, alternatives, bool(user), keys, key, ctx.max_message_size)
+    redact._needed = ctx.required_fields - {"message"}
+    return redact
 
 
 def _key_value(keys: Any) -> str:
@@ -459,7 +464,8 @@ def _key_value(keys: Any) -> str:
     too, the name and the quotes kept (a JSON line stays JSON). Three groups after the keys' own: the value
     inside double quotes, inside single quotes, or up to a blank or a separator; a credential's scheme word
     before the last (``Authorization: Bearer x``) is kept and the credential redacted, never the word alone."""
-    return (rf"[A-Za-z0-9_.\-]*(?:{keys.pattern})[A-Za-z0-9_.\-]*[\"']?[ \t]*[:=][ \t]*"
+    # ``\\?`` before a quote: a JSON line printed inside a string (``{\"password\": \"x\"}``); ``=>``: Ruby's.
+    return (rf"[A-Za-z0-9_.\-]*(?:{keys.pattern})[A-Za-z0-9_.\-]*\\?[\"']?[ \t]*(?:=>|[:=])[ \t]*\\?"
             r"""(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|"""
             r"""(?:(?i:bearer|basic|token|digest|negotiate|apikey)[ \t]+)?([^\s"',;&}\]]+))""")
 

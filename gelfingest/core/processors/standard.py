@@ -305,8 +305,10 @@ def build_drop_event(p: Params, ctx: Context) -> Processor:
 
 class DropFields(Processor):
     """Filebeat's ``drop_fields``: the named fields, and with ``/regex/`` every field whose dotted name the
-    expression finds (objects included, as Filebeat's flattened keys are); a missing named field is a failure
-    unless ``ignore_missing``. Fields gelfingest needs are refused at start, and skipped by expressions."""
+    expression finds (objects included, as Filebeat's flattened keys are). A missing named field changes
+    nothing: the others are dropped all the same, as Filebeat drops them (it only logs the missing one, at
+    debug level), so ``ignore_missing`` is taken and has nothing left to do. Fields gelfingest needs are
+    refused at start, and skipped by expressions."""
 
     name: ClassVar[str] = "drop_fields"
     tag: ClassVar[str] = "_dropfieldsfailure"
@@ -318,10 +320,6 @@ class DropFields(Processor):
         self.schema = schema
 
     def run(self, doc: dict[str, Any]) -> dict[str, Any] | None:
-        if not self.ignore_missing:
-            for path in self.exact:
-                if lookup(doc, path) is MISSING:
-                    raise Failure("field_missing", f"'{path}' is not in the event")
         dropped = {path for path in self.exact if delete(doc, path) is not MISSING}
         if self.patterns:
             doomed: list[tuple[dict[str, Any], str]] = []
@@ -1186,7 +1184,7 @@ class Dissect(Processor):
                 continue
             path = self.prefix + name
             if not self.overwrite and lookup(doc, path) is not MISSING:
-                raise Failure("target_exists", f"'{path}' is already in the event (set overwrite_keys)")
+                raise Failure("target_exists", "a field it would write is already in the event (set overwrite_keys)")
             writes.append((path, value))
 
         def change(trial: dict[str, Any]) -> None:
@@ -1243,11 +1241,15 @@ def _name_ok(name: str, max_length: int, root: bool) -> bool:
 
 def _structured(text: str, first_only: bool) -> bool:
     """Whether ``text`` looks like a JSON object or array: its first character after blanks is ``{`` or
-    ``[`` (and, for a layer inside a decoded value, as Filebeat checks, its last one closes it)."""
-    body = text.strip(_JSON_SPACE) if not first_only else text.lstrip(_JSON_SPACE)
+    ``[`` and its last one closes it (as Filebeat checks a layer inside a decoded value); at the top layer
+    (``first_only``) an object need only open, so a JSON line cut short is tried and tagged."""
+    body = text.strip(_JSON_SPACE)
     if not body or body[0] not in "{[":
         return False
-    return first_only or (len(body) > 1 and body[-1] == ("}" if body[0] == "{" else "]"))
+    if first_only and body[0] == "{":  # a line that opens an object is meant as JSON: cut short, it fails
+        return True
+    # An array must close too: '[INFO] server started' and '[2024-01-01 12:00:00] ...' are log lines.
+    return len(body) > 1 and body[-1] == ("}" if body[0] == "{" else "]")
 
 
 class _Budget:
@@ -1454,7 +1456,7 @@ def _expand_keys(value: dict[str, Any]) -> dict[str, Any]:
         for part in parts[:-1]:
             nested = node.setdefault(part, {})
             if type(nested) is not dict:
-                raise Failure("key_conflict", f"'{key}' is both a value and an object")
+                raise Failure("key_conflict", "a key is both a value and an object")
             node = nested
         _merge_key(node, parts[-1], inner, key)
     return out
@@ -1466,7 +1468,7 @@ def _merge_key(node: dict[str, Any], name: str, value: Any, key: str) -> None:
         return
     current = node[name]
     if type(current) is not dict or type(value) is not dict:
-        raise Failure("key_conflict", f"'{key}' is given twice")
+        raise Failure("key_conflict", "a key is given twice")
     for inner_name, inner in value.items():
         _merge_key(current, inner_name, inner, key)
 

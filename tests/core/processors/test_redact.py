@@ -613,3 +613,16 @@ def test_short_values_are_skipped_only_where_nothing_could_match() -> None:
     assert p.run({"message": "pw=x", "n": 4111111111111111}) == {"message": "pw=[REDACTED:key]",
                                                                    "n": "[REDACTED:credit_card]"}
     assert p.run({"message": "ok", "n": 12}) == {"message": "ok", "n": 12}
+
+
+def test_keys_find_names_in_json_printed_inside_a_string_and_ruby_hashes_and_spare_gelfingest_s_own() -> None:
+    from gelfingest.core.processors import Context, build
+
+    p = build("processors:\n  - redact:\n      fields: [message]\n      detectors: []\n"
+              "      keys: '(?i)password|time|host'\n", Context())
+    out = p.run({"message": '{"body": "{\\"password\\": \\"hunter2\\"}"} and {"password"=>"hunter3"}',
+                 "@timestamp": "2026-01-01T00:00:00.000Z", "host": "web-1", "hostname": "x"})
+    assert out is not None
+    assert "hunter2" not in out["message"] and "hunter3" not in out["message"]
+    assert out["@timestamp"] == "2026-01-01T00:00:00.000Z" and out["host"] == "web-1"
+    assert out["hostname"] == "[REDACTED:key]"
