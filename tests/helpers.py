@@ -47,6 +47,16 @@ def compose_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     return normalised
 
 
+def mounted(service: dict[str, Any]) -> list[tuple[Path, str]]:
+    """A compose service's bind mounts (as ``compose_config`` gives them): (file here, path inside)."""
+    out = []
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("/"):
+            out.append((Path(source), target))
+    return out
+
+
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that nothing is bound to (now)."""
     return free_port(socket.SOCK_DGRAM)

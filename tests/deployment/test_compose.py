@@ -22,7 +22,7 @@ from gelfingest.config import load_config, options
 from gelfingest.core.bulk import DEFAULT_INDEX_PATTERN, ECS_INDEX_PATTERN
 from gelfingest.core.template import index_wildcard
 from tests.balancers import local_nginx_conf
-from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose, free_tcp_port
+from tests.helpers import COMPOSE, ROOT, compose_config, docker_compose, free_tcp_port, mounted
 
 
 @pytest.fixture(scope="module")
@@ -151,15 +151,6 @@ def test_the_two_instances_have_disjoint_sequences_and_forward_chunks_to_each_ot
     # GELFINGEST_SCHEMA=ecs reaches both instances.
     ecs = compose_config(env={"GELFINGEST_SCHEMA": "ecs"})
     assert {gelfingest_env(ecs, n)["GELFINGEST_SCHEMA"] for n in ("gelfingest-1", "gelfingest-2")} == {"ecs"}
-
-
-def mounted(service: dict[str, Any]) -> list[tuple[Path, str]]:
-    out = []
-    for volume in service.get("volumes", []):
-        source, target = str(volume).split(":")[:2]
-        if source.startswith("/"):
-            out.append((Path(source), target))
-    return out
 
 
 def test_every_mounted_file_lives_under_docker(compose: dict[str, Any]) -> None:

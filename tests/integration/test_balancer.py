@@ -20,7 +20,7 @@ import pytest
 
 from tests.balancers import Haproxy, NginxFromConf, NginxUdpBalancer
 from tests.conftest import ES
-from tests.helpers import ROOT, compose_config, free_tcp_port, free_udp_port
+from tests.helpers import ROOT, compose_config, free_tcp_port, free_udp_port, mounted
 from tests.integration.test_interop import gogelf_send  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,10 @@ def compose_fleet(daemon, es: ES, index: str, extra: dict[str, str] | None = Non
 
     fleet = []
     for k, name in enumerate(COMPOSE_INSTANCES):
-        env = {key: local(str(value)) for key, value in compose["services"][name]["environment"].items()
+        # A file compose mounts (the processors file) is read from where it comes from.
+        inside = {target: str(source) for source, target in mounted(compose["services"][name])}
+        env = {key: inside.get(str(value), local(str(value)))
+               for key, value in compose["services"][name]["environment"].items()
                if key not in ("GELFINGEST_ELASTICSEARCH_USERNAME", "GELFINGEST_ELASTICSEARCH_PASSWORD")}
         env.update({"ELASTICSEARCH_HOSTS": es.url, "GELFINGEST_INDEX": index,
                     "GELFINGEST_UDP": f"127.0.0.1:{udp[k]}", "GELFINGEST_TCP": f"127.0.0.1:{tcp[k]}",
