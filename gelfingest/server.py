@@ -31,7 +31,7 @@ from gelfingest.core.rejects import RejectLog
 from gelfingest.core.sequence import Sequencer
 from gelfingest.fleet.forwarding import LEAVE_TIMEOUT, ChunkForwarder
 from gelfingest.handover import Handover
-from gelfingest.inputs import Inputs
+from gelfingest.inputs import Format, Inputs, Transport
 from gelfingest.metrics import merge, render, worker_snapshot
 from gelfingest.net import MAX_UDP_PAYLOAD
 from gelfingest.outputs import Output, make_output
@@ -90,21 +90,27 @@ class Server:
 
     # -- the data path: what the inputs receive ---------------------------------------------------
 
-    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float,
-               stamps: list[float] | None = None) -> None:
-        """A burst from the UDP input: datagrams within --max-datagram, chunks to their owner, the rest here.
-        ``stamps``: each datagram's kernel receive time (clock mode)."""
-        limit = self.config.max_datagram
-        if self.forwarder is not None or limit < MAX_UDP_PAYLOAD:
-            datagrams, sources, stamps = self._ours(datagrams, sources, now, limit, stamps=stamps)
-        self._take_many(datagrams, sources, now, stamps=stamps)
-
-    def on_frames(self, frames: list[bytes], peer: str, now: float) -> None:
-        """Frames from a GELF TCP connection (a chunk among them goes to its owner, as a datagram would)."""
-        sources = [peer] * len(frames)
-        if self.forwarder is not None:
-            frames, sources, _ = self._ours(frames, sources, now, None)
-        self._take_many(frames, sources, now)
+    def take(self, fmt: Format, transport: Transport, payloads: list[bytes], sources: list[str], now: float,
+             stamps: list[float] | None = None) -> list[tuple[GelfError, str]]:
+        """What an input received, in its format, from these senders; the one entry point of every input.
+        GELF datagrams over --max-datagram are refused, and a chunk another worker or instance owns goes to
+        it (a datagram's, or a TCP frame's); the rest is decoded here. ``stamps``: each datagram's kernel
+        receive time (clock mode). Rejections are counted, logged (rate-limited) and returned."""
+        if fmt == "json":
+            ready, rejected = self.ingest.json_lines(payloads, sources, now)
+        else:
+            if transport == "datagram":
+                limit = self.config.max_datagram
+                if self.forwarder is not None or limit < MAX_UDP_PAYLOAD:
+                    payloads, sources, stamps = self._ours(payloads, sources, now, limit, stamps=stamps)
+            elif transport == "frame" and self.forwarder is not None:
+                payloads, sources, _ = self._ours(payloads, sources, now, None)
+            ready, rejected = self.ingest.take_many(payloads, sources, now, False, stamps)
+        for err, source in rejected:
+            self.on_rejected(err, source, now)
+        self._hand_over(ready)
+        self._send_streams(now)
+        return rejected
 
     def on_forwarded(self, data: bytes, source: str, now: float) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
@@ -142,18 +148,6 @@ class Server:
         for batch in batches:
             self.handover.hand_over(batch)
 
-    def on_http_message(self, data: bytes, source: str, now: float) -> GelfError | None:
-        """One message of a GELF HTTP request; a rejection is counted, logged (rate-limited) and returned."""
-        rejected = self._take_many([data], [source], now)
-        return rejected[0][0] if rejected else None
-
-    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float,
-                          stamps: list[float] | None = None) -> None:
-        self._take_json(datagrams, sources, now)
-
-    def on_json_frames(self, frames: list[bytes], peer: str, now: float) -> None:
-        self._take_json(frames, [peer] * len(frames), now)
-
     def on_rejected(self, err: GelfError, source: str, now: float) -> None:
         """Count and log (rate-limited) a message, datagram, frame or connection that was refused."""
         line = self.rejects.record(err, source, now)
@@ -185,18 +179,9 @@ class Server:
         return kept, kept_sources, kept_stamps
 
     def _take_many(self, datagrams: list[bytes], sources: list[str], now: float,
-                   forwarded: bool = False, stamps: list[float] | None = None) -> list[tuple[GelfError, str]]:
-        """Ingest messages (or chunks); rejections are counted, logged (rate-limited) and returned."""
-        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded, stamps)
-        for err, source in rejected:
-            self.on_rejected(err, source, now)
-        self._hand_over(ready)
-        self._send_streams(now)
-        return rejected
-
-    def _take_json(self, lines: list[bytes], sources: list[str], now: float) -> None:
-        """logspout JSON lines (either transport), counted and handed over like GELF."""
-        ready, rejected = self.ingest.json_lines(lines, sources, now)
+                   forwarded: bool = False) -> None:
+        """Ingest chunks forwarded to us; rejections are counted and logged (rate-limited)."""
+        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded)
         for err, source in rejected:
             self.on_rejected(err, source, now)
         self._hand_over(ready)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gelfingest.config import load_config
 from gelfingest.core.batch import Batch
+from gelfingest.inputs import frames_to
 from gelfingest.outputs.local import NullOutput
 from gelfingest.server import Server
 from tests.helpers import GatedOutput, gelf
@@ -48,7 +49,7 @@ def test_full_queue_pauses_input_and_loses_nothing(tmp_path: Path) -> None:
         udp = FakeUdp()
         server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(100):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.05)
         # One batch in flight, two queued, the rest held back; reading stopped.
         assert udp.paused
@@ -69,7 +70,7 @@ def test_shutdown_delivers_what_is_blocked_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
         server, output = await gated_server(queue_batches=1, data_dir=tmp_path)
         for i in range(55):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.05)
         server.should_exit = True
         asyncio.get_running_loop().call_later(0.1, output.gate.set)
@@ -85,8 +86,8 @@ def test_a_full_queue_stops_reading_tcp_connections(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         server, output = await gated_server(queue_batches=1, data_dir=tmp_path)
-        tcp = TcpInput(Address("127.0.0.1", 0), server.on_frames, framing="nul", max_frame=1 << 20, idle_timeout=60,
-                       frame_timeout=60, max_connections=10)
+        tcp = TcpInput(Address("127.0.0.1", 0), frames_to(server, "gelf"), framing="nul", max_frame=1 << 20,
+                       idle_timeout=60, frame_timeout=60, max_connections=10)
         await tcp.start(asyncio.get_running_loop())
         server.inputs.tcp = tcp
         _, writer = await asyncio.open_connection("127.0.0.1", tcp.bound.port)
@@ -125,7 +126,7 @@ def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_orde
         udp = FakeUdp()
         server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(100):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         assert udp.paused
         await asyncio.sleep(0.1)
         server.tick(2.0)
@@ -133,7 +134,7 @@ def test_a_slow_output_sends_batches_to_the_spool_and_gets_them_all_back_in_orde
         assert server.handover.spooling and not server.handover.is_full() and not udp.paused
         assert server.handover.spool.unread_events == 80 and server.handover.spool.held_events == 100
         for i in range(100, 150):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         assert server.handover.spool.unread_events == 130 and not udp.paused
         output.gate.set()
         await until_sent(server, output, 150)
@@ -152,7 +153,7 @@ def test_spooled_batches_come_back_through_a_queue_bounded_in_bytes(tmp_path: Pa
         server, output = await gated_server(16, tmp_path, "--spool-after", "0.05", "--queue-max-bytes", "1")
         server.inputs.udp = FakeUdp()  # type: ignore[assignment]
         for i in range(100):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.1)
         server.tick(2.0)
         assert server.handover.spooling and server.handover.spool.unread_events > 0
@@ -169,7 +170,7 @@ def test_shutdown_spools_what_the_output_did_not_take_and_the_next_start_sends_i
     async def first() -> None:
         server, output = await gated_server(2, tmp_path, "--shutdown-timeout", "0.2")
         for i in range(95):
-            server.on_udp([gelf(f"m{i}")], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"m{i}")], ["127.0.0.1"], 1.0)
         server.should_exit = True
         await server.shutdown()
         assert output.received == []
@@ -197,7 +198,7 @@ def test_a_full_spool_pauses_the_inputs_and_loses_nothing(tmp_path: Path) -> Non
         udp = FakeUdp()
         server.inputs.udp = udp  # type: ignore[assignment]
         for i in range(200):
-            server.on_udp([gelf(f"message number {i} " + "x" * (i % 50))], ["127.0.0.1"], 1.0)
+            server.take("gelf", "datagram", [gelf(f"message number {i} " + "x" * (i % 50))], ["127.0.0.1"], 1.0)
         await asyncio.sleep(0.1)
         server.tick(2.0)
         # Spooling, but the spool took only what fits: the rest waits in memory and reading stays stopped.

@@ -8,7 +8,9 @@ while the hand-over towards the output is full, and closes them in order at shut
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal, Protocol
 
 from gelfingest.config import Config
 from gelfingest.core.errors import GelfError
@@ -25,20 +27,17 @@ TCP_SHUTDOWN_GRACE = 1.0
 OPERATOR_MAX_CONNECTIONS = 256
 
 
+# What an input receives: GELF, or logspout's JSON lines; and how it came (a datagram may be a chunk for
+# another owner and is held to --max-datagram; a TCP frame may be a chunk too; an HTTP message is neither).
+Format = Literal["gelf", "json"]
+Transport = Literal["datagram", "frame", "message"]
+
+
 class Receiver(Protocol):
-    """Where the inputs hand what they receive (the server)."""
+    """Where the inputs hand what they receive (the server): one entry point, whatever the input."""
 
-    def on_udp(self, datagrams: list[bytes], sources: list[str], now: float,
-               stamps: list[float] | None = None) -> None: ...
-
-    def on_frames(self, frames: list[bytes], peer: str, now: float) -> None: ...
-
-    def on_json_datagrams(self, datagrams: list[bytes], sources: list[str], now: float,
-                          stamps: list[float] | None = None) -> None: ...
-
-    def on_json_frames(self, frames: list[bytes], peer: str, now: float) -> None: ...
-
-    def on_http_message(self, data: bytes, source: str, now: float) -> GelfError | None: ...
+    def take(self, fmt: Format, transport: Transport, payloads: list[bytes], sources: list[str], now: float,
+             stamps: list[float] | None = None) -> list[tuple[GelfError, str]]: ...
 
     def on_rejected(self, err: GelfError, source: str, now: float) -> None: ...
 
@@ -49,6 +48,21 @@ class Receiver(Protocol):
     def readiness(self) -> str: ...
 
     def render_metrics(self) -> bytes: ...
+
+
+def frames_to(receiver: Receiver, fmt: Format) -> Callable[[list[bytes], str, float], None]:
+    """A TCP input's frames, all from one peer, handed to the receiver."""
+    def take(frames: list[bytes], peer: str, now: float) -> None:
+        receiver.take(fmt, "frame", frames, [peer] * len(frames), now)
+    return take
+
+
+def message_to(receiver: Receiver, fmt: Format) -> Callable[[bytes, str, float], GelfError | None]:
+    """One message of an HTTP request handed to the receiver; its rejection, if any, for the answer."""
+    def take(data: bytes, source: str, now: float) -> GelfError | None:
+        rejected = receiver.take(fmt, "message", [data], [source], now)
+        return rejected[0][0] if rejected else None
+    return take
 
 
 class Inputs:
@@ -79,7 +93,8 @@ class Inputs:
         loop = asyncio.get_running_loop()
         reuse_port = c.workers > 1
         if c.udp is not None:
-            self.udp = UdpInput(c.udp, c.udp_receive_buffer, receiver.on_udp, reuse_port=reuse_port,
+            self.udp = UdpInput(c.udp, c.udp_receive_buffer, partial(receiver.take, "gelf", "datagram"),
+                                reuse_port=reuse_port,
                                 kernel_timestamps=c.sequence_mode == "clock", reader=c.udp_reader)
             self.udp.start(loop)
         tls = input_context(c)
@@ -87,19 +102,19 @@ class Inputs:
                                           max_connections=c.tcp_max_connections, reuse_port=reuse_port,
                                           frame_timeout=c.tcp_frame_timeout, on_reject=receiver.on_rejected)
         if c.tcp is not None:
-            self.tcp = TcpInput(c.tcp, receiver.on_frames, framing=c.tcp_framing, name="tcp",
+            self.tcp = TcpInput(c.tcp, frames_to(receiver, "gelf"), framing=c.tcp_framing, name="tcp",
                                 ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.tcp.start(loop)
         if c.json_tcp is not None:
-            self.json_tcp = TcpInput(c.json_tcp, receiver.on_json_frames, framing="newline", name="json-tcp",
+            self.json_tcp = TcpInput(c.json_tcp, frames_to(receiver, "json"), framing="newline", name="json-tcp",
                                      ssl_context=tls if "json-tcp" in c.tls_inputs else None, **tcp_bounds)
             await self.json_tcp.start(loop)
         if c.json_udp is not None:
-            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, receiver.on_json_datagrams,
+            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, partial(receiver.take, "json", "datagram"),
                                      reuse_port=reuse_port, reader=c.udp_reader)
             self.json_udp.start(loop)
         if c.http is not None:
-            self.http = HttpInput(c.http, receiver.on_http_message, max_body=c.http_max_body, token=c.http_token,
+            self.http = HttpInput(c.http, message_to(receiver, "gelf"), max_body=c.http_max_body, token=c.http_token,
                                   is_full=receiver.is_full, is_ready=receiver.is_ready,
                                   readiness=receiver.readiness,
                                   metrics=receiver.render_metrics, reuse_port=reuse_port,

@@ -32,7 +32,7 @@ class BurstHandler(Protocol):
     when each was received."""
 
     def __call__(self, datagrams: list[bytes], sources: list[str], now: float,
-                 stamps: list[float] | None = None, /) -> None: ...
+                 stamps: list[float] | None = None, /) -> object: ...
 
 
 _TIMESPEC: Final = struct.Struct("@qq")
