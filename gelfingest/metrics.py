@@ -125,29 +125,8 @@ def udp_kernel_drops(inodes: set[int] | None) -> int:
 def worker_snapshot(server: Server) -> Snapshot:
     """This worker's counters, for /metrics (summed over the workers there)."""
     b = SnapshotBuilder()
-    inputs = server.inputs
-    received, received_bytes = "gelfingest_received", "gelfingest_received_bytes"
-    received_help = "Datagrams, frames or HTTP messages received, by input"
-    for name, udp in (("udp", inputs.udp), ("json_udp", inputs.json_udp)):
-        if udp is not None:
-            b.counter(received, received_help, udp.datagrams, input=name)
-            b.counter(received_bytes, "Bytes received, by input", udp.bytes, input=name)
-    for name, tcp in (("tcp", inputs.tcp), ("json_tcp", inputs.json_tcp)):
-        if tcp is not None:
-            t = tcp.stats
-            b.counter(received, received_help, t.frames, input=name)
-            b.counter(received_bytes, "Bytes received, by input", t.bytes, input=name)
-            b.counter("gelfingest_tcp_connections", "TCP connections accepted", t.connections, input=name)
-            b.counter("gelfingest_tcp_connections_refused", "TCP connections over the limit",
-                      t.refused_connections, input=name)
-            b.counter("gelfingest_tcp_oversize_frames", "TCP frames over the cap, skipped", t.oversize_frames,
-                      input=name)
-    if inputs.http is not None:
-        h = inputs.http
-        b.counter(received, received_help, h.messages, input="http")
-        b.counter(received_bytes, "Bytes received, by input", h.bytes, input="http")
-        for code, n in h.statuses.items():
-            b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
+    for item in server.inputs.items:
+        item.report(b)
     i = server.ingest
     b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
     for reason, n in i.index_fallbacks.items():
@@ -251,7 +230,7 @@ def worker_snapshot(server: Server) -> Snapshot:
     b.counter("gelfingest_items_failed", "Documents lost: refused for good and not written to the "
               "dead-letter queue, or dropped by an output error", o.failed)
     o.report(b)
-    udp_inodes = {u.inode for u in (inputs.udp, inputs.json_udp) if u is not None and u.inode}
+    udp_inodes = {item.inode for item in server.inputs.items if item.inode}
     if udp_inodes:
         b.counter("gelfingest_udp_kernel_drops", "Datagrams the kernel dropped before our UDP sockets "
                   "(/proc/net/udp drops)", udp_kernel_drops(udp_inodes))

@@ -11,25 +11,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _tcp_totals(server: Server) -> str:
-    tcp = server.inputs.tcp
-    if tcp is None:
-        return ""
-    t = tcp.stats
-    return (f"; tcp: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} closed idle, "
-            f"{t.frame_timeouts} closed mid-frame), "
-            f"{t.frames} frames, {t.bytes} bytes, {t.oversize_frames} oversize frames skipped, "
-            f"{t.cut_at_shutdown} partial frames cut at shutdown")
-
-
-def _http_totals(server: Server) -> str:
-    h = server.inputs.http
-    if h is None:
-        return ""
-    statuses = ", ".join(f"{code}={n}" for code, n in sorted(h.statuses.items())) or "none"
-    return f"; http: {h.requests} requests ({statuses}), {h.messages} messages"
-
-
 def _stream_totals(server: Server) -> str:
     streams = server.ingest.streams
     if streams is None:
@@ -60,17 +41,14 @@ def log_totals(server: Server) -> None:
     rejected = ", ".join(f"{r}={n}" for r, n in server.rejects.total.most_common()) or "none"
     dropped = ", ".join(f"{r}={n}" for r, n in i.dropped_fields.most_common()) or "none"
     changed = ", ".join(f"{r}={n}" for r, n in i.changed_fields.most_common()) or "none"
-    received = ", ".join(f"{name}: {u.datagrams} datagrams ({u.bytes} bytes)"
-                         for name, u in (("udp", server.inputs.udp), ("json-udp", server.inputs.json_udp))
-                         if u is not None)
-    received = received or "udp off"
+    received = ", ".join(part for item in server.inputs.items if (part := item.received())) or "udp off"
     logger.info(
         "stopped: %s, %d events decoded, %d delivered to %s, %d failed%s; "
         "rejected: %s; dropped fields: %s; changed fields: %s; chunked messages: %d completed (%d after "
         "forwarding), %d expired, %d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed,
         output.name, output.failed, output.totals(), rejected, dropped, changed, chunks.completed,
         chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
-        _forward_totals(server) + _stream_totals(server) + _tcp_totals(server) + _http_totals(server))
+        _forward_totals(server) + _stream_totals(server) + "".join(item.totals() for item in server.inputs.items))
     if i.reassembler.pending_messages:
         logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                        i.reassembler.pending_messages, i.reassembler.pending_bytes)

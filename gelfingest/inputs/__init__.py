@@ -14,15 +14,13 @@ from typing import Any, Literal, Protocol
 
 from gelfingest.config import Config
 from gelfingest.core.errors import GelfError
+from gelfingest.inputs.base import Input
 from gelfingest.inputs.http import HttpInput
 from gelfingest.inputs.operator import OperatorListener
 from gelfingest.inputs.tcp import TcpInput
 from gelfingest.inputs.tls import input_context
 from gelfingest.inputs.udp import UdpInput
 
-# At shutdown, TCP connections are read on while they are busy, at most this long, so what senders have
-# already written is taken rather than cut.
-TCP_SHUTDOWN_GRACE = 1.0
 # The operator's listener serves only probes and /metrics.
 OPERATOR_MAX_CONNECTIONS = 256
 
@@ -66,121 +64,94 @@ def message_to(receiver: Receiver, fmt: Format) -> Callable[[bytes, str, float],
 
 
 class Inputs:
+    """The inputs the configuration asks for, as a list of components (inputs/base.py)."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.udp: UdpInput | None = None
-        self.tcp: TcpInput | None = None
-        self.http: HttpInput | None = None
-        self.operator: OperatorListener | None = None
-        self.json_tcp: TcpInput | None = None
-        self.json_udp: UdpInput | None = None
+        self.items: list[Input] = []
 
-    def readers(self) -> list[UdpInput | TcpInput]:
-        """The inputs that read as fast as they are given data: paused while the hand-over is full."""
-        return [i for i in (self.udp, self.tcp, self.json_tcp, self.json_udp) if i is not None]
+    def named(self, name: str) -> Input | None:
+        return next((item for item in self.items if item.name == name), None)
 
     async def start(self, receiver: Receiver) -> None:
         """Bind and start every input the configuration names. On failure (a port taken, a certificate that
         cannot be read) what was opened is closed again and the error raised."""
+        loop = asyncio.get_running_loop()
         try:
-            await self._start(receiver)
+            for item in self._build(receiver):
+                self.items.append(item)
+                await item.open(loop)
         except BaseException:
             await self.close(force=True)
             raise
 
-    async def _start(self, receiver: Receiver) -> None:
+    def _build(self, receiver: Receiver) -> list[Input]:
         c = self.config
-        loop = asyncio.get_running_loop()
         reuse_port = c.workers > 1
-        if c.udp is not None:
-            self.udp = UdpInput(c.udp, c.udp_receive_buffer, partial(receiver.take, "gelf", "datagram"),
-                                reuse_port=reuse_port,
-                                kernel_timestamps=c.sequence_mode == "clock", reader=c.udp_reader)
-            self.udp.start(loop)
         tls = input_context(c)
         tcp_bounds: dict[str, Any] = dict(max_frame=c.tcp_max_frame, idle_timeout=c.tcp_idle_timeout,
                                           max_connections=c.tcp_max_connections, reuse_port=reuse_port,
                                           frame_timeout=c.tcp_frame_timeout, on_reject=receiver.on_rejected)
+        items: list[Input] = []
+        if c.udp is not None:
+            items.append(UdpInput(c.udp, c.udp_receive_buffer, partial(receiver.take, "gelf", "datagram"),
+                                  reuse_port=reuse_port, kernel_timestamps=c.sequence_mode == "clock",
+                                  reader=c.udp_reader))
         if c.tcp is not None:
-            self.tcp = TcpInput(c.tcp, frames_to(receiver, "gelf"), framing=c.tcp_framing, name="tcp",
-                                ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds)
-            await self.tcp.start(loop)
-        if c.json_tcp is not None:
-            self.json_tcp = TcpInput(c.json_tcp, frames_to(receiver, "json"), framing="newline", name="json-tcp",
-                                     ssl_context=tls if "json-tcp" in c.tls_inputs else None, **tcp_bounds)
-            await self.json_tcp.start(loop)
-        if c.json_udp is not None:
-            self.json_udp = UdpInput(c.json_udp, c.udp_receive_buffer, partial(receiver.take, "json", "datagram"),
-                                     reuse_port=reuse_port, reader=c.udp_reader)
-            self.json_udp.start(loop)
+            items.append(TcpInput(c.tcp, frames_to(receiver, "gelf"), framing=c.tcp_framing, name="tcp",
+                                  ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds))
         if c.http is not None:
-            self.http = HttpInput(c.http, message_to(receiver, "gelf"), max_body=c.http_max_body, token=c.http_token,
-                                  is_full=receiver.is_full, is_ready=receiver.is_ready,
-                                  readiness=receiver.readiness,
-                                  metrics=receiver.render_metrics, reuse_port=reuse_port,
-                                  max_connections=c.http_max_connections, read_timeout=c.http_read_timeout,
-                                  idle_timeout=c.http_idle_timeout, on_reject=receiver.on_rejected,
-                                  ssl_context=tls if "http" in c.tls_inputs else None,
-                                  serve_metrics=c.metrics is None)
-            await self.http.start()
+            items.append(HttpInput(c.http, message_to(receiver, "gelf"), max_body=c.http_max_body,
+                                   token=c.http_token, is_full=receiver.is_full, is_ready=receiver.is_ready,
+                                   readiness=receiver.readiness, metrics=receiver.render_metrics,
+                                   reuse_port=reuse_port, max_connections=c.http_max_connections,
+                                   read_timeout=c.http_read_timeout, idle_timeout=c.http_idle_timeout,
+                                   on_reject=receiver.on_rejected,
+                                   ssl_context=tls if "http" in c.tls_inputs else None,
+                                   serve_metrics=c.metrics is None))
         if c.metrics is not None:
             # The operator's listener: plain HTTP, for Prometheus and the orchestrator's probes.
-            self.operator = OperatorListener(c.metrics, is_ready=receiver.is_ready, readiness=receiver.readiness,
-                                             metrics=receiver.render_metrics,
-                                             reuse_port=reuse_port, max_connections=OPERATOR_MAX_CONNECTIONS,
-                                             idle_timeout=c.http_idle_timeout)
-            await self.operator.start()
+            items.append(OperatorListener(c.metrics, is_ready=receiver.is_ready, readiness=receiver.readiness,
+                                          metrics=receiver.render_metrics, reuse_port=reuse_port,
+                                          max_connections=OPERATOR_MAX_CONNECTIONS,
+                                          idle_timeout=c.http_idle_timeout))
+        if c.json_tcp is not None:
+            items.append(TcpInput(c.json_tcp, frames_to(receiver, "json"), framing="newline", name="json-tcp",
+                                  ssl_context=tls if "json-tcp" in c.tls_inputs else None, **tcp_bounds))
+        if c.json_udp is not None:
+            items.append(UdpInput(c.json_udp, c.udp_receive_buffer, partial(receiver.take, "json", "datagram"),
+                                  reuse_port=reuse_port, reader=c.udp_reader, name="json-udp"))
+        return items
 
     def pause(self) -> None:
-        for reader in self.readers():
-            reader.pause()
+        for item in self.items:
+            if item.reads:
+                item.pause()
 
     def resume(self) -> None:
-        for reader in self.readers():
-            reader.resume()
+        for item in self.items:
+            if item.reads:
+                item.resume()
 
     @property
     def behind(self) -> bool:
         """Whether a UDP input stopped its last read with datagrams still waiting."""
-        return any(u is not None and u.behind for u in (self.udp, self.json_udp))
+        return any(item.behind for item in self.items)
 
     def sweep(self) -> None:
         """Periodic work: close TCP connections that have been silent, or mid-frame, for too long."""
-        for tcp in (self.tcp, self.json_tcp):
-            if tcp is not None:
-                tcp.sweep()
+        for item in self.items:
+            item.sweep()
 
     async def close(self, force: bool = False) -> None:
         """Stop listening. Without ``force``, UDP datagrams already in the kernel's buffer are read first
         (they reached us, so they are ours) and busy TCP connections are read on for a moment."""
-        grace = 0.0 if force else TCP_SHUTDOWN_GRACE
-        for udp in (self.udp, self.json_udp):
-            if udp is not None:
-                if not force:
-                    udp.drain()
-                udp.close()
-        for tcp in (self.tcp, self.json_tcp):
-            if tcp is not None:
-                await tcp.close(grace)
-        for listener in (self.http, self.operator):
-            if listener is not None:
-                await listener.close()
+        for item in sorted(self.items, key=lambda i: i.shut_rank):
+            await item.shut(force)
 
     def describe(self) -> str:
-        """What listens where, as the start line says it (tests and tools read the ports from it)."""
-        c = self.config
-        text = f"udp={self.udp.bound}" if self.udp else "udp=off"
-        if self.udp:
-            text += f" (receive buffer {self.udp.effective_buffer} bytes, {self.udp.reads_with})"
-        if self.tcp:
-            text += f", tcp={self.tcp.bound} ({c.tcp_framing} framing{' TLS' if self.tcp.ssl_context else ''})"
-        else:
-            text += ", tcp=off"
-        text += f", http={self.http.bound}{' (TLS)' if self.http.ssl_context else ''}" if self.http else ", http=off"
-        if self.operator:
-            text += f", metrics={self.operator.bound}"
-        if self.json_tcp:
-            text += f", json-tcp={self.json_tcp.bound}"
-        if self.json_udp:
-            text += f", json-udp={self.json_udp.bound}"
-        return text
+        """What listens where, as the start line says it (tests and tools read the ports from it); the three
+        GELF inputs are named when they are off."""
+        names = {item.name for item in self.items}
+        off = [f"{name}=off" for name in ("udp", "tcp", "http") if name not in names]
+        return ", ".join([item.describe() for item in self.items] + off)

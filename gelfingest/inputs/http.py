@@ -20,7 +20,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 from aiohttp import web
@@ -28,8 +28,12 @@ from aiohttp import web
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import http_body_messages
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
+from gelfingest.inputs.base import RECEIVED_HELP
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
+
+if TYPE_CHECKING:
+    from gelfingest.metrics import SnapshotBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,19 @@ class HttpInput(HttpListener):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/gelf", self._post)
+
+    def describe(self) -> str:
+        return f"{self.name}={self.bound}{' (TLS)' if self.ssl_context else ''}"
+
+    def report(self, b: SnapshotBuilder) -> None:
+        b.counter("gelfingest_received", RECEIVED_HELP, self.messages, input=self.label)
+        b.counter("gelfingest_received_bytes", "Bytes received, by input", self.bytes, input=self.label)
+        for code, n in self.statuses.items():
+            b.counter("gelfingest_http_responses", "HTTP answers to POST /gelf, by status", n, code=str(code))
+
+    def totals(self) -> str:
+        statuses = ", ".join(f"{code}={n}" for code, n in sorted(self.statuses.items())) or "none"
+        return f"; {self.name}: {self.requests} requests ({statuses}), {self.messages} messages"
 
     def _answer(self, status: int, body: dict[str, object] | None = None,
                 headers: dict[str, str] | None = None) -> web.Response:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
+from gelfingest.inputs.base import Input
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
 from gelfingest.net import Address, bound_address
 
@@ -70,7 +71,7 @@ class _Counted(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-class HttpListener:
+class HttpListener(Input):
     name = "http"
 
     def __init__(self, address: Address, *, is_ready: Callable[[], bool], metrics: Callable[[], bytes],
@@ -149,6 +150,15 @@ class HttpListener:
         ready = self.is_ready()
         text = self.readiness() or ("ready" if ready else "not ready")
         return web.Response(status=200 if ready else 503, text=text + "\n")
+
+    async def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        await self.start()
+
+    async def shut(self, force: bool) -> None:
+        await self.close()
+
+    def describe(self) -> str:
+        return f"{self.name}={self.bound}"
 
     async def close(self) -> None:
         if self._server is not None:

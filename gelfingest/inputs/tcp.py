@@ -18,12 +18,17 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import Deframer, Framing
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
+from gelfingest.inputs.base import RECEIVED_HELP, Input
 from gelfingest.inputs.tls import HANDSHAKE_TIMEOUT
 from gelfingest.net import Address, bound_address
+
+if TYPE_CHECKING:
+    from gelfingest.metrics import SnapshotBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +111,15 @@ class _Connection(asyncio.Protocol):
         self.owner.connections.discard(self)
 
 
-class TcpInput:
+# At shutdown, connections are read on while they are busy, at most this long, so what senders have
+# already written is taken rather than cut.
+SHUTDOWN_GRACE = 1.0
+
+
+class TcpInput(Input):
+    shut_rank = 1
+    reads = True
+
     def __init__(self, address: Address, on_frames: FramesHandler, *, framing: Framing, max_frame: int,
                  idle_timeout: float, max_connections: int, reuse_port: bool = False,
                  frame_timeout: float, on_reject: RejectHandler = ignore_rejection,
@@ -175,6 +188,31 @@ class TcpInput:
             self.connections.discard(conn)
             if conn.transport is not None:
                 conn.transport.close()
+
+    async def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        await self.start(loop)
+
+    async def shut(self, force: bool) -> None:
+        await self.close(0.0 if force else SHUTDOWN_GRACE)
+
+    def describe(self) -> str:
+        return f"{self.name}={self.bound} ({self.framing} framing{' TLS' if self.ssl_context else ''})"
+
+    def report(self, b: SnapshotBuilder) -> None:
+        t, label = self.stats, self.label
+        b.counter("gelfingest_received", RECEIVED_HELP, t.frames, input=label)
+        b.counter("gelfingest_received_bytes", "Bytes received, by input", t.bytes, input=label)
+        b.counter("gelfingest_tcp_connections", "TCP connections accepted", t.connections, input=label)
+        b.counter("gelfingest_tcp_connections_refused", "TCP connections over the limit", t.refused_connections,
+                  input=label)
+        b.counter("gelfingest_tcp_oversize_frames", "TCP frames over the cap, skipped", t.oversize_frames,
+                  input=label)
+
+    def totals(self) -> str:
+        t = self.stats
+        return (f"; {self.name}: {t.connections} connections ({t.refused_connections} refused, {t.idle_closed} "
+                f"closed idle, {t.frame_timeouts} closed mid-frame), {t.frames} frames, {t.bytes} bytes, "
+                f"{t.oversize_frames} oversize frames skipped, {t.cut_at_shutdown} partial frames cut at shutdown")
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop accepting; keep reading open connections while they are busy, at most ``grace`` s (so what

@@ -16,10 +16,14 @@ import os
 import socket
 import struct
 import time
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
+from gelfingest.inputs.base import RECEIVED_HELP, Input
 from gelfingest.inputs.mmsg import SO_TIMESTAMPNS, MultiReceiver
 from gelfingest.net import MAX_UDP_PAYLOAD, Address, family, set_receive_buffer
+
+if TYPE_CHECKING:
+    from gelfingest.metrics import SnapshotBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +42,17 @@ class BurstHandler(Protocol):
 _TIMESPEC: Final = struct.Struct("@qq")
 
 
-class UdpInput:
-    name = "udp"
+class UdpInput(Input):
+    shut_rank = 0
+    reads = True
 
     def __init__(self, address: Address, receive_buffer: int, on_burst: BurstHandler,
-                 reuse_port: bool = False, kernel_timestamps: bool = False, reader: str = "auto") -> None:
+                 reuse_port: bool = False, kernel_timestamps: bool = False, reader: str = "auto",
+                 name: str = "udp") -> None:
         """``kernel_timestamps``: hand each datagram the time the kernel received it (for clock-mode
         sequences) besides the burst's ``now``. ``reader``: recvmmsg (inputs/mmsg.py, many datagrams a
         system call), recvfrom (recvmsg with timestamps: one a call), or auto (recvmmsg where it works)."""
+        self.name = name
         self.reader = reader
         self._multi: MultiReceiver | None = None
         self.address = address
@@ -214,6 +221,24 @@ class UdpInput:
         for _ in range(max(1, self.effective_buffer // 64 // DRAIN_PER_WAKEUP + 1)):
             if not self._read():
                 return
+
+    async def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.start(loop)
+
+    async def shut(self, force: bool) -> None:
+        if not force:  # datagrams already in the kernel's buffer reached us, so they are ours
+            self.drain()
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.name}={self.bound} (receive buffer {self.effective_buffer} bytes, {self.reads_with})"
+
+    def report(self, b: SnapshotBuilder) -> None:
+        b.counter("gelfingest_received", RECEIVED_HELP, self.datagrams, input=self.label)
+        b.counter("gelfingest_received_bytes", "Bytes received, by input", self.bytes, input=self.label)
+
+    def received(self) -> str:
+        return f"{self.name}: {self.datagrams} datagrams ({self.bytes} bytes)"
 
     def close(self) -> None:
         if self.sock is not None:

@@ -1,0 +1,63 @@
+"""What every input is to ``Inputs``: a component in a list that opens, pauses and resumes (the readers),
+shuts, says where it listens, and reports its own counters, so that a new input adds no method to the
+server and no branch to the metrics snapshot or the closing line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from gelfingest.metrics import SnapshotBuilder
+
+
+RECEIVED_HELP = "Datagrams, frames or HTTP messages received, by input"
+
+
+class Input:
+    # The name the start line, the metrics' ``input`` label (with ``_`` for ``-``) and the closing line use.
+    name: str = ""
+    # The order inputs are shut in: readers of datagrams first (what the kernel holds is read), then
+    # connections (read on for a moment), then the HTTP listeners.
+    shut_rank: ClassVar[int] = 2
+    # Readers take data as fast as it is given: they are paused while the hand-over is full.
+    reads: ClassVar[bool] = False
+    # True while a reader stopped its last read with data still waiting (the worker is behind).
+    behind: bool = False
+    # A UDP socket's inode, for its kernel drop counter (0: none).
+    inode: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("-", "_")
+
+    async def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        raise NotImplementedError
+
+    async def shut(self, force: bool) -> None:
+        """Stop listening; without ``force``, take what has already reached us first."""
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        """Stop reading (a reader; the others answer for themselves)."""
+
+    def resume(self) -> None:
+        """Read again."""
+
+    def sweep(self) -> None:
+        """Periodic work (close connections silent for too long)."""
+
+    def describe(self) -> str:
+        """Where it listens, as the start line says it (tests and tools read the ports from it)."""
+        raise NotImplementedError
+
+    def report(self, b: SnapshotBuilder) -> None:
+        """Its counters into a metrics snapshot."""
+
+    def received(self) -> str:
+        """What it received, for the head of the closing line ("" for none)."""
+        return ""
+
+    def totals(self) -> str:
+        """Its own part of the closing line, beginning "; " ("" for none)."""
+        return ""
