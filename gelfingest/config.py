@@ -149,9 +149,9 @@ def parse_languages(text: str) -> tuple[str, ...]:
 
 def parse_tls_inputs(text: str) -> tuple[str, ...]:
     names = tuple(p.strip().lower().replace("_", "-") for p in text.split(",") if p.strip())
-    unknown = [n for n in names if n not in ("tcp", "http", "json-tcp")]
+    unknown = [n for n in names if n not in ("tcp", "http", "json-tcp", "otlp")]
     if unknown:
-        raise ValueError(f"expected tcp, http or json-tcp, got {', '.join(unknown)}")
+        raise ValueError(f"expected tcp, http, json-tcp or otlp, got {', '.join(unknown)}")
     return names
 
 
@@ -238,6 +238,12 @@ class Config:
     http: Address | None = _opt(Address("0.0.0.0", GELF_HTTP_PORT), parse_address,
                                 "GELF HTTP listener: POST /gelf, GET /healthz and /readyz (HOST:PORT, or off)",
                                 group="inputs", metavar="ADDR")
+    otlp: Address | None = _opt(None, parse_address, "OpenTelemetry logs over HTTP: POST /v1/logs, protobuf and "
+                                "JSON (HOST:PORT, or off; OTLP's port is 4318; docs/otlp.md)", group="inputs",
+                                metavar="ADDR")
+    otlp_max_body: int = _opt(16 * 1024 * 1024, parse_size, "largest OTLP request body, as sent and decompressed "
+                              "(413): a Collector's batch of 8,192 records fits", group="inputs", metavar="SIZE",
+                              minimum=1)
     http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
                               group="inputs", metavar="SIZE", minimum=1)
     http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "
@@ -736,6 +742,9 @@ def _check(config: Config) -> Config:
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")
+    if config.otlp is not None and config.schema == "ecs":
+        raise ConfigError("--otlp / GELFINGEST_OTLP goes with --schema logstash for now: OTLP records in the ECS "
+                          "form are not written yet (docs/otlp.md)")
     if config.processors and config.schema == "ecs":
         _check_ecs_references(config)
     if config.processors:

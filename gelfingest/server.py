@@ -24,7 +24,7 @@ from gelfingest.config import Config
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.decompress import CHUNK_MAGIC
-from gelfingest.core.errors import GelfError, Reason
+from gelfingest.core.errors import GelfError, Reason, RecordsRefused, RequestRefused
 from gelfingest.core.event import Event
 from gelfingest.core.ingest import Ingest
 from gelfingest.core.rejects import RejectLog
@@ -98,6 +98,8 @@ class Server:
         receive time (clock mode). Rejections are counted, logged (rate-limited) and returned."""
         if fmt == "json":
             ready, rejected = self.ingest.json_lines(payloads, sources, now)
+        elif fmt == "otlp-protobuf" or fmt == "otlp-json":
+            ready, rejected = self._otlp(fmt, payloads[0], sources[0], now)
         else:
             if transport == "datagram":
                 limit = self.config.max_datagram
@@ -111,6 +113,17 @@ class Server:
         self._hand_over(ready)
         self._send_streams(now)
         return rejected
+
+    def _otlp(self, fmt: Format, body: bytes, source: str,
+              now: float) -> tuple[list[Batch], list[tuple[GelfError, str]]]:
+        """One OTLP logs request: the whole refused (RequestRefused), or its records taken, those refused one
+        by one said by reason (RecordsRefused, with their count)."""
+        try:
+            ready, result = self.ingest.otlp(body, "protobuf" if fmt == "otlp-protobuf" else "json", source, now)
+        except GelfError as err:
+            return [], [(RequestRefused(err.reason, err.detail), source)]
+        return ready, [(RecordsRefused(reason, result.details.get(reason, ""), n), source)
+                       for reason, n in result.rejected.items()]
 
     def on_forwarded(self, data: bytes, source: str, now: float) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
@@ -273,6 +286,12 @@ class Server:
             self.forwarder.start(asyncio.get_running_loop())
         await self.inputs.start(self)
         logger.info("%s", self.describe())
+        if c.otlp is not None:
+            from gelfingest.core.otlp import protobuf_runtime
+
+            if (runtime := protobuf_runtime()) == "python":
+                logger.warning("OTLP: protobuf runs as pure Python here (%s), several times slower than upb: "
+                               "install a protobuf wheel for this platform", runtime)
 
     def tick(self, now: float) -> None:
         if self.should_reload:

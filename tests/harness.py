@@ -155,6 +155,7 @@ class Daemon:
         self.http_port = _port(r"(?<![\w-])http=\S+:(\d+)", first)
         self.json_tcp_port = _port(r"json-tcp=\S+:(\d+)", first)
         self.json_udp_port = _port(r"json-udp=\S+:(\d+)", first)
+        self.otlp_port = _port(r"otlp=\S+:(\d+)", first)
         self.metrics_port = _port(r"metrics=\S+:(\d+)", first)
         buffer = re.search(r"receive buffer (\d+) bytes", first)
         self.receive_buffer = int(buffer[1]) if buffer else None

@@ -78,3 +78,16 @@ class PayloadError(GelfError):
 
 class DecodeError(GelfError):
     """A complete payload that is not a GELF message."""
+
+
+class RequestRefused(GelfError):
+    """A whole request refused: its body is not what its format says (an OTLP listener answers 400)."""
+
+
+class RecordsRefused(GelfError):
+    """``count`` records of a request refused one by one for ``reason``, the rest taken (OTLP's partial
+    success)."""
+
+    def __init__(self, reason: str, detail: str = "", count: int = 1) -> None:
+        super().__init__(reason, detail)
+        self.count = count

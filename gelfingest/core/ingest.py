@@ -51,6 +51,7 @@ from gelfingest.core.streams import (
 )
 
 if TYPE_CHECKING:  # built by the daemon from its file; the core without processors never loads them
+    from gelfingest.core.otlp import OtlpDecoder, OtlpResult
     from gelfingest.core.processors import Pipeline
 
 # logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
@@ -192,13 +193,16 @@ class Ingest:
         # Events indexed by their receive time because their own was outside the window.
         self.index_time_replaced = 0
         self._max_age, self._max_ahead = s.index_max_age, s.index_max_ahead
+        # OTLP logs (otlp.py), made when the first request comes.
+        self._otlp: OtlpDecoder | None = None
         # The processors file's pipeline (processors/); the daemon replaces it between batches on reload.
         self.processors: Pipeline | None = processors
 
     @property
     def dropped_fields(self) -> Counter[str]:
-        """Fields dropped from messages that were kept, by reason, over both decoders."""
-        return self.decoder.dropped_fields + self.logspout.dropped_fields
+        """Fields dropped from messages that were kept, by reason, over every decoder."""
+        out = self.decoder.dropped_fields + self.logspout.dropped_fields
+        return out + self._otlp.dropped_fields if self._otlp is not None else out
 
     @property
     def index_fallbacks(self) -> Counter[str]:
@@ -212,7 +216,8 @@ class Ingest:
 
     def field_notes(self) -> list[str]:
         """The first dropped or changed field of each reason not said yet, for the daemon to log."""
-        return self.decoder.notes.take() + self.logspout.notes.take()
+        otlp = self._otlp.notes.take() if self._otlp is not None else []
+        return self.decoder.notes.take() + self.logspout.notes.take() + otlp
 
     def take_many(self, datagrams: Sequence[bytes], sources: Sequence[str], now: float,
                   forwarded: bool = False, stamps: Sequence[float] | None = None,
@@ -276,6 +281,33 @@ class Ingest:
         _decode_each(self.logspout.decode, zip(lines, sources, strict=True), now, events, rejected,
                      self.settings.max_message_size, now)
         return self._emit(events, now), rejected
+
+    def otlp(self, body: bytes, encoding: Literal["protobuf", "json"], source: str,
+             now: float) -> tuple[list[Batch], OtlpResult]:
+        """An OTLP logs request's body (decompressed) from ``source``: its records become events in the
+        request's order, sequenced and batched like GELF; the result says which records were refused.
+        DecodeError when the body is not a request at all (the listener answers 400)."""
+        decoder = self._otlp
+        if decoder is None:
+            from gelfingest.core.otlp import OtlpDecoder  # the core without OTLP never loads protobuf
+
+            s = self.settings
+            decoder = self._otlp = OtlpDecoder(Limits(s.max_json_depth, s.max_fields, s.max_field_name_length),
+                                               s.dedot_fields, s.max_message_size)
+        result = decoder.decode_protobuf(body, source, now) if encoding == "protobuf" else \
+            decoder.decode_json(body, source, now)
+        if not result.documents:
+            return [], result
+        # Records are whole events: no stream joins or holds them (a record without a body has an empty
+        # message, which a stream would take for the end of Docker's pieces).
+        self.decoded += len(result.documents)
+        self._last_now = now
+        events = [Event(doc, seconds, 0, now, now) for doc, seconds in result.documents]
+        if self.processors is not None:
+            events = self._process(events, now)
+            if not events:
+                return [], result
+        return self._finish(events, now, self.sequencer.take(len(events), now)), result
 
     def _emit(self, events: list[Event], now: float, stamped: bool = False) -> list[Batch]:
         """Decoded events leave the decoder: sequenced in this order (here, where they were received; each at

@@ -48,6 +48,7 @@ class Supervisor:
         self.http = resolve_port(config.http, socket.SOCK_STREAM) if config.http else None
         self.json_tcp = resolve_port(config.json_tcp, socket.SOCK_STREAM) if config.json_tcp else None
         self.json_udp = resolve_port(config.json_udp) if config.json_udp else None
+        self.otlp = resolve_port(config.otlp, socket.SOCK_STREAM) if config.otlp else None
         self.metrics = resolve_port(config.metrics, socket.SOCK_STREAM) if config.metrics else None
         self.worker_ports = list(config.worker_ports) or free_ports(config.workers, socket.SOCK_DGRAM)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
@@ -58,7 +59,7 @@ class Supervisor:
         args = [*self.argv, "--worker-index", str(k), "--worker-ports", ",".join(map(str, self.worker_ports))]
         # Every worker binds the very ports resolved here (port 0 picked once, for all).
         for flag, address in (("--udp", self.udp), ("--tcp", self.tcp), ("--http", self.http),
-                              ("--json-tcp", self.json_tcp), ("--json-udp", self.json_udp),
+                              ("--json-tcp", self.json_tcp), ("--json-udp", self.json_udp), ("--otlp", self.otlp),
                               ("--metrics", self.metrics)):
             if address is not None:
                 args += [flag, str(address)]

@@ -17,6 +17,7 @@ from gelfingest.core.errors import GelfError
 from gelfingest.inputs.base import Input
 from gelfingest.inputs.http import HttpInput
 from gelfingest.inputs.operator import OperatorListener
+from gelfingest.inputs.otlp import OtlpInput
 from gelfingest.inputs.tcp import TcpInput
 from gelfingest.inputs.tls import input_context
 from gelfingest.inputs.udp import UdpInput
@@ -27,7 +28,7 @@ OPERATOR_MAX_CONNECTIONS = 256
 
 # What an input receives: GELF, or logspout's JSON lines; and how it came (a datagram may be a chunk for
 # another owner and is held to --max-datagram; a TCP frame may be a chunk too; an HTTP message is neither).
-Format = Literal["gelf", "json"]
+Format = Literal["gelf", "json", "otlp-protobuf", "otlp-json"]
 Transport = Literal["datagram", "frame", "message"]
 
 
@@ -109,6 +110,15 @@ class Inputs:
                                    on_reject=receiver.on_rejected,
                                    ssl_context=tls if "http" in c.tls_inputs else None,
                                    serve_metrics=c.metrics is None))
+        if c.otlp is not None:
+            items.append(OtlpInput(c.otlp, lambda fmt, body, source, now: receiver.take(
+                                       fmt, "message", [body], [source], now),  # type: ignore[arg-type]
+                                   max_body=c.otlp_max_body, token=c.http_token, is_full=receiver.is_full,
+                                   is_ready=receiver.is_ready, readiness=receiver.readiness,
+                                   metrics=receiver.render_metrics, reuse_port=reuse_port,
+                                   max_connections=c.http_max_connections, read_timeout=c.http_read_timeout,
+                                   idle_timeout=c.http_idle_timeout, on_reject=receiver.on_rejected,
+                                   ssl_context=tls if "otlp" in c.tls_inputs else None))
         if c.metrics is not None:
             # The operator's listener: plain HTTP, for Prometheus and the orchestrator's probes.
             items.append(OperatorListener(c.metrics, is_ready=receiver.is_ready, readiness=receiver.readiness,
