@@ -89,9 +89,17 @@ def test_the_specification_s_example_and_the_error_answers(elasticsearch: ES, da
     assert status == 400
     assert post(d.otlp_port, gzip.compress(b"{" + b" " * 200_000 + b"}"), encoding="gzip")[0] == 413
     assert post(d.otlp_port, b" " * 100_000)[0] == 413
+    # One record with more attributes than --max-fields: refused alone, the other taken.
+    many = [{"key": f"k{i}", "value": {"intValue": i}} for i in range(1001)]
+    request = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": "kept"}}, {"body": {"stringValue": "too wide"}, "attributes": many}]}]}]}
+    status, body, _ = post(d.otlp_port, json.dumps(request).encode())
+    partial = json.loads(body)["partialSuccess"]
+    assert status == 200 and partial["rejectedLogRecords"] == "1" and "too_many_fields" in partial["errorMessage"]
     d.settled(time.time())
     assert d.stop() == 0
     docs = elasticsearch.search_all(index)
     records = sum(len(scope["logRecords"]) for rl in json.loads(example)["resourceLogs"]
                   for scope in rl["scopeLogs"])
-    assert len(docs) == 2 * records
+    assert len(docs) == 2 * records + 1
+    assert [doc["message"] for doc in docs].count("kept") == 1
