@@ -236,6 +236,28 @@ def check_bounds(msg: dict[str, Any], limits: Limits) -> None:
     check_fields(msg, True, limits)
 
 
+def place_dotted(doc: dict[str, Any], careful: list[tuple[str, Any]]) -> list[str]:
+    """Put dotted names into ``doc`` after its plain ones; the names left out: one already taken, and each one
+    below a field that holds a value (Elasticsearch would refuse the whole document). Both decoders' rule."""
+    placed, dropped = [], []
+    for name, value in careful:
+        if name in doc:
+            dropped.append(name)
+        else:
+            doc[name] = value
+            placed.append(name)
+    for name in placed:
+        pos = name.find(".")
+        while pos != -1:
+            parent = name[:pos]
+            if parent in doc and type(doc[parent]) is not dict:
+                del doc[name]
+                dropped.append(name)
+                break
+            pos = name.find(".", pos + 1)
+    return dropped
+
+
 def epoch_millis(ts: float, now: float) -> tuple[int, int]:
     """Whole seconds and milliseconds of ``ts``, or of ``now`` when ``ts`` cannot be an @timestamp."""
     if not 0.0 <= ts < MAX_TIMESTAMP:  # NaN fails this too

@@ -57,6 +57,7 @@ from gelfingest.core.fields import (
     epoch_millis,
     extra_name,
     load_object,
+    place_dotted,
 )
 
 # Kept under their own names when sent (GELF's standard fields other than those mapped specially);
@@ -369,19 +370,5 @@ class GelfDecoder:
         """Dotted names (renamed when under one of our fields) go in after the plain ones: a name already
         taken is dropped, and so is each dotted one below a field that holds a value (Elasticsearch would
         refuse the whole document)."""
-        placed = []
-        for name, value in careful:
-            if name in doc:
-                self.dropped_fields[self._dropped(DroppedField.CLASH, name, source_host)] += 1
-            else:
-                doc[name] = value
-                placed.append(name)
-        for name in placed:
-            pos = name.find(".")
-            while pos != -1:
-                parent = name[:pos]
-                if parent in doc and type(doc[parent]) is not dict:
-                    del doc[name]
-                    self.dropped_fields[self._dropped(DroppedField.CLASH, name, source_host)] += 1
-                    break
-                pos = name.find(".", pos + 1)
+        for name in place_dotted(doc, careful):
+            self.dropped_fields[self._dropped(DroppedField.CLASH, name, source_host)] += 1

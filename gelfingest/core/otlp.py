@@ -139,6 +139,7 @@ from gelfingest.core.fields import (
     epoch_millis,
     extra_name,
     load_object,
+    place_dotted,
 )
 from gelfingest.core.routing import is_ip_address
 
@@ -992,22 +993,8 @@ class OtlpDecoder:
     def _place_dotted(self, doc: dict[str, Any], careful: list[tuple[str, Any]], source: str) -> None:
         """Dotted names go in after the plain ones: a name already taken is dropped, and so is each one below a
         field that holds a value (as gelf.py places them)."""
-        placed = []
-        for name, value in careful:
-            if name in doc:
-                self.dropped_fields[self._dropped(DroppedField.CLASH, name, source)] += 1
-            else:
-                doc[name] = value
-                placed.append(name)
-        for name in placed:
-            pos = name.find(".")
-            while pos != -1:
-                parent = name[:pos]
-                if parent in doc and type(doc[parent]) is not dict:
-                    del doc[name]
-                    self.dropped_fields[self._dropped(DroppedField.CLASH, name, source)] += 1
-                    break
-                pos = name.find(".", pos + 1)
+        for name in place_dotted(doc, careful):
+            self.dropped_fields[self._dropped(DroppedField.CLASH, name, source)] += 1
 
     def _bad_id(self, reason: str, source: str) -> None:
         """A trace or span id of the wrong length (or not hex): left out, as the specification says."""
