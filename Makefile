@@ -25,18 +25,20 @@ $(STAMP): pyproject.toml
 # Go 1.19 and go-gelf at the commit Docker pins, nginx with its stream module (the UDP balancer in the
 # fleet tests, and the HTTPS proxy with authentication in front of Elasticsearch), haproxy (the TCP
 # balancer), openssl (the test certificates), rsyslog with its Elasticsearch output (the benchmarks'
-# peer, whose configuration a test checks) and docker-compose (1.29, Python: it validates compose.yml
+# peer, whose configuration a test checks), Node and npm where missing (OpenTelemetry's Node exporter, a client of
+# the OTLP tests, is installed from npm by the suite) and docker-compose (1.29, Python: it validates compose.yml
 # offline; without the Docker engine it recommends), from Debian (see shared FACTS.md).
 system-deps:
 	@if ! command -v go >/dev/null || [ ! -d $(GO_GELF) ] || ! command -v nginx >/dev/null \
 			|| [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ] || ! command -v haproxy >/dev/null \
 			|| ! command -v openssl >/dev/null || ! command -v docker-compose >/dev/null \
 			|| { ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; } \
-			|| ! ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1; then \
-		echo "Installing Go, Docker's go-gelf library, nginx, haproxy, rsyslog and docker-compose from Debian's packages"; \
+			|| ! ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
+		echo "Installing Go, Docker's go-gelf library, nginx, haproxy, rsyslog, Node and docker-compose from Debian's packages"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go golang-github-graylog2-go-gelf-dev \
-			nginx-light libnginx-mod-stream haproxy openssl rsyslog rsyslog-elasticsearch >/dev/null && \
+			nginx-light libnginx-mod-stream haproxy openssl rsyslog rsyslog-elasticsearch \
+			$$(command -v npm >/dev/null || echo nodejs npm) >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends docker-compose \
 			>/dev/null; \
 	fi

@@ -103,3 +103,41 @@ def test_the_specification_s_example_and_the_error_answers(elasticsearch: ES, da
                   for scope in rl["scopeLogs"])
     assert len(docs) == 2 * records + 1
     assert [doc["message"] for doc in docs].count("kept") == 1
+
+
+NODE_CLIENT = Path(__file__).resolve().parents[1] / "interop" / "otel_node"
+
+
+@pytest.fixture(scope="session")
+def node_sender(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OpenTelemetry's Node SDK and OTLP/HTTP log exporter (it sends JSON), installed from npm once."""
+    import shutil
+    import subprocess
+
+    where = tmp_path_factory.mktemp("otel-node")
+    for name in ("package.json", "send.js"):
+        shutil.copy(NODE_CLIENT / name, where / name)
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=where, check=True,
+                   timeout=300)
+    return where / "send.js"
+
+
+def test_the_node_sdk_s_json_records_are_indexed_once_in_order(  # type: ignore[no-untyped-def]
+        elasticsearch: ES, daemon, node_sender: Path) -> None:
+    import subprocess
+
+    index = "otlp-node"
+    d = daemon({"GELFINGEST_INDEX": index, "ELASTICSEARCH_HOSTS": elasticsearch.url,
+                "GELFINGEST_OTLP": "127.0.0.1:0"})
+    subprocess.run(["node", str(node_sender), f"http://127.0.0.1:{d.otlp_port}/v1/logs", "200"], check=True,
+                   timeout=60)
+    d.settled(time.time())
+    assert d.stop() == 0
+    docs = sorted(elasticsearch.search_all(index), key=lambda doc: doc["sequence"])
+    assert [doc["message"] for doc in docs] == [f"cart {i} checked out" for i in range(200)], d.text()
+    assert [doc["level"] for doc in docs[:4]] == [4, 6, 6, 6]  # WARN, INFO as syslog levels
+    first = docs[0]
+    assert first["severity_text"] == "WARN" and first["user"] == "bo" and first["ok"] is False
+    assert first["scope.name"] == "cart-logger" and first["resource.service.name"] == "cart"
+    assert first["host"] == "node-box"
+    assert "200=" in d.text() and "0 records refused" in d.text()
