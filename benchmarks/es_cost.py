@@ -61,6 +61,7 @@ from benchmarks.measure import es_cpu_seconds as es_cpu
 from benchmarks.measure import es_quiet as quiet
 from gelfingest.core.batch import DEFAULT_BATCH_MAX_DOCS
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
+from gelfingest.core.conflicts import CONFLICT_FIELD
 from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.template import MappingStyle, index_settings, index_template, mappings
 from gelfingest.local_es import LocalElasticsearch
@@ -252,6 +253,14 @@ def _installed() -> dict[str, Any]:
     return {"settings": t["settings"], "mappings": t["mappings"]}
 
 
+def _without_conflict_field() -> dict[str, Any]:
+    """The installed template as it was before issue 24 mapped ``gelfingest_conflict`` (a mapping conflict's
+    fields, moved aside: text, not indexed)."""
+    t = copy.deepcopy(_installed())
+    del t["mappings"]["properties"][CONFLICT_FIELD]
+    return t
+
+
 # Each candidate: index settings and mappings (None: no template at all).
 CANDIDATES: dict[str, Callable[[], dict[str, Any] | None]] = {
     "logstash-8x": lambda: LOGSTASH_8X,
@@ -272,6 +281,7 @@ VARIANTS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "keyword-no-dates": _no_dates,
     "keyword-best-compression": lambda: _ours(extra={"index.codec": "best_compression"}),
     "keyword-2-shards": lambda: _ours(extra={"number_of_shards": 2}),
+    "gelfingest-no-conflict-field": _without_conflict_field,
 }
 
 # -- a run -------------------------------------------------------------------------------------------------
