@@ -108,6 +108,12 @@ class Server:
             elif transport == "frame" and self.forwarder is not None:
                 payloads, sources, _ = self._ours(payloads, sources, now, None)
             ready, rejected = self.ingest.take_many(payloads, sources, now, False, stamps)
+        return self._taken(ready, rejected, now)
+
+    def _taken(self, ready: list[Batch], rejected: list[tuple[GelfError, str]],
+               now: float) -> list[tuple[GelfError, str]]:
+        """What the core made of a read: rejections counted and logged (rate-limited), batches handed over,
+        other owners' stream events sent on; the rejections."""
         for err, source in rejected:
             self.on_rejected(err, source, now)
         self._hand_over(ready)
@@ -128,7 +134,7 @@ class Server:
     def on_forwarded(self, data: bytes, source: str, now: float) -> None:
         """A chunk another worker or peer passed on to us, its owner (within --max-datagram too)."""
         datagrams, sources, _ = self._ours([data], [source], now, self.config.max_datagram, route=False)
-        self._take_many(datagrams, sources, now, forwarded=True)
+        self._taken(*self.ingest.take_many(datagrams, sources, now, forwarded=True), now)
 
     def on_forwarded_events(self, events: list[tuple[str, Event]], now: float) -> None:
         """Events of streams this worker owns, decoded and sequenced where they were received."""
@@ -190,15 +196,6 @@ class Server:
                 if kept_stamps is not None:
                     kept_stamps.append(stamp)
         return kept, kept_sources, kept_stamps
-
-    def _take_many(self, datagrams: list[bytes], sources: list[str], now: float,
-                   forwarded: bool = False) -> None:
-        """Ingest chunks forwarded to us; rejections are counted and logged (rate-limited)."""
-        ready, rejected = self.ingest.take_many(datagrams, sources, now, forwarded)
-        for err, source in rejected:
-            self.on_rejected(err, source, now)
-        self._hand_over(ready)
-        self._send_streams(now)
 
     # -- what the HTTP listeners ask ----------------------------------------------------------------
 
