@@ -242,3 +242,34 @@ def report(results: list[dict[str, Any]], path: Path) -> None:
         print(f"{k:<{width}}  " + "  ".join(f"{r.get(k, '-')!s:>16}" for r in results))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+# Into Elasticsearch: the index must stop growing for this long before a run counts as over short of what was
+# sent; and how often it is counted.
+ES_STALL_SECONDS = 5.0
+ES_POLL_SECONDS = 0.5
+
+
+def es_indexed(es_url: str, index: str) -> int:
+    """Documents indexed into the index so far (its primaries' index_total), refreshed or not: asking
+    neither refreshes it nor searches it, which would make Elasticsearch refresh an index that nobody
+    searches (0 while it does not exist)."""
+    try:
+        stats = es_call(es_url, "GET", f"/{index}/_stats/indexing")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return 0
+        raise
+    return int(stats["_all"]["primaries"]["indexing"]["index_total"])
+
+
+def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
+    """Poll the index until ``wanted`` documents are indexed or it stops growing; the count and the
+    perf_counter time it was first seen."""
+    count, seen = 0, time.perf_counter()
+    while count < wanted and time.perf_counter() - seen < ES_STALL_SECONDS:
+        time.sleep(ES_POLL_SECONDS)
+        now = es_indexed(es_url, index)
+        if now > count:
+            count, seen = now, time.perf_counter()
+    return count, seen

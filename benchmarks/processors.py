@@ -86,7 +86,16 @@ from typing import Any
 import orjson
 
 from benchmarks import es_cost, instructions
-from benchmarks.measure import RESULTS, bench_daemon, es_call, es_cpu_seconds, es_quiet, machine, wait_until_idle
+from benchmarks.measure import (
+    RESULTS,
+    bench_daemon,
+    es_call,
+    es_cpu_seconds,
+    es_quiet,
+    machine,
+    wait_indexed,
+    wait_until_idle,
+)
 from benchmarks.traffic import _keep_freed_memory, docker_event, line_text, send_udp
 from gelfingest.config import Config
 from gelfingest.core.ingest import Ingest
@@ -464,32 +473,8 @@ ES_VARIANTS = ("gelfingest", "elasticsearch", "neither")
 # Seconds of merges counted after the final refresh (the suite's ES_SETTLE_SECONDS).
 SETTLE_SECONDS = 5.0
 # The index must stop growing for this long before a run counts as over short of what was sent.
-STALL_SECONDS = 5.0
-POLL_SECONDS = 0.5
 # Documents compared between the two ways of parsing.
 SAMPLE = 200
-
-
-def es_indexed(es_url: str, index: str) -> int:
-    """Documents indexed so far (the primaries' index_total), asked without refreshing or searching the
-    index (0 while it does not exist)."""
-    try:
-        stats = es_call(es_url, "GET", f"/{index}/_stats/indexing")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return 0
-        raise
-    return int(stats["_all"]["primaries"]["indexing"]["index_total"])
-
-
-def wait_indexed(es_url: str, index: str, wanted: int) -> int:
-    """Poll until ``wanted`` documents are indexed or the index stops growing; how many are."""
-    count, seen = 0, time.perf_counter()
-    while count < wanted and time.perf_counter() - seen < STALL_SECONDS:
-        time.sleep(POLL_SECONDS)
-        if (now := es_indexed(es_url, index)) > count:
-            count, seen = now, time.perf_counter()
-    return count
 
 
 def es_run(es: LocalElasticsearch, variant: str, events: Sequence[tuple[bytes, ...]], rate: float, logs: Path,
@@ -506,7 +491,7 @@ def es_run(es: LocalElasticsearch, variant: str, events: Sequence[tuple[bytes, .
             es_quiet(es)
             cpu0, es0, t0 = d.cpu_seconds(), es_cpu_seconds(es), time.perf_counter()
             sent = send_udp(d.udp_port, events, len(events), rate)
-            indexed = wait_indexed(es.url, index, len(events))
+            indexed, _ = wait_indexed(es.url, index, len(events))
             cpu1, _ = wait_until_idle(d.proc.pid)
             wall = time.perf_counter() - t0
             es_call(es.url, "POST", f"/{index}/_refresh")

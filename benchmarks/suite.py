@@ -129,6 +129,7 @@ from benchmarks.measure import (
     machine_cpu_seconds,
     own_cpu_seconds,
     post_bulks,
+    wait_indexed,
     wait_until_idle,
 )
 from benchmarks.rsyslog import Rsyslog
@@ -158,13 +159,9 @@ GOAL_TCP_WORKERS = 2
 GOAL_RATIO_TO_CEILING = 0.9
 # es-ids: Elasticsearch's CPU per event with gelfingest's default ids at most this much over auto ids.
 GOAL_IDS_OVER_AUTO_PCT = 15.0
-# es-udp: the index must stop growing for this long before the run counts as over short of what was sent;
-# and how often it is counted.
-ES_STALL_SECONDS = 5.0
 # es-udp offers this much more than the ceiling by default: Elasticsearch is the bottleneck, and the daemon
 # has to hold (queue, spool) what it cannot take yet, as in real overload.
 ES_OVER_CEILING = 1.25
-ES_POLL_SECONDS = 0.5
 # Into Elasticsearch, its CPU is counted until a final _refresh and this many seconds of merges after it: an
 # index that is not refreshed while nobody searches it (gelfingest's template) pays for its segments then.
 ES_SETTLE_SECONDS = 5.0
@@ -507,31 +504,6 @@ def es_ceiling(es_url: str, datagrams: list[bytes], concurrency: int, warm: bool
         "warmup_docs": warm_docs,
         "note": f"raw _bulk, {len(bodies)} requests, {concurrency} at a time{'' if warm else ', again'}",
     }
-
-
-def es_indexed(es_url: str, index: str) -> int:
-    """Documents indexed into the index so far (its primaries' index_total), refreshed or not: asking
-    neither refreshes it nor searches it, which would make Elasticsearch refresh an index that nobody
-    searches (0 while it does not exist)."""
-    try:
-        stats = es_call(es_url, "GET", f"/{index}/_stats/indexing")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return 0
-        raise
-    return int(stats["_all"]["primaries"]["indexing"]["index_total"])
-
-
-def wait_indexed(es_url: str, index: str, wanted: int) -> tuple[int, float]:
-    """Poll the index until ``wanted`` documents are indexed or it stops growing; the count and the
-    perf_counter time it was first seen."""
-    count, seen = 0, time.perf_counter()
-    while count < wanted and time.perf_counter() - seen < ES_STALL_SECONDS:
-        time.sleep(ES_POLL_SECONDS)
-        now = es_indexed(es_url, index)
-        if now > count:
-            count, seen = now, time.perf_counter()
-    return count, seen
 
 
 def es_settle(es: LocalElasticsearch, index: str) -> float:
