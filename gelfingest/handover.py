@@ -14,6 +14,11 @@ Three states, one object:
 
 At shutdown (``drain``) what is in memory is flushed to the output within a deadline and the rest spooled,
 to be sent at the next start.
+
+For the HTTP inputs' durable answers (acks.py), every batch handed over gets a serial, in order, and the
+hand-over knows which are not durable yet: neither finished by the output nor written and synced to the
+spool. ``durable_through`` is the serial up to which all are; ``make_durable`` spools copies of those up to
+a serial at once, for an answer that cannot wait for the output any longer.
 """
 
 from __future__ import annotations
@@ -70,6 +75,12 @@ class Handover:
         self.lost_at_shutdown = 0
         # How the flush at shutdown ended, for the closing lines ("within the 30 s shutdown deadline").
         self.cut_short = ""
+        # The batches handed over and not durable yet, by serial (in order), and their bytes.
+        self.serial = 0
+        self._volatile: dict[int, Batch] = {}
+        self.volatile_bytes = 0
+        # Called with ``durable_through`` each time it moves on.
+        self.on_durable: Callable[[int], None] | None = None
 
     # -- what it holds -------------------------------------------------------------------------------
 
@@ -86,6 +97,16 @@ class Handover:
     def waiting_events(self) -> int:
         """Events the output has not finished with: queued, in flight, or blocked."""
         return self.shipper.waiting_events + sum(len(b) for b in self._blocked)
+
+    @property
+    def durable_through(self) -> int:
+        """The serial up to which every batch handed over is durable (finished by the output, or spooled)."""
+        return next(iter(self._volatile)) - 1 if self._volatile else self.serial
+
+    def room_for(self, size: int) -> bool:
+        """Whether ``size`` more bytes of events could be made durable: nothing is waiting for room, and the
+        spool could take, uncompressed, both them and every batch in memory that is not durable yet."""
+        return not self._blocked and self.spool.max_bytes - self.spool.bytes >= self.volatile_bytes + size
 
     def volatile_events(self) -> int:
         """Events in memory only (not on disk) that the output has not finished with."""
@@ -115,6 +136,10 @@ class Handover:
     def hand_over(self, batch: Batch) -> None:
         """Queue a batch for the output, or spool it; when neither can take it, pause the inputs until one
         can."""
+        self.serial += 1
+        batch.serial = self.serial
+        self._volatile[self.serial] = batch
+        self.volatile_bytes += batch.size
         if not self._blocked and self._place(batch):
             return
         self._blocked.append(batch)
@@ -130,6 +155,7 @@ class Handover:
         if not self.spooling:
             return self.shipper.try_submit(batch)
         if self.spool.append(batch):
+            self._durable(batch)
             if self._spool_full_since is not None:
                 logger.warning("the spool has room again after %.1f s; reading the inputs again",
                                time.monotonic() - self._spool_full_since)
@@ -164,7 +190,32 @@ class Handover:
     def _done(self, batch: Batch) -> None:
         """The output is finished with a batch: its spooled copy goes, and there is room for another."""
         self.spool.ack(batch)
+        self._durable(batch)
         self._unblock()
+
+    def _durable(self, batch: Batch) -> None:
+        """``batch`` is acknowledged by the output, or on disk: the answers waiting for it may go."""
+        if self._volatile.pop(batch.serial, None) is None:
+            return  # read back from the spool, or durable already
+        self.volatile_bytes -= batch.size
+        if self.on_durable is not None:
+            self.on_durable(self.durable_through)
+
+    def make_durable(self, through: int) -> bool:
+        """Spool every batch up to serial ``through`` that is not durable yet, now: those the output holds as
+        copies (it goes on sending them), those waiting for room in order behind what the spool holds.
+        False when the spool cannot take them all (full, or the disk refuses)."""
+        if self._blocked and self._blocked[0].serial <= through and not self.spooling:
+            self._start_spooling(time.monotonic())
+            logger.warning("output %s is not taking events fast enough for the HTTP answers waiting on them: "
+                           "spooling to %s", self.output.name, self.spool.directory)
+        self._unblock()
+        for serial, batch in list(self._volatile.items()):
+            if serial > through:
+                break
+            if not any(b is batch for b in self._blocked) and self.spool.append(batch, claimed=True):
+                self._durable(batch)
+        return self.durable_through >= through
 
     # -- the timer -----------------------------------------------------------------------------------
 
@@ -186,8 +237,11 @@ class Handover:
                            self.spool.directory, self.waiting_events)
         # What the output holds in memory gets a copy on disk (it keeps sending it), so a crash loses nothing.
         for batch in self.shipper.in_flight() + self.shipper.queued():
-            if not self.spool.holds(batch) and not self.spool.append(batch, claimed=True):
+            if self.spool.holds(batch):
+                continue
+            if not self.spool.append(batch, claimed=True):
                 break
+            self._durable(batch)
         self._unblock()
         if (self.spool.unread_batches == 0 and self._replaying is None and not self._blocked
                 and self.output.unavailable_since is None):
@@ -250,6 +304,7 @@ class Handover:
                 continue  # on disk already, sent at the next start
             if self.spool.append(batch):
                 self.spooled_at_shutdown += len(batch)
+                self._durable(batch)
             else:
                 self.lost_at_shutdown += len(batch)
         self.spool.close()

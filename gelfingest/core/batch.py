@@ -19,11 +19,13 @@ DEFAULT_BATCH_MAX_AGE: Final = 1.0
 
 @dataclass(slots=True)
 class Batch:
-    """Encoded bulk items (action line + document, each ending in a newline)."""
+    """Encoded bulk items (action line + document, each ending in a newline). ``serial``: its place among the
+    batches handed over towards the output (handover.py), for the HTTP inputs' durable answers."""
 
     items: list[bytes] = field(default_factory=list)
     size: int = 0
     created: float = 0.0
+    serial: int = 0
 
     def __len__(self) -> int:
         return len(self.items)
@@ -80,3 +82,8 @@ class Batcher:
     def flush(self) -> Batch | None:
         current, self._current = self._current, None
         return current
+
+    @property
+    def filling(self) -> bool:
+        """Whether a batch is being filled (items wait for ``maybe_flush`` or ``flush``)."""
+        return self._current is not None

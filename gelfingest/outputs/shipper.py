@@ -38,6 +38,11 @@ class Shipper:
         return list(self._in_flight.values())
 
     @property
+    def idle(self) -> bool:
+        """Whether a sender is free and nothing is queued: a batch handed over now is sent at once."""
+        return len(self._in_flight) < self.concurrency and self.queue.empty()
+
+    @property
     def waiting_events(self) -> int:
         return sum(len(b) for b in self.queued()) + sum(len(b) for b in self._in_flight.values())
 
