@@ -449,6 +449,20 @@ class Ingest:
         aged = self.batcher.maybe_flush(now)
         return [*ready, aged] if aged is not None else ready
 
+    def held_since(self) -> float | None:
+        """When the earliest event still in the core (held by the streams, or waiting to be forwarded to its
+        stream's owner) was taken; None when none is. The batch being filled is not counted: see
+        ``flush_batch``."""
+        held = self.streams.held_since() if self.streams is not None else None
+        if self.outbox:
+            first = min(event.taken for _, event in self.outbox)
+            held = first if held is None else min(held, first)
+        return held
+
+    def flush_batch(self) -> Batch | None:
+        """The batch being filled, at once, however young (an HTTP answer waits for it)."""
+        return self.batcher.flush()
+
     def flush(self) -> Batch | None:
         """Everything held, at shutdown, as one batch: what the streams hold (as it stands), and the batch
         being filled."""

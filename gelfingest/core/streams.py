@@ -255,6 +255,18 @@ class Streams:
     def pending_streams(self) -> int:
         return len(self._holding)
 
+    def held_since(self) -> float | None:
+        """When the earliest event the streams hold was taken (``Event.taken``), or None when they hold none:
+        an HTTP answer that waits for its events waits until the streams let go of those taken before it."""
+        times: list[float] = []
+        for stream in self._holding.values():
+            times += [event.taken for event in stream.reorder]  # in the order of their sequence
+            if stream.pieces is not None:
+                times.append(stream.pieces.first.taken)
+            if stream.lines is not None:
+                times.append(stream.lines.first.taken)
+        return min(times) if times else None
+
     @property
     def streams(self) -> int:
         return len(self._streams)
