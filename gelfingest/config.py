@@ -56,6 +56,7 @@ LogFormat = Literal["text", "json"]
 DocumentId = Literal["sequence", "auto"]
 Compression = Literal["none", "gzip"]
 IndexMode = Literal["daily", "rollover"]
+HttpAck = Literal["durable", "received"]
 
 
 class ConfigError(ValueError):
@@ -244,6 +245,13 @@ class Config:
     otlp_max_body: int = _opt(16 * 1024 * 1024, parse_size, "largest OTLP request body, as sent and decompressed "
                               "(413): a Collector's batch of 8,192 records fits", group="inputs", metavar="SIZE",
                               minimum=1)
+    http_ack: HttpAck = _opt("durable", _choice(HttpAck), "when POST /gelf and /v1/logs answer success: durable "
+                             "(once the events are indexed, or written and synced to the spool) or received "
+                             "(once decoded; lost if the daemon dies before they are sent)", group="inputs",
+                             metavar="WHEN")
+    http_ack_timeout: float = _opt(3.0, parse_float, "seconds an answer waits for Elasticsearch before the events "
+                                   "are spooled and the answer given (under the OpenTelemetry exporters' 10 s and "
+                                   "graypy's 5 s)", group="inputs", metavar="SECONDS")
     http_max_body: int = _opt(8 * 1024 * 1024, parse_size, "largest HTTP body, as sent and decompressed (413)",
                               group="inputs", metavar="SIZE", minimum=1)
     http_max_connections: int = _opt(10_000, parse_int, "HTTP connections at once; more are closed at once and "
@@ -701,6 +709,9 @@ def _check(config: Config) -> Config:
                                 config.sequence_mode)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if not 0 < config.http_ack_timeout <= 60:
+        raise ConfigError("--http-ack-timeout / GELFINGEST_HTTP_ACK_TIMEOUT must be more than 0 and at most 60 "
+                          "seconds (the OpenTelemetry exporters give up after 10)")
     if config.worker_ports and len(config.worker_ports) != config.workers:
         raise ConfigError("--worker-ports / GELFINGEST_WORKER_PORTS needs one port per worker")
     if not 0 <= config.worker_index < config.workers:

@@ -127,6 +127,8 @@ def worker_snapshot(server: Server) -> Snapshot:
     b = SnapshotBuilder()
     for item in server.inputs.items:
         item.report(b)
+    if server.acks is not None:
+        server.acks.report(b)
     i = server.ingest
     b.counter("gelfingest_messages_decoded", "Messages decoded into documents", i.decoded)
     for reason, n in i.index_fallbacks.items():

@@ -20,6 +20,7 @@ import signal
 import time
 from typing import Final
 
+from gelfingest.acks import Acks
 from gelfingest.config import Config
 from gelfingest.core.batch import Batch
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
@@ -77,6 +78,9 @@ class Server:
                                  queue_max_bytes=config.queue_max_bytes,
                                  concurrency=config.elasticsearch_concurrency, spool_after=config.spool_after,
                                  pause=self.inputs.pause, resume=self.inputs.resume)
+        # The HTTP inputs' durable answers (acks.py); None when they answer once decoded (--http-ack received).
+        self.acks = Acks(self.handover, self.ingest, config.http_ack_timeout) \
+            if config.http_ack == "durable" and (config.http is not None or config.otlp is not None) else None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
             self.forwarder = ChunkForwarder(config, self.on_forwarded, self.on_forwarded_events)
@@ -202,6 +206,16 @@ class Server:
     def is_full(self) -> bool:
         return self.handover.is_full()
 
+    def admits(self, size: int) -> bool:
+        """Whether an HTTP request of ``size`` bytes (decompressed) may be taken now: with durable answers,
+        its events could be spooled; else whether the hand-over takes batches."""
+        return self.acks.room_for(size) if self.acks is not None else not self.handover.is_full()
+
+    def durable(self, taken: float) -> asyncio.Future[bool] | None:
+        """With durable answers, a future that is True once everything taken up to ``taken`` is durable (False:
+        it cannot be, answer 503); None when answers are given once decoded (--http-ack received)."""
+        return self.acks.durable(taken) if self.acks is not None else None
+
     def is_ready(self) -> bool:
         return self.output.ready()
 
@@ -294,7 +308,8 @@ class Server:
         if self.should_reload:
             self.reload()
         self.output.tick()
-        self.handover.tick(time.monotonic())
+        mono = time.monotonic()
+        self.handover.tick(mono)
         if now - self._last_snapshot >= SNAPSHOT_INTERVAL:
             self._last_snapshot = now
             write_snapshot(self.config.data_dir, self.config.worker_index, worker_snapshot(self))
@@ -302,6 +317,8 @@ class Server:
             self.forwarder.tick(now)
         self.inputs.sweep()
         self._hand_over(self.ingest.tick(now, self.inputs.behind))
+        if self.acks is not None:
+            self.acks.tick(mono)
         line = self.rejects.maybe_summary(now)
         if line:
             logger.warning("%s", line)
@@ -322,6 +339,8 @@ class Server:
         spool are not waited for: they stay on disk until the output is done with them.
         """
         self.handover.hold_inputs()
+        if self.acks is not None:
+            self.acks.close()  # the answers waiting go now, their events spooled if need be
         await self.inputs.close(force=self.force_exit)
         if self.forwarder is not None:
             self._flush_outbox(time.time())

@@ -42,6 +42,10 @@ class Receiver(Protocol):
 
     def is_full(self) -> bool: ...
 
+    def admits(self, size: int) -> bool: ...
+
+    def durable(self, taken: float) -> asyncio.Future[bool] | None: ...
+
     def is_ready(self) -> bool: ...
 
     def readiness(self) -> str: ...
@@ -103,7 +107,8 @@ class Inputs:
                                   ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds))
         if c.http is not None:
             items.append(HttpInput(c.http, message_to(receiver, "gelf"), max_body=c.http_max_body,
-                                   token=c.http_token, is_full=receiver.is_full, is_ready=receiver.is_ready,
+                                   token=c.http_token, is_full=receiver.is_full, admits=receiver.admits,
+                                   durable=receiver.durable, is_ready=receiver.is_ready,
                                    readiness=receiver.readiness, metrics=receiver.render_metrics,
                                    reuse_port=reuse_port, max_connections=c.http_max_connections,
                                    read_timeout=c.http_read_timeout, idle_timeout=c.http_idle_timeout,
@@ -114,6 +119,7 @@ class Inputs:
             items.append(OtlpInput(c.otlp, lambda fmt, body, source, now: receiver.take(
                                        fmt, "message", [body], [source], now),  # type: ignore[arg-type]
                                    max_body=c.otlp_max_body, token=c.http_token, is_full=receiver.is_full,
+                                   admits=receiver.admits, durable=receiver.durable,
                                    is_ready=receiver.is_ready, readiness=receiver.readiness,
                                    metrics=receiver.render_metrics, reuse_port=reuse_port,
                                    max_connections=c.http_max_connections, read_timeout=c.http_read_timeout,

@@ -5,13 +5,35 @@ server and no branch to the metrics snapshot or the closing line."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Final
 
 if TYPE_CHECKING:
     from gelfingest.metrics import SnapshotBuilder
 
 
 RECEIVED_HELP = "Datagrams, frames or HTTP messages received, by input"
+
+# What the HTTP inputs ask the server: whether a request of this many bytes may be taken, and a future that
+# says when what was taken up to a time is durable (None: answers do not wait, --http-ack received).
+Admits = Callable[[int], bool]
+Durable = Callable[[float], "asyncio.Future[bool] | None"]
+# A durable answer is settled by the server within --http-ack-timeout (at most 60 s); this only guards
+# against a bug leaving a request waiting for ever.
+DURABLE_GUARD: Final = 75.0
+
+
+async def settled(durable: Durable, taken: float) -> bool:
+    """Whether everything taken up to ``taken`` (time.time()) is durable, once it is; True at once when
+    answers do not wait for it, False when it cannot be (answer 503)."""
+    future = durable(taken)
+    if future is None:
+        return True
+    try:
+        async with asyncio.timeout(DURABLE_GUARD):
+            return await future
+    except TimeoutError:
+        return False
 
 
 class Input:

@@ -3,11 +3,13 @@
 The body's compression is told by its magic bytes, not by ``Content-Encoding``: graypy sends zlib while
 announcing ``gzip,deflate``. A ``deflate`` body without a zlib header is taken as raw deflate.
 Answers (unlike Graylog, which says 202 before it decodes anything):
-- 202 when every message was taken;
+- 202 when every message was taken (with ``--http-ack durable``, the default: and is indexed, or written
+  and synced to the spool; acks.py);
 - 400 with the reasons, by line, when some were not (the others were taken: resend only those);
 - 413 over the body cap (compressed or not); 401 with a wrong bearer token (``--http-token``);
 - 408 when the body takes longer than ``read_timeout`` to arrive (a client trickling bytes);
-- 503 with Retry-After while the queue towards Elasticsearch is full.
+- 503 with Retry-After while the queue towards Elasticsearch is full, or (durable answers) when the spool
+  could not take the request's events; nothing of such a request is taken.
 Besides, the operator's endpoints and the bounds on connections of every HTTP listener (operator.py).
 Refusals are handed to ``on_reject`` with their reason, counted and logged like bad messages.
 """
@@ -28,7 +30,7 @@ from aiohttp import web
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import http_body_messages
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP
+from gelfingest.inputs.base import RECEIVED_HELP, Admits, Durable, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -46,7 +48,8 @@ class HttpInput(HttpListener):
     name = "http"
 
     def __init__(self, address: Address, on_message: MessageHandler, *, max_body: int, token: str,
-                 is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 is_full: Callable[[], bool], admits: Admits, durable: Durable,
+                 is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  readiness: Callable[[], str] = lambda: "",
                  reuse_port: bool = False, max_connections: int, read_timeout: float, idle_timeout: float,
                  on_reject: RejectHandler = ignore_rejection, ssl_context: ssl.SSLContext | None = None,
@@ -60,6 +63,8 @@ class HttpInput(HttpListener):
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
+        self.admits = admits
+        self.durable = durable
         self.bytes = 0
         self.requests = 0
         self.messages = 0
@@ -95,6 +100,9 @@ class HttpInput(HttpListener):
             answer.force_close()
         return answer
 
+    def _busy(self, why: str = "queue full, retry later") -> web.Response:
+        return self._answer(503, {"error": why}, {"Retry-After": RETRY_AFTER_SECONDS})
+
     async def _post(self, request: web.Request) -> web.Response:
         self.requests += 1
         source = request.remote or ""
@@ -104,7 +112,7 @@ class HttpInput(HttpListener):
                 return self._refuse(401, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer token"), source,
                                     {"WWW-Authenticate": "Bearer"})
         if self.is_full():
-            return self._answer(503, {"error": "queue full, retry later"}, {"Retry-After": RETRY_AFTER_SECONDS})
+            return self._busy()
         try:
             async with asyncio.timeout(self.read_timeout):
                 body = await request.read()
@@ -121,6 +129,8 @@ class HttpInput(HttpListener):
             return self._refuse(413 if err.reason == Reason.DECOMPRESSED_TOO_LARGE else 400, err, source)
         if not messages:
             return self._refuse(400, GelfError(Reason.EMPTY, "no message in the body"), source)
+        if not self.admits(sum(map(len, messages))):
+            return self._busy()
         now = time.time()
         rejected: list[dict[str, object]] = []
         for line, message in enumerate(messages):
@@ -128,6 +138,8 @@ class HttpInput(HttpListener):
             if failure is not None:
                 rejected.append({"line": line, "error": failure.reason, "detail": failure.detail})
         self.messages += len(messages) - len(rejected)
+        if len(rejected) < len(messages) and not await settled(self.durable, now):
+            return self._busy("cannot make the messages durable (the spool is full or the disk refuses)")
         if rejected:
             return self._answer(400, {"accepted": len(messages) - len(rejected), "rejected": rejected})
         return self._answer(202)

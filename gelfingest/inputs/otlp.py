@@ -9,9 +9,11 @@ The answers, as the specification gives them and as the exporters act on them:
 - 400 with a ``google.rpc.Status``: the body is not a request (not protobuf, not OTLP's JSON).
 - 401: no or wrong bearer token. 413: a body over ``--otlp-max-body``, as sent or decompressed.
   415: a media type or ``Content-Encoding`` (gzip, deflate, identity) it does not take.
-- 503 with ``Retry-After``: the hand-over towards Elasticsearch is full; the exporters retry 503.
+- 503 with ``Retry-After``: the hand-over towards Elasticsearch is full, or (durable answers) the spool
+  could not take the request's records; nothing of such a request is taken. The exporters retry 503.
 
-The answer is given once the request is decoded and its events handed over, as the GELF HTTP input's is.
+With ``--http-ack durable`` (the default) success is answered once the records are indexed, or written and
+synced to the spool (acks.py); with ``received``, once they are decoded.
 The bodies of both encodings are built here by hand (a few bytes of protobuf wire format): the listener
 itself never loads protobuf, only the decoder does (core/otlp.py).
 """
@@ -32,7 +34,7 @@ from aiohttp import web
 from gelfingest.core.decompress import inflate
 from gelfingest.core.errors import GelfError, PayloadError, Reason, RecordsRefused, RequestRefused
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP
+from gelfingest.inputs.base import RECEIVED_HELP, Admits, Durable, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -92,7 +94,8 @@ class OtlpInput(HttpListener):
     name = "otlp"
 
     def __init__(self, address: Address, on_request: RequestHandler, *, max_body: int, token: str,
-                 is_full: Callable[[], bool], is_ready: Callable[[], bool], metrics: Callable[[], bytes],
+                 is_full: Callable[[], bool], admits: Admits, durable: Durable,
+                 is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  readiness: Callable[[], str] = lambda: "", reuse_port: bool = False, max_connections: int,
                  read_timeout: float, idle_timeout: float, on_reject: RejectHandler = ignore_rejection,
                  ssl_context: ssl.SSLContext | None = None) -> None:
@@ -103,6 +106,8 @@ class OtlpInput(HttpListener):
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
+        self.admits = admits
+        self.durable = durable
         self.read_timeout = read_timeout
         self.requests = 0
         self.bytes = 0
@@ -140,6 +145,10 @@ class OtlpInput(HttpListener):
         message = f"{error.reason}: {error.detail}" if error.detail else error.reason
         return self._answer(status, status_body(code, message, protobuf), protobuf, headers)
 
+    def _busy(self, protobuf: bool, why: str = "queue full, retry later") -> web.Response:
+        return self._answer(503, status_body(UNAVAILABLE, why, protobuf), protobuf,
+                            {"Retry-After": RETRY_AFTER_SECONDS})
+
     async def _post(self, request: web.Request) -> web.Response:
         self.requests += 1
         source = request.remote or ""
@@ -158,8 +167,7 @@ class OtlpInput(HttpListener):
             return self._refuse(415, INVALID_ARGUMENT, GelfError("unsupported_encoding", f"Content-Encoding "
                                 f"{encoding[:40]}: send gzip, deflate or none"), source, protobuf)
         if self.is_full():
-            return self._answer(503, status_body(UNAVAILABLE, "queue full, retry later", protobuf), protobuf,
-                                {"Retry-After": RETRY_AFTER_SECONDS})
+            return self._busy(protobuf)
         try:
             async with asyncio.timeout(self.read_timeout):
                 body = await request.read()
@@ -180,7 +188,10 @@ class OtlpInput(HttpListener):
             too_large = bad.reason == Reason.DECOMPRESSED_TOO_LARGE
             return self._refuse(413 if too_large else 400, RESOURCE_EXHAUSTED if too_large else INVALID_ARGUMENT,
                                 bad, source, protobuf)
-        rejected = self.on_request("otlp-protobuf" if protobuf else "otlp-json", body, source, time.time())
+        if not self.admits(len(body)):
+            return self._busy(protobuf)
+        now = time.time()
+        rejected = self.on_request("otlp-protobuf" if protobuf else "otlp-json", body, source, now)
         if rejected and isinstance(rejected[0][0], RequestRefused):
             err = rejected[0][0]
             too_many = err.reason in ("too_many_records", "too_many_values")
@@ -192,4 +203,6 @@ class OtlpInput(HttpListener):
         self.records_rejected += count
         message = "; ".join(f"{err.count} {err.reason}" + (f" ({err.detail})" if err.detail else "")
                             for err in refused)
+        if not await settled(self.durable, now):
+            return self._busy(protobuf, "cannot make the records durable (the spool is full or the disk refuses)")
         return self._answer(200, response_body(count, message, protobuf), protobuf)

@@ -105,8 +105,9 @@ def test_a_full_queue_answers_503_with_retry_after(daemon) -> None:  # type: ign
     d = daemon({"GELFINGEST_HTTP": "127.0.0.1:0", "ELASTICSEARCH_HOSTS": f"http://127.0.0.1:{dead}",
                 "GELFINGEST_BATCH_MAX_DOCS": "1", "GELFINGEST_QUEUE_BATCHES": "1",
                 "GELFINGEST_ELASTICSEARCH_CONCURRENCY": "1", "GELFINGEST_SHUTDOWN_TIMEOUT": "1",
-                # The queue, not the spool, is under test: the spool would take the batches after this.
-                "GELFINGEST_SPOOL_AFTER": "60"})
+                # The queue, not the spool, is under test: the spool would take the batches after this; and
+                # answers given once decoded (durable ones would spool at --http-ack-timeout).
+                "GELFINGEST_SPOOL_AFTER": "60", "GELFINGEST_HTTP_ACK": "received"})
     port = d.http_port
     assert get(port, "/readyz") == 503  # Elasticsearch does not answer
     statuses = [post(port, gelf(f"m{i}"))[0] for i in range(6)]

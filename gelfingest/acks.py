@@ -1,0 +1,181 @@
+"""Durable answers for the HTTP inputs (``--http-ack durable``, the default).
+
+A request to ``POST /gelf`` or ``POST /v1/logs`` is answered success only once every event taken before the
+answer is durable: acknowledged by the output (indexed, already there, or in the dead-letter queue), or
+written to the spool and synced. The hand-over numbers the batches it is given (handover.py); a waiting
+answer is a ticket for the serial of the last batch that can hold its events, and it goes once
+``durable_through`` reaches it.
+
+- **Group commit.** A ticket's events are most often in the batch being filled. It is handed over at once
+  when a sender of the output is idle, or the spool takes batches (one write and one fsync for every request
+  read meanwhile); else when a sender is done, so the requests that came while every sender was busy share
+  one bulk request.
+- **Streams.** With a stream feature on (``--join-partial``, ``--multiline``, ``--stream-rate-limit``) the
+  events of a GELF request may be held by their stream for a moment; the ticket waits until the streams
+  hold nothing taken before it.
+- **The deadline.** What is not durable within ``--http-ack-timeout`` is spooled then (copies of what the
+  output holds; it goes on sending them), and the answer goes. When the spool cannot take it, the answer is
+  503 with ``Retry-After``. A request is only taken when the spool could take it and everything in memory
+  that is not durable yet (``Handover.room_for``), so this happens only when the disk refuses.
+- **Shutdown.** From ``close`` on, every answer is made durable at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gelfingest.metrics import Histogram
+
+if TYPE_CHECKING:
+    from gelfingest.core.ingest import Ingest
+    from gelfingest.handover import Handover
+    from gelfingest.metrics import SnapshotBuilder
+
+
+@dataclass(slots=True)
+class _Ticket:
+    taken: float  # time.time() when its request was taken: the streams must let go of what came before
+    started: float  # time.monotonic()
+    future: asyncio.Future[bool]
+    target: int = -1  # the serial of the last batch that can hold its events, once it is handed over
+
+
+class Acks:
+    def __init__(self, handover: Handover, ingest: Ingest, timeout: float) -> None:
+        self.handover = handover
+        self.ingest = ingest
+        self.timeout = timeout
+        # Tickets whose events may still be in the core (the batch being filled, the streams), in order.
+        self._unplaced: deque[_Ticket] = deque()
+        # Tickets whose batches are handed over, by target (never decreasing).
+        self._placed: deque[_Ticket] = deque()
+        self._flush_due = False
+        self._placing = False
+        self._closing = False
+        # What an answer that goes now is counted as: "spooled" while the deadline spools batches.
+        self._outcome = "durable"
+        # Answers by outcome: durable (the output or the spool had them within the timeout), spooled (written
+        # to the spool at the timeout), refused (the spool could not take them: 503).
+        self.outcomes: Counter[str] = Counter()
+        self.wait = Histogram()
+        handover.on_durable = self._on_durable
+
+    @property
+    def waiting(self) -> int:
+        return len(self._unplaced) + len(self._placed)
+
+    def room_for(self, size: int) -> bool:
+        """Whether a request of ``size`` bytes (as decompressed) may be taken: its events could be spooled."""
+        return self.handover.room_for(size)
+
+    def durable(self, taken: float) -> asyncio.Future[bool]:
+        """A future that is True once everything taken up to now (``taken``: time.time()) is durable, and
+        False when it cannot be made durable (the answer is then 503)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._unplaced.append(_Ticket(taken, time.monotonic(), future))
+        if self._closing:
+            self._settle()
+        elif not self._flush_due:
+            # Every request read in this turn of the loop joins the same batch.
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._due)
+        return future
+
+    def _due(self) -> None:
+        self._flush_due = False
+        self._place()
+
+    def _place(self, force: bool = False) -> None:
+        """Give the tickets whose events have left the core their target, handing over the batch being filled
+        when the output or the spool can take it now (or ``force``: the deadline)."""
+        if not self._unplaced or self._placing:
+            return
+        held = self.ingest.held_since()
+        ready = 0
+        for ticket in self._unplaced:
+            if held is not None and held <= ticket.taken:
+                break
+            ready += 1
+        if not ready:
+            return
+        if self.ingest.batcher.filling:
+            h = self.handover
+            if not (force or h.spooling or h.shipper.idle):
+                return  # a sender is busy: more requests join the batch until one is done
+            batch = self.ingest.flush_batch()
+            if batch is not None:
+                self._placing = True  # handing over may spool it, and call back _on_durable
+                try:
+                    h.hand_over(batch)
+                finally:
+                    self._placing = False
+        target = self.handover.serial
+        for _ in range(ready):
+            ticket = self._unplaced.popleft()
+            ticket.target = target
+            self._placed.append(ticket)
+        self._on_durable(self.handover.durable_through)
+
+    def _on_durable(self, through: int) -> None:
+        placed = self._placed
+        while placed and placed[0].target <= through:
+            self._answer(placed.popleft(), True, self._outcome)
+        if self._unplaced and not self._flush_due and not self._placing:
+            self._place()  # a sender may be idle now
+
+    def _answer(self, ticket: _Ticket, ok: bool, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        self.wait.observe(time.monotonic() - ticket.started)
+        if not ticket.future.done():  # the request may have gone (the client hung up)
+            ticket.future.set_result(ok)
+
+    def tick(self, mono: float) -> None:
+        """Place what the streams let go of; spool what has waited ``timeout``. ``mono``: time.monotonic()."""
+        self._place()
+        self._expire(mono - self.timeout)
+
+    def _expire(self, started_before: float) -> None:
+        """Tickets that started before ``started_before`` are made durable now, or refused."""
+        if self._unplaced and self._unplaced[0].started <= started_before:
+            self._place(force=True)
+        placed = self._placed
+        if not placed or placed[0].started > started_before:
+            return
+        through = max(t.target for t in placed if t.started <= started_before)
+        self._outcome = "spooled"
+        try:
+            made = self.handover.make_durable(through)
+        finally:
+            self._outcome = "durable"
+        while placed and placed[0].target <= through:
+            ticket = placed.popleft()
+            if made or ticket.target <= self.handover.durable_through:
+                self._answer(ticket, True, "spooled")
+            else:
+                self._answer(ticket, False, "refused")
+
+    def close(self) -> None:
+        """At shutdown: every answer waiting, and every one from now on, is made durable at once (or refused,
+        when its events are still held by the streams)."""
+        self._closing = True
+        self._settle()
+
+    def _settle(self) -> None:
+        self._place(force=True)
+        self._expire(float("inf"))
+        while self._unplaced:
+            self._answer(self._unplaced.popleft(), False, "refused")
+
+    def report(self, b: SnapshotBuilder) -> None:
+        for outcome in ("durable", "spooled", "refused"):
+            b.counter("gelfingest_http_acks", "HTTP requests answered once their events were durable (durable: "
+                      "the output or the spool had them in time; spooled: written to the spool at "
+                      "--http-ack-timeout; refused: the spool could not take them, 503)", self.outcomes[outcome],
+                      outcome=outcome)
+        b.gauge("gelfingest_http_acks_waiting", "HTTP requests waiting for their events to be durable", self.waiting)
+        b.histogram("gelfingest_http_ack_wait_seconds", "How long HTTP answers waited for their events to be "
+                    "durable", self.wait)

@@ -1,0 +1,214 @@
+"""Durable HTTP answers (acks.py) over the real hand-over and spool: an answer goes only once every event
+taken before it is finished by the output or synced to the spool; at the deadline what is not is spooled;
+when the spool cannot take it the answer is a refusal, and a request the spool could not take is not taken.
+
+The output is a stand-in whose sends wait for a gate (tests/helpers.py); the core and the spool are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from gelfingest.acks import Acks
+from gelfingest.core.batch import Batch
+from gelfingest.core.ingest import Ingest, IngestSettings
+from gelfingest.handover import Handover
+from gelfingest.storage.spool import Spool
+from tests.helpers import GatedOutput, gelf
+
+
+class Inputs:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+
+def setup(tmp_path: Path, *, concurrency: int = 1, spool_after: float = 60, spool_max_bytes: int = 1 << 30,
+          timeout: float = 60, **settings: object) -> tuple[GatedOutput, Handover, Ingest, Acks]:
+    output = GatedOutput()
+    inputs = Inputs()
+    h = Handover(output, Spool(tmp_path / "spool", spool_max_bytes), queue_batches=4, queue_max_bytes=1 << 30,
+                 concurrency=concurrency, spool_after=spool_after, pause=inputs.pause, resume=inputs.resume)
+    ingest = Ingest(IngestSettings(**settings))  # type: ignore[arg-type]
+    return output, h, ingest, Acks(h, ingest, timeout)
+
+
+def take(ingest: Ingest, h: Handover, *texts: str) -> None:
+    """What server.take does with one HTTP request's messages: the core, then the hand-over."""
+    ready, rejected = ingest.take_many([gelf(t) for t in texts], ["10.0.0.1"] * len(texts), time.time())
+    assert not rejected
+    for b in ready:
+        h.hand_over(b)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_an_answer_waits_for_the_output_and_requests_meanwhile_share_one_batch(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path)
+        h.start()
+        take(ingest, h, "first")
+        first = acks.durable(time.time())
+        await settle()
+        # The batch being filled went at once (the sender was idle); the answer waits for the output.
+        assert h.serial == 1 and not first.done() and h.durable_through == 0
+        # Two more requests while the only sender is busy: they wait in the batch being filled.
+        take(ingest, h, "second")
+        second = acks.durable(time.time())
+        take(ingest, h, "third", "fourth")
+        third = acks.durable(time.time())
+        await settle()
+        assert h.serial == 1 and not second.done()
+        output.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, second, third), 5)
+        # The first batch's end freed the sender: the two waiting requests went in one batch.
+        assert h.serial == 2 and output.received == [1, 2, 3, 4]
+        assert first.result() and second.result() and third.result()
+        assert acks.outcomes == {"durable": 3} and acks.waiting == 0
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_at_the_deadline_what_the_output_holds_is_spooled_and_the_answer_goes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path, timeout=0.2)
+        h.start()
+        take(ingest, h, "a", "b")
+        answer = acks.durable(time.time())
+        await settle()
+        assert not answer.done() and h.spool.written_events == 0
+        await asyncio.sleep(0.25)
+        acks.tick(time.monotonic())
+        # A copy is on disk (synced); the output still has the batch and goes on with it.
+        assert answer.done() and answer.result() and acks.outcomes == {"spooled": 1}
+        assert h.spool.written_events == 2 and h.spool.held_events == 2 and h.durable_through == 1
+        output.gate.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if output.indexed == 2:
+                break
+        assert output.received == [1, 2] and h.spool.held_events == 0  # the copy went once it was indexed
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_while_spooling_an_answer_goes_once_its_batch_is_on_disk(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path, spool_after=0.0)
+        output.down_since = time.monotonic() - 1
+        h.start()
+        h.tick(time.monotonic())
+        assert h.spooling
+        for n in range(3):
+            take(ingest, h, f"line {n}")
+        answers = [acks.durable(time.time())]
+        take(ingest, h, "last")
+        answers.append(acks.durable(time.time()))
+        await asyncio.wait_for(asyncio.gather(*answers), 5)
+        # One record (one fsync) for everything read in that turn of the loop.
+        assert h.spool.written_events == 4 and h.serial == 1 and all(a.result() for a in answers)
+        await h.drain(0.1, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_a_request_the_spool_could_not_take_is_not_taken(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path, spool_max_bytes=4096)
+        h.start()
+        assert acks.room_for(1000)
+        take(ingest, h, "x" * 1500)
+        answer = acks.durable(time.time())
+        await settle()
+        # In memory, not durable yet: the spool must keep room for it before taking more.
+        assert h.volatile_bytes > 1500 and not acks.room_for(4096 - h.volatile_bytes + 1)
+        assert acks.room_for(4096 - h.volatile_bytes)
+        output.gate.set()
+        await asyncio.wait_for(answer, 5)
+        assert h.volatile_bytes == 0 and acks.room_for(4096)
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_when_the_spool_refuses_at_the_deadline_the_answer_is_a_refusal(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path, timeout=0.05)
+        h.start()
+        take(ingest, h, "a")
+        answer = acks.durable(time.time())
+        await settle()
+        h.spool.max_bytes = 0  # the disk is full
+        await asyncio.sleep(0.06)
+        acks.tick(time.monotonic())
+        assert answer.done() and answer.result() is False and acks.outcomes == {"refused": 1}
+        output.gate.set()
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_an_answer_waits_until_the_streams_let_go_of_its_lines(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        output, h, ingest, acks = setup(tmp_path, multiline=("java",))
+        output.gate.set()
+        h.start()
+        take(ingest, h, "Exception in thread main java.lang.IllegalStateException: boom")
+        answer = acks.durable(time.time())
+        await settle()
+        # The trace may go on in the next request: its first line is held, and so is the answer.
+        assert not answer.done() and ingest.held_since() is not None
+        take(ingest, h, "\tat com.example.Main.main(Main.java:5)")
+        second = acks.durable(time.time())
+        await asyncio.sleep(0.05)
+        assert not answer.done()
+        # The multiline timeout lets the trace go (the daemon's tick); both answers follow it.
+        for later in (time.time() + 5, time.time() + 10):  # out of the reorder window, then past the timeout
+            for b in ingest.tick(later):
+                h.hand_over(b)
+            acks.tick(time.monotonic())
+        await asyncio.wait_for(asyncio.gather(answer, second), 5)
+        assert output.indexed == 1 and answer.result() and second.result()
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_at_shutdown_the_waiting_answers_are_spooled_and_go(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        _output, h, ingest, acks = setup(tmp_path)
+        h.start()
+        take(ingest, h, "a")
+        first = acks.durable(time.time())
+        await settle()
+        take(ingest, h, "b")
+        second = acks.durable(time.time())
+        acks.close()
+        assert first.result() and second.result() and h.spool.written_events == 2
+        # From now on an answer does not wait.
+        take(ingest, h, "c")
+        assert acks.durable(time.time()).result() and h.spool.written_events == 3
+        await h.drain(0.1, lambda: False)
+
+    asyncio.run(scenario())
+
+
+def test_batches_read_back_from_the_spool_take_no_serial(tmp_path: Path) -> None:
+    batch = Batch(items=[b'{"create":{}}\n{"sequence":1}\n'], size=29)
+    spool = Spool(tmp_path / "s")
+    spool.open()
+    assert spool.append(batch)
+    back = spool.read()
+    assert back is not None and back.serial == 0
