@@ -76,3 +76,21 @@ def daemon(tmp_path: Path) -> Iterator[Any]:
         if d.proc.poll() is None:
             d.kill()
         d.close()
+
+
+OTEL_NODE = Path(__file__).resolve().parent / "interop" / "otel_node"
+
+
+@pytest.fixture(scope="session")
+def otel_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with OpenTelemetry's Node SDK and OTLP/HTTP log exporter (it sends JSON), installed from npm
+    once a session, and the scripts of tests/interop/otel_node."""
+    import shutil
+    import subprocess
+
+    where = tmp_path_factory.mktemp("otel-node")
+    for script in OTEL_NODE.iterdir():
+        shutil.copy(script, where / script.name)
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=where, check=True,
+                   timeout=300)
+    return where

@@ -8,6 +8,7 @@ Every message carries a unique ``_tid``; at the end the index must hold each one
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,9 @@ class HttpSender(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.prefix, self.rate = port, prefix, rate
         self.accepted: list[str] = []
+        self.accepted_at: list[float] = []
         self.refused = 0
+        self.retry_after: set[str | None] = set()
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -134,9 +137,11 @@ class HttpSender(threading.Thread):
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     if resp.status == 202:
                         self.accepted.append(tid)
+                        self.accepted_at.append(time.monotonic())
                         n += 1
             except urllib.error.HTTPError as exc:
                 self.refused += 1
+                self.retry_after.add(exc.headers.get("Retry-After"))
                 time.sleep(float(exc.headers.get("Retry-After", "1")) / 5)
                 continue
             except OSError:
@@ -394,3 +399,126 @@ def test_a_real_429_storm_loses_nothing_and_duplicates_nothing(
               f"sent again, {int(m['gelfingest_elasticsearch_incidents_total'])} incidents, {count} indexed once each")
     finally:
         server.stop()  # the next user of own_es starts it with the settings it wants
+
+
+class PythonOtlpSender(threading.Thread):
+    """OpenTelemetry's Python SDK logging through its OTLP/HTTP exporter (protobuf, gzip) at a steady rate,
+    each record with a unique ``tid``; what each export the SDK makes came to, as the exporter says it."""
+
+    def __init__(self, port: int, prefix: str, rate: float) -> None:
+        super().__init__(daemon=True)
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogExporter
+        from opentelemetry.sdk.resources import Resource
+
+        self.prefix, self.rate = prefix, rate
+        self.stopping = threading.Event()
+        self.exports: list[tuple[bool, float, list[str]]] = []
+        exports = self.exports
+        inner = OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs", compression=Compression.Gzip,
+                                timeout=10)
+
+        class Recording(LogExporter):
+            def export(self, batch: Any) -> Any:
+                result = inner.export(batch)
+                exports.append((result.name == "SUCCESS", time.monotonic(),
+                                [r.log_record.attributes["tid"] for r in batch]))
+                return result
+
+            def shutdown(self) -> None:
+                inner.shutdown()  # type: ignore[no-untyped-call]
+
+            def force_flush(self, timeout_millis: int = 30_000) -> bool:
+                return True
+
+        self.provider = LoggerProvider(resource=Resource.create({"service.name": "durable-python"}))
+        self.provider.add_log_record_processor(BatchLogRecordProcessor(Recording(), schedule_delay_millis=100,
+                                                                       max_export_batch_size=20))
+        self.logger = logging.getLogger(f"durable-{prefix}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=self.provider))
+
+    def run(self) -> None:
+        n = 0
+        started = time.monotonic()
+        while not self.stopping.is_set():
+            pad = f"{n}-{os.urandom(80).hex()}"  # as hard to compress as real ids: the small spool fills
+            self.logger.info("python line %d", n, extra={"tid": f"{self.prefix}{n}", "pad": pad})
+            n += 1
+            delay = started + n / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
+        threading.Thread(target=self.provider.shutdown, daemon=True).start()  # its retries may take 10 s
+
+
+def exported(exports: Iterable[tuple[bool, float, list[str]]]) -> tuple[list[str], list[float]]:
+    """The records of the exports answered success, and when each export was answered."""
+    ok = [(at, tids) for success, at, tids in exports if success]
+    return [tid for _, tids in ok for tid in tids], [at for at, _ in ok]
+
+
+def test_durable_answers_survive_an_outage_a_full_spool_and_kill_9(  # type: ignore[no-untyped-def]
+        own_es: tuple[LocalElasticsearch, ES], daemon, otel_node: Path, tmp_path: Path) -> None:
+    """Both OpenTelemetry exporters and a GELF HTTP sender, with answers that mean durable: Elasticsearch is
+    stopped for 20 s (the spool takes the events and the senders are told success; the spool is small, and
+    once full the answer is 503 with Retry-After), then the daemon is killed with SIGKILL. After a restart,
+    every event whose request was answered success is in Elasticsearch, once."""
+    server, es = own_es
+    ensure_running(server)
+    env = {"ELASTICSEARCH_HOSTS": server.url, "GELFINGEST_INDEX": "durable", "GELFINGEST_HTTP": "127.0.0.1:0",
+           "GELFINGEST_OTLP": "127.0.0.1:0", "GELFINGEST_SPOOL_AFTER": "1", "GELFINGEST_SPOOL_MAX_BYTES": "512KiB",
+           "GELFINGEST_RETRY_INITIAL": "0.2", "GELFINGEST_RETRY_MAX": "1"}
+    data_dir = tmp_path / "data"
+    d = daemon(env, data_dir=data_dir)
+    python = PythonOtlpSender(d.otlp_port, "p", rate=150)
+    node = subprocess.Popen(["node", str(otel_node / "durable.js"), f"http://127.0.0.1:{d.otlp_port}/v1/logs", "n",
+                             "150"], stdout=subprocess.PIPE, text=True)
+    http = HttpSender(d.http_port, "h", rate=40)
+    python.start()
+    http.start()
+    time.sleep(4)
+    server.stop()
+    down = time.monotonic()
+    time.sleep(20)
+    during = metrics(d.http_port)
+    d.proc.kill()
+    killed = time.monotonic()
+    d.proc.wait()
+    python.stop()
+    http.stopping.set()
+    node.terminate()
+    node_out, _ = node.communicate(timeout=30)
+    http.join(30)
+    node_exports = [(line["ok"], line["at"] / 1000, line["tids"]) for line in map(json.loads, node_out.splitlines())]
+    python_ok, python_at = exported(python.exports)
+    node_ok, _ = exported(node_exports)
+    told_safe = python_ok + node_ok + http.accepted
+    # While Elasticsearch was down, the senders were told success (the spool had their events), and once the
+    # small spool was full, 503 with Retry-After.
+    assert any(down + 2 < at < killed for at in python_at), python.exports[-5:]
+    assert any(down + 2 < at < killed for at in http.accepted_at)
+    assert len(node_ok) > 0
+    assert during["gelfingest_elasticsearch_available"] == 0
+    otlp_refused = during['gelfingest_otlp_responses_total{code="503"}']
+    assert otlp_refused > 0, during
+    assert http.refused > 0 and http.retry_after == {"1"}
+    assert during['gelfingest_http_acks_total{outcome="durable"}'] > 0
+    server.start()
+    again = daemon(env, data_dir=data_dir)
+    count = wait_for(es, "durable", len(told_safe), timeout=120)
+    assert again.stop() == 0
+    found = tids(es, "durable")
+    missing = set(told_safe) - set(found)
+    assert not missing, f"{len(missing)} of {len(told_safe)} told safe are lost, e.g. {sorted(missing)[:5]}"
+    assert max(found.values()) == 1
+    print(f"\ndurable answers: told safe {len(told_safe)} (python {len(python_ok)}, node {len(node_ok)}, gelf http "
+          f"{len(http.accepted)}), {otlp_refused:.0f} OTLP and "
+          f"{http.refused} GELF 503s while the spool was full, {count} in the index after kill -9 and a restart, "
+          f"none lost, none twice")
