@@ -753,9 +753,6 @@ def _check(config: Config) -> Config:
     if has_references(config.pipeline) and not literal_prefix(config.pipeline):
         raise ConfigError("--pipeline / GELFINGEST_PIPELINE: a pattern with field references must begin with "
                           "literal text")
-    if config.otlp is not None and config.schema == "ecs":
-        raise ConfigError("--otlp / GELFINGEST_OTLP goes with --schema logstash for now: OTLP records in the ECS "
-                          "form are not written yet (docs/otlp.md)")
     if config.processors and config.schema == "ecs":
         _check_ecs_references(config)
     if config.processors:

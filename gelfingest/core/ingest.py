@@ -51,7 +51,7 @@ from gelfingest.core.streams import (
 )
 
 if TYPE_CHECKING:  # built by the daemon from its file; the core without processors never loads them
-    from gelfingest.core.otlp import OtlpDecoder, OtlpResult
+    from gelfingest.core.otlp import OtlpDecoder, OtlpEcsMapper, OtlpResult
     from gelfingest.core.processors import Pipeline
 
 # logstash: the documents Logstash's gelf input made; ecs: the Elastic Common Schema (ecs.py).
@@ -193,8 +193,9 @@ class Ingest:
         # Events indexed by their receive time because their own was outside the window.
         self.index_time_replaced = 0
         self._max_age, self._max_ahead = s.index_max_age, s.index_max_ahead
-        # OTLP logs (otlp.py), made when the first request comes.
+        # OTLP logs (otlp.py), made when the first request comes, and their ECS form (--schema ecs).
         self._otlp: OtlpDecoder | None = None
+        self._otlp_ecs: OtlpEcsMapper | None = None
         # The processors file's pipeline (processors/); the daemon replaces it between batches on reload.
         self.processors: Pipeline | None = processors
 
@@ -303,11 +304,30 @@ class Ingest:
         self.decoded += len(result.documents)
         self._last_now = now
         events = [Event(doc, seconds, 0, now, now) for doc, seconds in result.documents]
-        if self.processors is not None:
+        if self.ecs is not None:
+            # Their ECS form is OTLP's own (otlp.py), made here; the processors and the index references see it.
+            mapper = self._otlp_ecs
+            if mapper is None:
+                from gelfingest.core.otlp import OtlpEcsMapper
+
+                mapper = self._otlp_ecs = OtlpEcsMapper()
+            document, ingested = mapper.document, self.decoder.iso(*epoch_millis(now, now))
+            for event in events:
+                event.doc = document(event.doc, 0, ingested)
+            if self.processors is not None:
+                run, kept = self.processors.run, []
+                for event in events:
+                    doc = run(event.doc)
+                    if doc is not None:
+                        event.doc = doc
+                        kept.append(event)
+                events = kept
+        elif self.processors is not None:
             events = self._process(events, now)
-            if not events:
-                return [], result
-        return self._finish(events, now, self.sequencer.take(len(events), now)), result
+        if not events:
+            return [], result
+        sequences = self.sequencer.take(len(events), now)
+        return self._finish(events, now, sequences, in_ecs=self.ecs is not None), result
 
     def _emit(self, events: list[Event], now: float, stamped: bool = False) -> list[Batch]:
         """Decoded events leave the decoder: sequenced in this order (here, where they were received; each at
@@ -394,9 +414,10 @@ class Ingest:
         return self._finish(events, now, self.sequencer.take(len(events), now), held=True)
 
     def _finish(self, events: list[Event], now: float, sequences: Sequence[int], held: bool = False,
-                ) -> list[Batch]:
+                in_ecs: bool = False) -> list[Batch]:
         """Encode and batch events with the sequences they are stored with. An index is named by the event's
-        time only within the window around ``now`` (streams checked theirs when they took them: ``held``)."""
+        time only within the window around ``now`` (streams checked theirs when they took them: ``held``).
+        ``in_ecs``: the documents are in the ECS form already (OTLP's own), as they are after the processors."""
         docs: list[dict[str, Any]] = []
         times: list[int] = []
         add_doc, add_time = docs.append, times.append
@@ -407,7 +428,7 @@ class Ingest:
                 doc["sequence"] = value
                 add_doc(doc)
                 add_time(event.seconds)
-        elif self.processors is not None:  # in ECS form already (_process)
+        elif in_ecs or self.processors is not None:  # in ECS form already (_process, or OTLP's)
             for event, value in zip(events, sequences, strict=True):
                 doc = event.doc
                 home = doc.get("event")

@@ -937,3 +937,64 @@ def test_ecs_names_never_run_below_one_another() -> None:
     names = [k for k in doc if "." in k or k in ("a", "z")]
     assert not [n for n in names for m in names if n != m and n.startswith(m + ".")]
     assert doc["z.value"] == 1 and doc["z.q"] == 3
+
+
+# -- through the core with --schema ecs ------------------------------------------------------------------------
+
+def _ecs_ingest(processors: str = "", **settings: Any) -> Any:
+    from gelfingest.core.ingest import Ingest, IngestSettings
+    from gelfingest.core.processors import Context, build
+
+    s = IngestSettings(schema="ecs", document_id_prefix="p-", index="logs-%{service.name}-%Y.%m.%d",
+                       index_fallback="logs-other", **settings)
+    return Ingest(s, processors=build(processors, Context(schema="ecs")) if processors else None)
+
+
+def _stored(batches: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(orjson.loads(action), orjson.loads(doc)) for b in batches for item in b.items
+            for action, doc in [item.split(b"\n")[:2]]]
+
+
+def test_with_ecs_otlp_records_are_stored_in_otlp_s_ecs_form_in_order() -> None:
+    ingest = _ecs_ingest()
+    req = request(record("one", {"exception.message": "bad"}, severity_number=17, severity_text="ERROR",
+                         trace_id=bytes(range(16)), span_id=bytes(range(8))),
+                  record("two"), resource={"service.name": "checkout", "container.id": "c0ffee"}, scope="app.log")
+    ready, result = ingest.otlp(req.SerializeToString(), "protobuf", SENDER, NOW)
+    last = ingest.flush()
+    stored = _stored(ready + ([last] if last is not None else []))
+    assert result.rejected_count == 0 and [doc["message"] for _, doc in stored] == ["one", "two"]
+    action, doc = stored[0]
+    # The mapper's own form (the same as OtlpEcsMapper gives), with the sequence the core stamped.
+    expected = OtlpEcsMapper().document(decode(req).documents[0][0], 0, doc["event"]["ingested"])
+    expected["event"]["sequence"] = doc["event"]["sequence"]
+    assert doc == expected
+    assert doc["trace"] == {"id": bytes(range(16)).hex()} and doc["log"]["level"] == "ERROR"
+    assert doc["service.name"] == "checkout" and doc["error.message"] == "bad" and doc["log"]["logger"] == "app.log"
+    assert [d["event"]["sequence"] for _, d in stored] == [1, 2]
+    # The index is named by the ECS field.
+    assert action["create"]["_index"].startswith("logs-checkout-")
+
+
+def test_with_ecs_the_processors_see_otlp_records_in_the_ecs_form() -> None:
+    ingest = _ecs_ingest("""
+processors:
+  - drop_event:
+      when:
+        equals:
+          log.level: DEBUG
+  - add_fields:
+      target: labels
+      fields:
+        seen: ecs
+      when:
+        has_fields: ["trace.id", "service.name"]
+""")
+    req = request(record("noise", severity_text="DEBUG"), record("kept", trace_id=bytes(16 * [1])),
+                  resource={"service.name": "cart"})
+    ready, _ = ingest.otlp(to_json(req), "json", SENDER, NOW)
+    last = ingest.flush()
+    stored = _stored(ready + ([last] if last is not None else []))
+    assert [doc["message"] for _, doc in stored] == ["kept"]
+    doc = stored[0][1]
+    assert doc["labels"] == {"seen": "ecs"} and doc["event"]["sequence"] == 1  # the dropped one took no number
