@@ -194,7 +194,8 @@ _ECS_MAPPINGS: Final[dict[str, Any]] = {
         "message": {"type": "text"},
         "tags": _KEYWORD,
         "ecs": _object(version=_KEYWORD),
-        "event": _object(sequence={"type": "long"}, ingested={"type": "date"}),
+        "event": _object(sequence={"type": "long"}, ingested={"type": "date"}, severity={"type": "long"},
+                         action=_KEYWORD),
         "log": _object(
             level=_KEYWORD, logger=_KEYWORD,
             origin=_object(function=_KEYWORD, file=_object(name=_KEYWORD, line={"type": "long"})),
@@ -207,6 +208,12 @@ _ECS_MAPPINGS: Final[dict[str, Any]] = {
         "process": _object(pid={"type": "long"}, name=_KEYWORD, thread=_object(name=_KEYWORD)),
         "gelf": _object(full_message={"type": "text"}, facility=_KEYWORD, version=_KEYWORD,
                         created={"type": "date"}),
+        # OTLP records' (otlp.py): trace context, the service, and the exception as ECS's error.
+        "trace": _object(id=_KEYWORD),
+        "span": _object(id=_KEYWORD),
+        "service": _object(name=_KEYWORD, version=_KEYWORD, environment=_KEYWORD, node=_object(name=_KEYWORD)),
+        "agent": _object(name=_KEYWORD, version=_KEYWORD),
+        "error": _object(type=_KEYWORD, message={"type": "text"}, stack_trace={"type": "text"}),
         CONFLICT_FIELD: _CONFLICT,
     },
 }

@@ -452,3 +452,22 @@ def test_otlp_a_million_attributes_and_decompression_bombs_are_bounded(  # type:
     assert d.stop() == 0
     assert not d.errors(), d.text()
     assert sorted(hostile.messages()) == sorted(["kept 1", "kept 2", "kept 3", *hostile.good_sent])
+
+
+def test_with_ecs_records_are_stored_as_elastic_maps_otlp(elasticsearch: ES, daemon) -> None:  # type: ignore[no-untyped-def]
+    index = "otlp-ecs"
+    d = daemon({"GELFINGEST_INDEX": index, "ELASTICSEARCH_HOSTS": elasticsearch.url, "GELFINGEST_SCHEMA": "ecs",
+                "GELFINGEST_OTLP": "127.0.0.1:0"})
+    assert post(d.otlp_port, EXAMPLE.read_bytes())[0] == 200  # answered once indexed (--http-ack durable)
+    assert d.stop() == 0
+    elasticsearch.call("POST", f"/{index}/_refresh")
+    [doc] = [hit["_source"] for hit in elasticsearch.call("POST", f"/{index}/_search", {})["hits"]["hits"]]
+    assert doc["message"] == "Example log record" and doc["@timestamp"] == "2018-12-13T14:51:00.300Z"
+    assert doc["trace"] == {"id": "5b8efff798038103d269b633813fc60c"} and doc["span"] == {"id": "eee19b7ec3c1b174"}
+    assert doc["log"]["level"] == "Information" and doc["log"]["logger"] == "my.library"
+    assert doc["service.name"] == "my.service" and doc["event"]["sequence"] >= 1
+    assert doc["agent"] == {"name": "otlp"} and doc["ecs"]["version"]
+    mapping = elasticsearch.call("GET", f"/{index}/_mapping")[index]["mappings"]["properties"]
+    assert mapping["trace"]["properties"]["id"]["type"] == "keyword"
+    assert mapping["service"]["properties"]["name"]["type"] == "keyword"
+    assert mapping["event"]["properties"]["sequence"]["type"] == "long"
