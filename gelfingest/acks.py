@@ -17,18 +17,25 @@ answer is a ticket for the serial of the last batch that can hold its events, an
   output holds; it goes on sending them), and the answer goes. When the spool cannot take it, the answer is
   503 with ``Retry-After``. A request is only taken when the spool could take it and everything in memory
   that is not durable yet (``Handover.room_for``), so this happens only when the disk refuses.
-- **Shutdown.** From ``close`` on, every answer is made durable at once.
+- **Shutdown.** From ``close`` on (the inputs are closing, the daemon's timer has stopped), the batch being
+  filled goes at once and the deadline is kept by a task of its own, so the answers come as the output
+  indexes the events (a clean stop spools nothing it need not); ``stop``, once the inputs are closed, makes
+  durable whatever still waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gelfingest.metrics import Histogram
+
+# How often the deadline is looked at during shutdown (the daemon's timer does it otherwise).
+CLOSING_TICK = 0.05
 
 if TYPE_CHECKING:
     from gelfingest.core.ingest import Ingest
@@ -56,6 +63,7 @@ class Acks:
         self._flush_due = False
         self._placing = False
         self._closing = False
+        self._closing_task: asyncio.Task[None] | None = None
         # What an answer that goes now is counted as: "spooled" while the deadline spools batches.
         self._outcome = "durable"
         # Answers by outcome: durable (the output or the spool had them within the timeout), spooled (written
@@ -77,9 +85,7 @@ class Acks:
         False when it cannot be made durable (the answer is then 503)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._unplaced.append(_Ticket(taken, time.monotonic(), future))
-        if self._closing:
-            self._settle()
-        elif not self._flush_due:
+        if not self._flush_due:
             # Every request read in this turn of the loop joins the same batch.
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._due)
@@ -91,9 +97,10 @@ class Acks:
 
     def _place(self, force: bool = False) -> None:
         """Give the tickets whose events have left the core their target, handing over the batch being filled
-        when the output or the spool can take it now (or ``force``: the deadline)."""
+        when the output or the spool can take it now (or ``force``: the deadline, or shutdown)."""
         if not self._unplaced or self._placing:
             return
+        force = force or self._closing
         held = self.ingest.held_since()
         ready = 0
         for ticket in self._unplaced:
@@ -159,13 +166,30 @@ class Acks:
                 self._answer(ticket, False, "refused")
 
     def close(self) -> None:
-        """At shutdown: every answer waiting, and every one from now on, is made durable at once (or refused,
-        when its events are still held by the streams)."""
+        """At shutdown, before the inputs close: the answers go on coming without the daemon's timer."""
         self._closing = True
-        self._settle()
+        self._place()
+        self._closing_task = asyncio.get_running_loop().create_task(self._keep_deadline(), name="acks-closing")
 
-    def _settle(self) -> None:
-        self._place(force=True)
+    async def _keep_deadline(self) -> None:
+        while True:
+            await asyncio.sleep(CLOSING_TICK)
+            cut = time.monotonic() - self.timeout
+            self._place()
+            self._expire(cut)
+            # The streams are not let go of during shutdown: what they hold waits no longer than the deadline.
+            while self._unplaced and self._unplaced[0].started <= cut:
+                self._answer(self._unplaced.popleft(), False, "refused")
+
+    async def stop(self) -> None:
+        """The inputs are closed: whatever still waits is made durable now (or refused, when the streams
+        still hold its events)."""
+        if self._closing_task is not None:
+            self._closing_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closing_task
+        self._closing = True
+        self._place()
         self._expire(float("inf"))
         while self._unplaced:
             self._answer(self._unplaced.popleft(), False, "refused")

@@ -340,8 +340,10 @@ class Server:
         """
         self.handover.hold_inputs()
         if self.acks is not None:
-            self.acks.close()  # the answers waiting go now, their events spooled if need be
+            self.acks.close()  # the answers go on coming as their events are indexed (or spooled)
         await self.inputs.close(force=self.force_exit)
+        if self.acks is not None:
+            await self.acks.stop()
         if self.forwarder is not None:
             self._flush_outbox(time.time())
             # Peers and the other workers stop sending us chunks and events, and say so; what they sent

@@ -186,20 +186,33 @@ def test_an_answer_waits_until_the_streams_let_go_of_its_lines(tmp_path: Path) -
     asyncio.run(scenario())
 
 
-def test_at_shutdown_the_waiting_answers_are_spooled_and_go(tmp_path: Path) -> None:
+def test_at_shutdown_answers_come_as_the_output_indexes_and_the_rest_is_spooled_once_the_inputs_close(
+        tmp_path: Path) -> None:
     async def scenario() -> None:
-        _output, h, ingest, acks = setup(tmp_path)
+        output, h, ingest, acks = setup(tmp_path, timeout=0.3)
         h.start()
         take(ingest, h, "a")
         first = acks.durable(time.time())
         await settle()
         take(ingest, h, "b")
         second = acks.durable(time.time())
-        acks.close()
-        assert first.result() and second.result() and h.spool.written_events == 2
-        # From now on an answer does not wait.
+        acks.close()  # the daemon's timer has stopped; the inputs are closing
+        # The batch being filled went at once; nothing is spooled while the output may still index it.
+        assert h.serial == 2 and not first.done() and h.spool.written_events == 0
+        output.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        assert first.result() and second.result() and h.spool.written_events == 0
+        # The output stops taking: the deadline is kept without the timer, by spooling.
+        output.gate.clear()
         take(ingest, h, "c")
-        assert acks.durable(time.time()).result() and h.spool.written_events == 3
+        third = acks.durable(time.time())
+        await asyncio.wait_for(third, 5)
+        assert third.result() and h.spool.written_events == 1 and acks.outcomes["spooled"] == 1
+        # Once the inputs are closed, what still waits is made durable at once.
+        take(ingest, h, "d")
+        fourth = acks.durable(time.time())
+        await acks.stop()
+        assert fourth.result() and h.spool.written_events == 2
         await h.drain(0.1, lambda: False)
 
     asyncio.run(scenario())
