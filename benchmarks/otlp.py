@@ -1,4 +1,5 @@
-"""OTLP logs records per CPU-second through the core's decoder (core/otlp.py), protobuf and JSON.
+"""OTLP logs records per CPU-second through the core's decoder (core/otlp.py), protobuf and JSON, and
+through the whole core (``Ingest.otlp``: decoded, mapped, sequenced, encoded and batched) in both schemas.
 
     .venv/bin/python -m benchmarks.otlp [--records 512] [--requests 200] [--rounds 5]
 
@@ -7,7 +8,9 @@ batch), every record with a 45-character body, 10 attributes (strings, integers,
 severity, trace and span ids, under one resource with 8 attributes and one scope. Each round decodes the same
 ``--requests`` requests in both encodings, in turn (the order alternating round by round); the figure is
 the median over the rounds of records per CPU-second (time.process_time), and µs per record. The protobuf
-runtime is printed with it (upb is the fast one; pure Python is several times slower).
+runtime is printed with it (upb is the fast one; pure Python is several times slower). The rows "core" add
+what the daemon does after decoding, in the Logstash and the ECS form (OTLP's own, otlp.py's
+``OtlpEcsMapper``), the variants taken in turn, their order reversed every other round.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.core.otlp import OtlpDecoder, protobuf_runtime
 
 T0 = 1_765_000_000_000_000_000
@@ -82,6 +86,21 @@ def rate(decode: object, bodies: Sequence[bytes], records: int) -> float:
     return records * len(bodies) / (time.process_time() - start)
 
 
+def core_rate(schema: str, encoding: str, bodies: Sequence[bytes], records: int) -> float:
+    """Records per CPU-second through ``Ingest.otlp`` (a fresh core each time, its batches let go)."""
+    ingest = Ingest(IngestSettings(schema=schema, document_id_prefix="b-"))  # type: ignore[arg-type]
+    taken = 0
+    start = time.process_time()
+    for body in bodies:
+        ready, result = ingest.otlp(body, encoding, "10.0.0.1", 1_765_000_000.0)  # type: ignore[arg-type]
+        taken += sum(map(len, ready))
+        assert not result.rejected, result.error_message()
+    last = ingest.flush()
+    elapsed = time.process_time() - start
+    assert taken + (len(last) if last is not None else 0) == records * len(bodies)
+    return records * len(bodies) / elapsed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--records", type=int, default=512)
@@ -92,16 +111,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     bodies = {"protobuf": [r.SerializeToString() for r in requests], "json": [to_json(r) for r in requests]}
     decoder = OtlpDecoder()
     decoders = {"protobuf": decoder.decode_protobuf, "json": decoder.decode_json}
-    figures: dict[str, list[float]] = {"protobuf": [], "json": []}
+    variants = {
+        "decoder protobuf": lambda: rate(decoders["protobuf"], bodies["protobuf"], args.records),
+        "decoder json": lambda: rate(decoders["json"], bodies["json"], args.records),
+        "core logstash protobuf": lambda: core_rate("logstash", "protobuf", bodies["protobuf"], args.records),
+        "core logstash json": lambda: core_rate("logstash", "json", bodies["json"], args.records),
+        "core ecs protobuf": lambda: core_rate("ecs", "protobuf", bodies["protobuf"], args.records),
+    }
+    figures: dict[str, list[float]] = {name: [] for name in variants}
     for k in range(args.rounds):
-        for kind in (("protobuf", "json") if k % 2 == 0 else ("json", "protobuf")):
-            figures[kind].append(rate(decoders[kind], bodies[kind], args.records))
+        for name in (list(variants) if k % 2 == 0 else list(reversed(variants))):
+            figures[name].append(variants[name]())
     print(f"protobuf runtime: {protobuf_runtime()}; {args.requests} requests of {args.records} records, "
           f"10 attributes each, median of {args.rounds} rounds")
-    for kind in ("protobuf", "json"):
-        per_s = statistics.median(figures[kind])
+    for name in variants:
+        per_s = statistics.median(figures[name])
+        kind = name.rsplit(" ", 1)[1]
         size = sum(map(len, bodies[kind])) / (args.requests * args.records)
-        print(f"  {kind:<9} {per_s:>10,.0f} records per CPU-second  {1e6 / per_s:6.2f} us per record  "
+        print(f"  {name:<23} {per_s:>10,.0f} records per CPU-second  {1e6 / per_s:6.2f} us per record  "
               f"{size:5.0f} bytes per record")
     return 0
 
