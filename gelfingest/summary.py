@@ -36,6 +36,15 @@ def _forward_totals(server: Server) -> str:
             f"{f.received} received, {f.invalid} invalid datagrams dropped")
 
 
+def _ack_totals(server: Server) -> str:
+    acks = server.acks
+    if acks is None:
+        return ""
+    o = acks.outcomes
+    return (f"; durable answers: {o['durable']} once indexed or spooled, {o['spooled']} spooled at "
+            f"--http-ack-timeout, {o['refused']} refused (503) because the spool could not take them")
+
+
 def log_totals(server: Server) -> None:
     i, chunks, output = server.ingest, server.ingest.reassembler.stats, server.output
     rejected = ", ".join(f"{r}={n}" for r, n in server.rejects.total.most_common()) or "none"
@@ -48,7 +57,8 @@ def log_totals(server: Server) -> None:
         "forwarding), %d expired, %d evicted, %d duplicate chunks%s", received, i.decoded, output.indexed,
         output.name, output.failed, output.totals(), rejected, dropped, changed, chunks.completed,
         chunks.completed_forwarded, chunks.expired, chunks.evicted, chunks.duplicates,
-        _forward_totals(server) + _stream_totals(server) + "".join(item.totals() for item in server.inputs.items))
+        _forward_totals(server) + _stream_totals(server) + "".join(item.totals() for item in server.inputs.items)
+        + _ack_totals(server))
     if i.reassembler.pending_messages:
         logger.warning("%d chunked messages were still incomplete at shutdown (%d bytes) and are dropped",
                        i.reassembler.pending_messages, i.reassembler.pending_bytes)

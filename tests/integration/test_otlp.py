@@ -460,6 +460,7 @@ def test_with_ecs_records_are_stored_as_elastic_maps_otlp(elasticsearch: ES, dae
                 "GELFINGEST_OTLP": "127.0.0.1:0"})
     assert post(d.otlp_port, EXAMPLE.read_bytes())[0] == 200  # answered once indexed (--http-ack durable)
     assert d.stop() == 0
+    assert "durable answers: 1 once indexed or spooled, 0 spooled at --http-ack-timeout, 0 refused" in d.text()
     elasticsearch.call("POST", f"/{index}/_refresh")
     [doc] = [hit["_source"] for hit in elasticsearch.call("POST", f"/{index}/_search", {})["hits"]["hits"]]
     assert doc["message"] == "Example log record" and doc["@timestamp"] == "2018-12-13T14:51:00.300Z"
