@@ -201,7 +201,12 @@ class Spool:
         if self.bytes + len(record) > self.max_bytes:
             self.refused_events += len(batch)
             return False
-        segment = self._writable()
+        try:
+            segment = self._writable()
+        except OSError as exc:  # the folder went, the disk is full or read-only
+            logger.error("cannot open a spool segment in %s: %s", self.directory, exc)
+            self.refused_events += len(batch)
+            return False
         try:
             view = memoryview(record)
             while view:
