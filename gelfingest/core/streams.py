@@ -177,6 +177,18 @@ class _Held:
     since: float  # when the last part came (multiline) or the first (pieces)
     rule: Rule | None = None
     time: Any = None  # the pieces' shared @timestamp
+    # The earliest time a part was taken here (Event.taken; 0.0: every part came from another worker or
+    # instance), for held_since: a part can be taken before the first (a chunked message's is its last chunk).
+    earliest: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.earliest = self.first.taken
+
+    def add(self, message: str, event: Event) -> None:
+        self.parts.append(message)
+        taken = event.taken
+        if taken and (not self.earliest or taken < self.earliest):
+            self.earliest = taken
 
 
 @dataclass(slots=True)
@@ -262,10 +274,11 @@ class Streams:
         for stream in self._holding.values():
             times += [event.taken for event in stream.reorder]  # in the order of their sequence
             if stream.pieces is not None:
-                times.append(stream.pieces.first.taken)
+                times.append(stream.pieces.earliest)
             if stream.lines is not None:
-                times.append(stream.lines.first.taken)
-        return min(times) if times else None
+                times.append(stream.lines.earliest)
+        # 0.0: events forwarded here by another worker or instance; no answer of ours waits for them.
+        return min((t for t in times if t), default=None)
 
     @property
     def streams(self) -> int:
@@ -463,7 +476,7 @@ class Streams:
             if len(held.parts) == 1:
                 return held.first
             self.joined_pieces += 1
-            return self._joined(held.first, join_pieces(held.parts))
+            return self._joined(held, join_pieces(held.parts))
         is_piece = piece_cut(message)
         if held is None:
             if not is_piece:
@@ -476,13 +489,13 @@ class Streams:
                 stream.pieces = _Held(event, [message], len(message), now, time=event.doc.get("@timestamp"))
                 return None
             return event
-        held.parts.append(message)
+        held.add(message, event)
         held.size += len(message)
         if is_piece:
             return None
         stream.pieces = None
         self.joined_pieces += 1
-        return self._joined(held.first, join_pieces(held.parts))
+        return self._joined(held, join_pieces(held.parts))
 
     def _emit_pieces(self, stream: _Stream, why: str, now: float, out: list[Event]) -> None:
         held = stream.pieces
@@ -490,17 +503,18 @@ class Streams:
         if held is None:
             return
         self.cut[why] += 1
-        event = self._joined(held.first, join_pieces(held.parts)) if len(held.parts) > 1 else held.first
+        event = self._joined(held, join_pieces(held.parts)) if len(held.parts) > 1 else held.first
         if self.settings.multiline:
             self._line(stream, event, now, out)
         else:
             out.append(event)
 
     @staticmethod
-    def _joined(first: Event, message: str) -> Event:
+    def _joined(held: _Held, message: str) -> Event:
+        first = held.first
         doc = dict(first.doc)
         doc["message"] = message
-        return Event(doc, first.seconds, first.sequence, first.received)
+        return Event(doc, first.seconds, first.sequence, first.received, held.earliest)
 
     def _line(self, stream: _Stream, event: Event, now: float, out: list[Event]) -> None:
         """One whole line into the multiline rules."""
@@ -521,7 +535,7 @@ class Streams:
                     self._emit_lines(stream, out)
                     out.append(event)  # the rest of a cut trace goes as lines of its own
                     return
-                held.parts.append(message)
+                held.add(message, event)
                 held.size += len(message) + 1
                 held.since = now
                 if rule.end is not None and rule.continues.match(message) is None:
@@ -548,6 +562,6 @@ class Streams:
             out.append(held.first)
             return
         self.joined_lines += 1
-        event = self._joined(held.first, "\n".join(held.parts))
+        event = self._joined(held, "\n".join(held.parts))
         event.doc["multiline_lines"] = len(held.parts)
         out.append(event)
