@@ -22,7 +22,7 @@ from typing import Final
 
 from gelfingest.acks import Acks
 from gelfingest.config import Config
-from gelfingest.core.batch import Batch
+from gelfingest.core.batch import Batch, Mark
 from gelfingest.core.bulk import ID_PREFIX_BYTES, id_prefix
 from gelfingest.core.decompress import CHUNK_MAGIC
 from gelfingest.core.errors import GelfError, Reason, RecordsRefused, RequestRefused
@@ -31,7 +31,7 @@ from gelfingest.core.ingest import Ingest
 from gelfingest.core.rejects import RejectLog
 from gelfingest.core.sequence import Sequencer
 from gelfingest.fleet.forwarding import LEAVE_TIMEOUT, ChunkForwarder
-from gelfingest.handover import Handover
+from gelfingest.handover import Handover, record_bound
 from gelfingest.inputs import Format, Inputs, Transport
 from gelfingest.metrics import merge, render, worker_snapshot
 from gelfingest.net import MAX_UDP_PAYLOAD
@@ -79,8 +79,11 @@ class Server:
                                  concurrency=config.elasticsearch_concurrency, spool_after=config.spool_after,
                                  pause=self.inputs.pause, resume=self.inputs.resume)
         # The HTTP inputs' durable answers (acks.py); None when they answer once decoded (--http-ack received).
-        self.acks = Acks(self.handover, self.ingest, config.http_ack_timeout) \
+        self.acks = Acks(self.handover, self.ingest, config.http_ack_timeout, self._release_held) \
             if config.http_ack == "durable" and (config.http is not None or config.otlp is not None) else None
+        # While an HTTP request is being taken (begin_request), where the batch being filled stood and the
+        # batches filled since: handed over only once the request is admitted.
+        self._request: tuple[Mark, list[Batch]] | None = None
         self.forwarder: ChunkForwarder | None = None
         if config.workers > 1 or config.peers or config.chunk_forward is not None:
             self.forwarder = ChunkForwarder(config, self.on_forwarded, self.on_forwarded_events)
@@ -102,6 +105,11 @@ class Server:
         receive time (clock mode). Rejections are counted, logged (rate-limited) and returned."""
         if fmt == "json":
             ready, rejected = self.ingest.json_lines(payloads, sources, now)
+        elif transport == "message" and fmt == "gelf" and payloads[0][:2] == CHUNK_MAGIC:
+            # Chunking is for datagrams: a chunk in an HTTP body would wait in the reassembler, taken by no
+            # answer.
+            ready, rejected = [], [(GelfError(Reason.CHUNK_OVER_HTTP, "a GELF chunk in an HTTP body (chunks are "
+                                              "for UDP)"), sources[0])]
         elif fmt == "otlp-protobuf" or fmt == "otlp-json":
             ready, rejected = self._otlp(fmt, payloads[0], sources[0], now)
         else:
@@ -168,8 +176,40 @@ class Server:
                 self._hand_over(self.ingest.take_events(kept, now))
 
     def _hand_over(self, batches: list[Batch]) -> None:
+        if self._request is not None:
+            self._request[1].extend(batches)
+            return
         for batch in batches:
             self.handover.hand_over(batch)
+
+    def begin_request(self) -> None:
+        """An HTTP request's messages are taken from now on, until ``end_request``, with nothing await-ed
+        between: the batches they fill wait here."""
+        self._request = (self.ingest.batcher.mark(), [])
+
+    def end_request(self) -> bool:
+        """Whether the request is admitted: with durable answers, when the spool could take everything in
+        memory that is not durable yet, this request's events too; else every event it added is taken back
+        (the answer is 503, and nothing of it is indexed later). The batches it filled are handed over."""
+        assert self._request is not None
+        mark, ready = self._request
+        self._request = None
+        if self.acks is not None:
+            size = sum(record_bound(b.size) for b in ready) + record_bound(self.ingest.batcher.filling_bytes)
+            if not self.handover.room_for(size):
+                self.ingest.batcher.undo(mark)
+                return False
+        self._hand_over(ready)
+        return True
+
+    def _release_held(self) -> None:
+        """At shutdown, for the answers still waiting on them: what the streams and the outbox hold goes on
+        now, as it stands (as it would a moment later, at the stop)."""
+        now = time.time()
+        self._flush_outbox(now)
+        last = self.ingest.flush()
+        if last is not None:
+            self.handover.hand_over(last)
 
     def on_rejected(self, err: GelfError, source: str, now: float) -> None:
         """Count and log (rate-limited) a message, datagram, frame or connection that was refused."""
@@ -211,10 +251,11 @@ class Server:
         its events could be spooled; else whether the hand-over takes batches."""
         return self.acks.room_for(size) if self.acks is not None else not self.handover.is_full()
 
-    def durable(self, taken: float) -> asyncio.Future[bool] | None:
+    def durable(self, taken: float, streams: bool) -> asyncio.Future[bool] | None:
         """With durable answers, a future that is True once everything taken up to ``taken`` is durable (False:
-        it cannot be, answer 503); None when answers are given once decoded (--http-ack received)."""
-        return self.acks.durable(taken) if self.acks is not None else None
+        it cannot be, answer 503); None when answers are given once decoded (--http-ack received).
+        ``streams``: the request's events went through the streams (GELF), which may hold them a moment."""
+        return self.acks.durable(taken, streams) if self.acks is not None else None
 
     def is_ready(self) -> bool:
         return self.output.ready()

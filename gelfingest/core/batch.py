@@ -87,3 +87,29 @@ class Batcher:
     def filling(self) -> bool:
         """Whether a batch is being filled (items wait for ``maybe_flush`` or ``flush``)."""
         return self._current is not None
+
+    @property
+    def filling_bytes(self) -> int:
+        """The bytes of the batch being filled (0: none)."""
+        return self._current.size if self._current is not None else 0
+
+    def mark(self) -> Mark:
+        """Where the batch being filled stands now, for ``undo``."""
+        current = self._current
+        return Mark(current, len(current.items), current.size) if current is not None else Mark(None, 0, 0)
+
+    def undo(self, mark: Mark) -> None:
+        """Take back every item added since ``mark``: the batch being filled then is cut back to what it held
+        (the batches filled since are the caller's to drop; none of them may have gone anywhere)."""
+        batch = mark.batch
+        if batch is not None:
+            del batch.items[mark.items:]
+            batch.size = mark.size
+        self._current = batch
+
+
+@dataclass(slots=True, frozen=True)
+class Mark:
+    batch: Batch | None
+    items: int
+    size: int

@@ -41,6 +41,7 @@ class Reason:
     FRAME_TIMEOUT: Final = "frame_timeout"
     TOO_MANY_CONNECTIONS: Final = "too_many_connections"
     BODY_TOO_LARGE: Final = "body_too_large"
+    CHUNK_OVER_HTTP: Final = "chunk_over_http"
     BODY_TIMEOUT: Final = "body_timeout"
     UNAUTHORIZED: Final = "unauthorized"
 

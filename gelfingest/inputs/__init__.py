@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from gelfingest.config import Config
 from gelfingest.core.errors import GelfError
-from gelfingest.inputs.base import Input
+from gelfingest.inputs.base import Answers, Input
 from gelfingest.inputs.http import HttpInput
 from gelfingest.inputs.operator import OperatorListener
 from gelfingest.inputs.otlp import OtlpInput
@@ -44,7 +44,11 @@ class Receiver(Protocol):
 
     def admits(self, size: int) -> bool: ...
 
-    def durable(self, taken: float) -> asyncio.Future[bool] | None: ...
+    def begin_request(self) -> None: ...
+
+    def end_request(self) -> bool: ...
+
+    def durable(self, taken: float, streams: bool) -> asyncio.Future[bool] | None: ...
 
     def is_ready(self) -> bool: ...
 
@@ -97,6 +101,7 @@ class Inputs:
         tcp_bounds: dict[str, Any] = dict(max_frame=c.tcp_max_frame, idle_timeout=c.tcp_idle_timeout,
                                           max_connections=c.tcp_max_connections, reuse_port=reuse_port,
                                           frame_timeout=c.tcp_frame_timeout, on_reject=receiver.on_rejected)
+        answers = Answers(receiver.admits, receiver.begin_request, receiver.end_request, receiver.durable)
         items: list[Input] = []
         if c.udp is not None:
             items.append(UdpInput(c.udp, c.udp_receive_buffer, partial(receiver.take, "gelf", "datagram"),
@@ -107,8 +112,8 @@ class Inputs:
                                   ssl_context=tls if "tcp" in c.tls_inputs else None, **tcp_bounds))
         if c.http is not None:
             items.append(HttpInput(c.http, message_to(receiver, "gelf"), max_body=c.http_max_body,
-                                   token=c.http_token, is_full=receiver.is_full, admits=receiver.admits,
-                                   durable=receiver.durable, is_ready=receiver.is_ready,
+                                   token=c.http_token, is_full=receiver.is_full, answers=answers,
+                                   is_ready=receiver.is_ready,
                                    readiness=receiver.readiness, metrics=receiver.render_metrics,
                                    reuse_port=reuse_port, max_connections=c.http_max_connections,
                                    read_timeout=c.http_read_timeout, idle_timeout=c.http_idle_timeout,
@@ -119,7 +124,7 @@ class Inputs:
             items.append(OtlpInput(c.otlp, lambda fmt, body, source, now: receiver.take(
                                        fmt, "message", [body], [source], now),  # type: ignore[arg-type]
                                    max_body=c.otlp_max_body, token=c.http_token, is_full=receiver.is_full,
-                                   admits=receiver.admits, durable=receiver.durable,
+                                   answers=answers,
                                    is_ready=receiver.is_ready, readiness=receiver.readiness,
                                    metrics=receiver.render_metrics, reuse_port=reuse_port,
                                    max_connections=c.http_max_connections, read_timeout=c.http_read_timeout,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
 if TYPE_CHECKING:
@@ -14,19 +15,35 @@ if TYPE_CHECKING:
 
 RECEIVED_HELP = "Datagrams, frames or HTTP messages received, by input"
 
-# What the HTTP inputs ask the server: whether a request of this many bytes may be taken, and a future that
-# says when what was taken up to a time is durable (None: answers do not wait, --http-ack received).
-Admits = Callable[[int], bool]
-Durable = Callable[[float], "asyncio.Future[bool] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """What the HTTP inputs ask the server about a request (server.py says more):
+
+    - ``admits(size)``: whether a body of ``size`` bytes (decompressed) is worth decoding now;
+    - ``begin()``, then the request's messages taken, then ``end()``: whether it is admitted (False: every
+      event it added was taken back; answer 503), with nothing awaited in between;
+    - ``durable(taken, streams)``: a future that says when what was taken up to ``taken`` (time.time()) is
+      durable (False: it cannot be; answer 503), or None when answers do not wait (--http-ack received);
+      ``streams``: the request's events went through the streams.
+    """
+
+    admits: Callable[[int], bool]
+    begin: Callable[[], None]
+    end: Callable[[], bool]
+    durable: Callable[[float, bool], asyncio.Future[bool] | None]
+
+
 # A durable answer is settled by the server within --http-ack-timeout (at most 60 s); this only guards
 # against a bug leaving a request waiting for ever.
 DURABLE_GUARD: Final = 75.0
 
 
-async def settled(durable: Durable, taken: float) -> bool:
+async def settled(answers: Answers, taken: float, streams: bool) -> bool:
     """Whether everything taken up to ``taken`` (time.time()) is durable, once it is; True at once when
     answers do not wait for it, False when it cannot be (answer 503)."""
-    future = durable(taken)
+    future = answers.durable(taken, streams)
     if future is None:
         return True
     try:

@@ -30,7 +30,7 @@ from aiohttp import web
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import http_body_messages
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP, Admits, Durable, settled
+from gelfingest.inputs.base import RECEIVED_HELP, Answers, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -48,7 +48,7 @@ class HttpInput(HttpListener):
     name = "http"
 
     def __init__(self, address: Address, on_message: MessageHandler, *, max_body: int, token: str,
-                 is_full: Callable[[], bool], admits: Admits, durable: Durable,
+                 is_full: Callable[[], bool], answers: Answers,
                  is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  readiness: Callable[[], str] = lambda: "",
                  reuse_port: bool = False, max_connections: int, read_timeout: float, idle_timeout: float,
@@ -63,8 +63,7 @@ class HttpInput(HttpListener):
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
-        self.admits = admits
-        self.durable = durable
+        self.answers = answers
         self.bytes = 0
         self.requests = 0
         self.messages = 0
@@ -129,16 +128,20 @@ class HttpInput(HttpListener):
             return self._refuse(413 if err.reason == Reason.DECOMPRESSED_TOO_LARGE else 400, err, source)
         if not messages:
             return self._refuse(400, GelfError(Reason.EMPTY, "no message in the body"), source)
-        if not self.admits(sum(map(len, messages))):
+        answers = self.answers
+        if not answers.admits(sum(map(len, messages))):
             return self._busy()
         now = time.time()
         rejected: list[dict[str, object]] = []
+        answers.begin()
         for line, message in enumerate(messages):
             failure = self.on_message(message, source, now)
             if failure is not None:
                 rejected.append({"line": line, "error": failure.reason, "detail": failure.detail})
+        if not answers.end():
+            return self._busy("the spool could not take the messages: retry later")
         self.messages += len(messages) - len(rejected)
-        if len(rejected) < len(messages) and not await settled(self.durable, now):
+        if len(rejected) < len(messages) and not await settled(answers, now, True):
             return self._busy("cannot make the messages durable (the spool is full or the disk refuses)")
         if rejected:
             return self._answer(400, {"accepted": len(messages) - len(rejected), "rejected": rejected})

@@ -34,7 +34,7 @@ from aiohttp import web
 from gelfingest.core.decompress import inflate
 from gelfingest.core.errors import GelfError, PayloadError, Reason, RecordsRefused, RequestRefused
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP, Admits, Durable, settled
+from gelfingest.inputs.base import RECEIVED_HELP, Answers, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -94,7 +94,7 @@ class OtlpInput(HttpListener):
     name = "otlp"
 
     def __init__(self, address: Address, on_request: RequestHandler, *, max_body: int, token: str,
-                 is_full: Callable[[], bool], admits: Admits, durable: Durable,
+                 is_full: Callable[[], bool], answers: Answers,
                  is_ready: Callable[[], bool], metrics: Callable[[], bytes],
                  readiness: Callable[[], str] = lambda: "", reuse_port: bool = False, max_connections: int,
                  read_timeout: float, idle_timeout: float, on_reject: RejectHandler = ignore_rejection,
@@ -106,8 +106,7 @@ class OtlpInput(HttpListener):
         self.max_body = max_body
         self.token = token
         self.is_full = is_full
-        self.admits = admits
-        self.durable = durable
+        self.answers = answers
         self.read_timeout = read_timeout
         self.requests = 0
         self.bytes = 0
@@ -188,10 +187,14 @@ class OtlpInput(HttpListener):
             too_large = bad.reason == Reason.DECOMPRESSED_TOO_LARGE
             return self._refuse(413 if too_large else 400, RESOURCE_EXHAUSTED if too_large else INVALID_ARGUMENT,
                                 bad, source, protobuf)
-        if not self.admits(len(body)):
+        answers = self.answers
+        if not answers.admits(len(body)):
             return self._busy(protobuf)
         now = time.time()
+        answers.begin()
         rejected = self.on_request("otlp-protobuf" if protobuf else "otlp-json", body, source, now)
+        if not answers.end():
+            return self._busy(protobuf, "the spool could not take the records: retry later")
         if rejected and isinstance(rejected[0][0], RequestRefused):
             err = rejected[0][0]
             too_many = err.reason in ("too_many_records", "too_many_values")
@@ -203,6 +206,6 @@ class OtlpInput(HttpListener):
         self.records_rejected += count
         message = "; ".join(f"{err.count} {err.reason}" + (f" ({err.detail})" if err.detail else "")
                             for err in refused)
-        if not await settled(self.durable, now):
+        if not await settled(answers, now, False):
             return self._busy(protobuf, "cannot make the records durable (the spool is full or the disk refuses)")
         return self._answer(200, response_body(count, message, protobuf), protobuf)
