@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gelfingest.metrics import Histogram
+
+logger = logging.getLogger(__name__)
 
 # How often the deadline is looked at during shutdown (the daemon's timer does it otherwise).
 CLOSING_TICK = 0.05
@@ -46,16 +50,21 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class _Ticket:
     taken: float  # time.time() when its request was taken: the streams must let go of what came before
+    streams: bool  # its events went through the streams (GELF; OTLP records never do)
     started: float  # time.monotonic()
     future: asyncio.Future[bool]
     target: int = -1  # the serial of the last batch that can hold its events, once it is handed over
 
 
 class Acks:
-    def __init__(self, handover: Handover, ingest: Ingest, timeout: float) -> None:
+    def __init__(self, handover: Handover, ingest: Ingest, timeout: float,
+                 release: Callable[[], None] = lambda: None) -> None:
+        """``release``: at shutdown, let what the streams and the outbox hold go on (the daemon's tick, which
+        does it otherwise, has stopped)."""
         self.handover = handover
         self.ingest = ingest
         self.timeout = timeout
+        self.release = release
         # Tickets whose events may still be in the core (the batch being filled, the streams), in order.
         self._unplaced: deque[_Ticket] = deque()
         # Tickets whose batches are handed over, by target (never decreasing).
@@ -77,14 +86,16 @@ class Acks:
         return len(self._unplaced) + len(self._placed)
 
     def room_for(self, size: int) -> bool:
-        """Whether a request of ``size`` bytes (as decompressed) may be taken: its events could be spooled."""
-        return self.handover.room_for(size)
+        """Whether a request of ``size`` bytes (as decompressed) is worth decoding: the spool could take that
+        much besides what is in memory and not durable yet (the server checks its encoded events once taken)."""
+        return self.handover.room_for(size + self.ingest.batcher.filling_bytes)
 
-    def durable(self, taken: float) -> asyncio.Future[bool]:
+    def durable(self, taken: float, streams: bool) -> asyncio.Future[bool]:
         """A future that is True once everything taken up to now (``taken``: time.time()) is durable, and
-        False when it cannot be made durable (the answer is then 503)."""
+        False when it cannot be made durable (the answer is then 503). ``streams``: wait for the streams to
+        let go of what was taken up to then, too."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._unplaced.append(_Ticket(taken, time.monotonic(), future))
+        self._unplaced.append(_Ticket(taken, streams, time.monotonic(), future))
         if not self._flush_due:
             # Every request read in this turn of the loop joins the same batch.
             self._flush_due = True
@@ -101,12 +112,8 @@ class Acks:
         if not self._unplaced or self._placing:
             return
         force = force or self._closing
-        held = self.ingest.held_since()
-        ready = 0
-        for ticket in self._unplaced:
-            if held is not None and held <= ticket.taken:
-                break
-            ready += 1
+        held = self.ingest.held_since() if any(t.streams for t in self._unplaced) else None
+        ready = [t for t in self._unplaced if not t.streams or held is None or held > t.taken]
         if not ready:
             return
         if self.ingest.batcher.filling:
@@ -120,9 +127,14 @@ class Acks:
                     h.hand_over(batch)
                 finally:
                     self._placing = False
+        # A ticket still waiting for the streams stays, in order; the others get the serial of now, never
+        # below a target given before, so the placed ones stay in order of their targets.
         target = self.handover.serial
-        for _ in range(ready):
-            ticket = self._unplaced.popleft()
+        if len(ready) == len(self._unplaced):
+            self._unplaced.clear()
+        else:
+            self._unplaced = deque(t for t in self._unplaced if t.streams and held is not None and held <= t.taken)
+        for ticket in ready:
             ticket.target = target
             self._placed.append(ticket)
         self._on_durable(self.handover.durable_through)
@@ -150,9 +162,10 @@ class Acks:
         if self._unplaced and self._unplaced[0].started <= started_before:
             self._place(force=True)
         placed = self._placed
-        if not placed or placed[0].started > started_before:
+        expired = [t.target for t in placed if t.started <= started_before]
+        if not expired:
             return
-        through = max(t.target for t in placed if t.started <= started_before)
+        through = max(expired)
         self._outcome = "spooled"
         try:
             made = self.handover.make_durable(through)
@@ -174,25 +187,37 @@ class Acks:
     async def _keep_deadline(self) -> None:
         while True:
             await asyncio.sleep(CLOSING_TICK)
-            cut = time.monotonic() - self.timeout
+            try:
+                self._settle(time.monotonic() - self.timeout)
+            except Exception:  # the answers must still go: stop() settles them, whatever happened here
+                logger.exception("durable answers at shutdown")
+
+    def _settle(self, cut: float) -> None:
+        """At shutdown: the answers that started before ``cut`` go now (the streams' lines they wait for are
+        let go of as they stand), made durable or refused."""
+        self._place()
+        if self._unplaced and self._unplaced[0].started <= cut:
+            self.release()
             self._place()
-            self._expire(cut)
-            # The streams are not let go of during shutdown: what they hold waits no longer than the deadline.
-            while self._unplaced and self._unplaced[0].started <= cut:
-                self._answer(self._unplaced.popleft(), False, "refused")
+        self._expire(cut)
+        while self._unplaced and self._unplaced[0].started <= cut:
+            self._answer(self._unplaced.popleft(), False, "refused")
 
     async def stop(self) -> None:
-        """The inputs are closed: whatever still waits is made durable now (or refused, when the streams
-        still hold its events)."""
+        """The inputs are closed: whatever still waits is made durable now (or refused)."""
         if self._closing_task is not None:
             self._closing_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._closing_task
         self._closing = True
-        self._place()
-        self._expire(float("inf"))
-        while self._unplaced:
-            self._answer(self._unplaced.popleft(), False, "refused")
+        try:
+            self._settle(float("inf"))
+        except Exception:
+            logger.exception("durable answers at shutdown")
+        for ticket in (*self._unplaced, *self._placed):
+            self._answer(ticket, False, "refused")
+        self._unplaced.clear()
+        self._placed.clear()
 
     def report(self, b: SnapshotBuilder) -> None:
         for outcome in ("durable", "spooled", "refused"):

@@ -42,6 +42,12 @@ REPLAY_WAIT = 0.05
 LOG_PAUSE = 1.0
 
 
+def record_bound(size: int) -> int:
+    """The most a batch of ``size`` bytes takes in the spool: zstd's bound on what does not compress (its
+    ZSTD_COMPRESSBOUND, a 256th more and a frame), and the record's header."""
+    return size + (size >> 7) + 128
+
+
 class Handover:
     def __init__(self, output: Output, spool: Spool, *, queue_batches: int, queue_max_bytes: int,
                  concurrency: int, spool_after: float, pause: Callable[[], None],
@@ -75,7 +81,8 @@ class Handover:
         self.lost_at_shutdown = 0
         # How the flush at shutdown ended, for the closing lines ("within the 30 s shutdown deadline").
         self.cut_short = ""
-        # The batches handed over and not durable yet, by serial (in order), and their bytes.
+        # The batches handed over and not durable yet, by serial (in order), and their bytes with what a spool
+        # record adds to each.
         self.serial = 0
         self._volatile: dict[int, Batch] = {}
         self.volatile_bytes = 0
@@ -104,8 +111,8 @@ class Handover:
         return next(iter(self._volatile)) - 1 if self._volatile else self.serial
 
     def room_for(self, size: int) -> bool:
-        """Whether ``size`` more bytes of events could be made durable: nothing is waiting for room, and the
-        spool could take, uncompressed, both them and every batch in memory that is not durable yet."""
+        """Whether ``size`` more bytes of encoded events could be made durable: nothing is waiting for room,
+        and the spool could take, uncompressed, both them and every batch in memory that is not durable yet."""
         return not self._blocked and self.spool.max_bytes - self.spool.bytes >= self.volatile_bytes + size
 
     def volatile_events(self) -> int:
@@ -139,7 +146,7 @@ class Handover:
         self.serial += 1
         batch.serial = self.serial
         self._volatile[self.serial] = batch
-        self.volatile_bytes += batch.size
+        self.volatile_bytes += record_bound(batch.size)
         if not self._blocked and self._place(batch):
             return
         self._blocked.append(batch)
@@ -190,16 +197,19 @@ class Handover:
     def _done(self, batch: Batch) -> None:
         """The output is finished with a batch: its spooled copy goes, and there is room for another."""
         self.spool.ack(batch)
-        self._durable(batch)
+        if not self._durable(batch) and self.on_durable is not None:
+            self.on_durable(self.durable_through)  # a sender is free: an answer waiting for one may go
         self._unblock()
 
-    def _durable(self, batch: Batch) -> None:
-        """``batch`` is acknowledged by the output, or on disk: the answers waiting for it may go."""
+    def _durable(self, batch: Batch) -> bool:
+        """``batch`` is acknowledged by the output, or on disk: the answers waiting for it may go. False when
+        it was not waited for (read back from the spool, or durable already)."""
         if self._volatile.pop(batch.serial, None) is None:
-            return  # read back from the spool, or durable already
-        self.volatile_bytes -= batch.size
+            return False
+        self.volatile_bytes -= record_bound(batch.size)
         if self.on_durable is not None:
             self.on_durable(self.durable_through)
+        return True
 
     def make_durable(self, through: int) -> bool:
         """Spool every batch up to serial ``through`` that is not durable yet, now: those the output holds as
