@@ -6,10 +6,12 @@ written to the spool and synced. The hand-over numbers the batches it is given (
 answer is a ticket for the serial of the last batch that can hold its events, and it goes once
 ``durable_through`` reaches it.
 
-- **Group commit.** A ticket's events are most often in the batch being filled. It is handed over at once
-  when a sender of the output is idle, or the spool takes batches (one write and one fsync for every request
-  read meanwhile); else when a sender is done, so the requests that came while every sender was busy share
-  one bulk request.
+- **Group commit.** A ticket's events are most often in the batch being filled. It is handed over once the
+  first answer waiting on it has waited ``delay`` (``--http-ack-delay``, 50 ms, Logstash's
+  pipeline.batch.delay) and a sender of the output is idle or the spool takes batches; the requests that
+  come meanwhile share one bulk request (or one spool write and fsync). Elasticsearch pays about a
+  millisecond of CPU for each bulk request whatever it holds: a bulk per request would cost it 3 to 25 times
+  the CPU per document of the batches it gets otherwise (benchmarks/ack_latency.py).
 - **Streams.** With a stream feature on (``--join-partial``, ``--multiline``, ``--stream-rate-limit``) the
   events of a GELF request may be held by their stream for a moment; the ticket waits until the streams
   hold nothing taken before it.
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # How often the deadline is looked at during shutdown (the daemon's timer does it otherwise).
 CLOSING_TICK = 0.05
+# The loop's timers may fire this much early.
+DELAY_SLACK = 0.002
 
 if TYPE_CHECKING:
     from gelfingest.core.ingest import Ingest
@@ -58,12 +62,13 @@ class _Ticket:
 
 class Acks:
     def __init__(self, handover: Handover, ingest: Ingest, timeout: float,
-                 release: Callable[[], None] = lambda: None) -> None:
+                 release: Callable[[], None] = lambda: None, delay: float = 0.0) -> None:
         """``release``: at shutdown, let what the streams and the outbox hold go on (the daemon's tick, which
-        does it otherwise, has stopped)."""
+        does it otherwise, has stopped). ``delay``: how long the batch being filled waits for more requests."""
         self.handover = handover
         self.ingest = ingest
         self.timeout = timeout
+        self.delay = delay
         self.release = release
         # Tickets whose events may still be in the core (the batch being filled, the streams), in order.
         self._unplaced: deque[_Ticket] = deque()
@@ -97,9 +102,9 @@ class Acks:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._unplaced.append(_Ticket(taken, streams, time.monotonic(), future))
         if not self._flush_due:
-            # Every request read in this turn of the loop joins the same batch.
+            # Every request read until then joins the same batch.
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._due)
+            asyncio.get_running_loop().call_later(self.delay, self._due)
         return future
 
     def _due(self) -> None:
@@ -118,8 +123,9 @@ class Acks:
             return
         if self.ingest.batcher.filling:
             h = self.handover
-            if not (force or h.spooling or h.shipper.idle):
-                return  # a sender is busy: more requests join the batch until one is done
+            waited = time.monotonic() - ready[0].started >= self.delay - DELAY_SLACK
+            if not (force or (waited and (h.spooling or h.shipper.idle))):
+                return  # more requests join the batch: until the delay is over, or a sender is done
             batch = self.ingest.flush_batch()
             if batch is not None:
                 self._placing = True  # handing over may spool it, and call back _on_durable

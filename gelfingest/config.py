@@ -249,6 +249,9 @@ class Config:
                              "(once the events are indexed, or written and synced to the spool) or received "
                              "(once decoded; lost if the daemon dies before they are sent)", group="inputs",
                              metavar="WHEN")
+    http_ack_delay: float = _opt(0.05, parse_float, "seconds the batch an answer waits on waits for more requests "
+                                 "before it goes (group commit: one bulk request for them all; Logstash's "
+                                 "pipeline.batch.delay is 50 ms)", group="inputs", metavar="SECONDS")
     http_ack_timeout: float = _opt(3.0, parse_float, "seconds an answer waits for Elasticsearch before the events "
                                    "are spooled and the answer given (under the OpenTelemetry exporters' 10 s and "
                                    "graypy's 5 s)", group="inputs", metavar="SECONDS")
@@ -709,6 +712,9 @@ def _check(config: Config) -> Config:
                                 config.sequence_mode)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if not 0 <= config.http_ack_delay < config.http_ack_timeout:
+        raise ConfigError("--http-ack-delay / GELFINGEST_HTTP_ACK_DELAY must be 0 or more and below "
+                          "--http-ack-timeout")
     if not 0 < config.http_ack_timeout <= 60:
         raise ConfigError("--http-ack-timeout / GELFINGEST_HTTP_ACK_TIMEOUT must be more than 0 and at most 60 "
                           "seconds (the OpenTelemetry exporters give up after 10)")

@@ -79,7 +79,8 @@ class Server:
                                  concurrency=config.elasticsearch_concurrency, spool_after=config.spool_after,
                                  pause=self.inputs.pause, resume=self.inputs.resume)
         # The HTTP inputs' durable answers (acks.py); None when they answer once decoded (--http-ack received).
-        self.acks = Acks(self.handover, self.ingest, config.http_ack_timeout, self._release_held) \
+        self.acks = Acks(self.handover, self.ingest, config.http_ack_timeout, self._release_held,
+                         config.http_ack_delay) \
             if config.http_ack == "durable" and (config.http is not None or config.otlp is not None) else None
         # While an HTTP request is being taken (begin_request), where the batch being filled stood and the
         # batches filled since: handed over only once the request is admitted.

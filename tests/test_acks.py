@@ -83,6 +83,28 @@ def test_an_answer_waits_for_the_output_and_requests_meanwhile_share_one_batch(t
     asyncio.run(scenario())
 
 
+def test_with_a_delay_requests_share_a_batch_though_a_sender_is_idle(tmp_path: Path) -> None:
+    """--http-ack-delay: the batch an answer waits on waits that long for more requests, so Elasticsearch gets
+    one bulk request for them, not one each."""
+    async def scenario() -> None:
+        output, h, ingest, _ = setup(tmp_path)
+        output.gate.set()
+        h.start()
+        acks = Acks(h, ingest, 60, delay=0.1)
+        started = time.monotonic()
+        answers = []
+        for n in range(3):
+            take(ingest, h, f"line {n}")
+            answers.append(acks.durable(time.time(), True))
+            await asyncio.sleep(0.02)
+        assert h.serial == 0 and not any(a.done() for a in answers)  # the sender is idle, the batch waits
+        await asyncio.wait_for(asyncio.gather(*answers), 5)
+        assert h.serial == 1 and output.received == [1, 2, 3] and time.monotonic() - started >= 0.1
+        await h.drain(1.0, lambda: False)
+
+    asyncio.run(scenario())
+
+
 def test_at_the_deadline_what_the_output_holds_is_spooled_and_the_answer_goes(tmp_path: Path) -> None:
     async def scenario() -> None:
         output, h, ingest, acks = setup(tmp_path, timeout=0.2)
