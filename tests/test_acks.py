@@ -19,18 +19,8 @@ from gelfingest.core.ingest import Ingest, IngestSettings
 from gelfingest.handover import Handover
 from gelfingest.storage.spool import Spool
 from tests.helpers import GatedOutput, chunk, gelf
+from tests.test_handover import Inputs
 from tests.test_server import gated_server
-
-
-class Inputs:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pause(self) -> None:
-        self.calls.append("pause")
-
-    def resume(self) -> None:
-        self.calls.append("resume")
 
 
 def setup(tmp_path: Path, *, concurrency: int = 1, spool_after: float = 60, spool_max_bytes: int = 1 << 30,
