@@ -467,13 +467,13 @@ def exported(exports: Iterable[tuple[bool, float, list[str]]]) -> tuple[list[str
 def test_durable_answers_survive_an_outage_a_full_spool_and_kill_9(  # type: ignore[no-untyped-def]
         own_es: tuple[LocalElasticsearch, ES], daemon, otel_node: Path, tmp_path: Path) -> None:
     """Both OpenTelemetry exporters and a GELF HTTP sender, with answers that mean durable: Elasticsearch is
-    stopped for 20 s (the spool takes the events and the senders are told success; the spool is small, and
-    once full the answer is 503 with Retry-After), then the daemon is killed with SIGKILL. After a restart,
-    every event whose request was answered success is in Elasticsearch, once."""
+    stopped for 20 s (the spool takes the events and the senders are told success; the spool is small, full
+    after some 8 s, and then the answer is 503 with Retry-After), then the daemon is killed with SIGKILL. After
+    a restart, every event whose request was answered success is in Elasticsearch, once."""
     server, es = own_es
     ensure_running(server)
     env = {"ELASTICSEARCH_HOSTS": server.url, "GELFINGEST_INDEX": "durable", "GELFINGEST_HTTP": "127.0.0.1:0",
-           "GELFINGEST_OTLP": "127.0.0.1:0", "GELFINGEST_SPOOL_AFTER": "1", "GELFINGEST_SPOOL_MAX_BYTES": "512KiB",
+           "GELFINGEST_OTLP": "127.0.0.1:0", "GELFINGEST_SPOOL_AFTER": "1", "GELFINGEST_SPOOL_MAX_BYTES": "320KiB",
            "GELFINGEST_RETRY_INITIAL": "0.2", "GELFINGEST_RETRY_MAX": "1"}
     data_dir = tmp_path / "data"
     d = daemon(env, data_dir=data_dir)
