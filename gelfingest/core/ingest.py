@@ -304,7 +304,8 @@ class Ingest:
         self.decoded += len(result.documents)
         self._last_now = now
         events = [Event(doc, seconds, 0, now, now) for doc, seconds in result.documents]
-        if self.ecs is not None:
+        in_ecs = self.ecs is not None
+        if in_ecs:
             # Their ECS form is OTLP's own (otlp.py), made here; the processors and the index references see it.
             mapper = self._otlp_ecs
             if mapper is None:
@@ -314,20 +315,12 @@ class Ingest:
             document, ingested = mapper.document, self.decoder.iso(*epoch_millis(now, now))
             for event in events:
                 event.doc = document(event.doc, 0, ingested)
-            if self.processors is not None:
-                run, kept = self.processors.run, []
-                for event in events:
-                    doc = run(event.doc)
-                    if doc is not None:
-                        event.doc = doc
-                        kept.append(event)
-                events = kept
-        elif self.processors is not None:
-            events = self._process(events, now)
+        if self.processors is not None:
+            events = self._process(events, now, in_ecs=in_ecs)
         if not events:
             return [], result
         sequences = self.sequencer.take(len(events), now)
-        return self._finish(events, now, sequences, in_ecs=self.ecs is not None), result
+        return self._finish(events, now, sequences, in_ecs=in_ecs), result
 
     def _emit(self, events: list[Event], now: float, stamped: bool = False) -> list[Batch]:
         """Decoded events leave the decoder: sequenced in this order (here, where they were received; each at
@@ -357,14 +350,14 @@ class Ingest:
         clock = max(e.taken for e in events) if stamped else now
         return self._through_streams(events, clock)
 
-    def _process(self, events: list[Event], now: float) -> list[Event]:
+    def _process(self, events: list[Event], now: float, in_ecs: bool = False) -> list[Event]:
         """The events the processors keep, changed as they say (``processors`` is set). With the ECS schema
-        they see (and the index references name) the ECS form, as the event is stored: it is made here,
-        its sequence filled in by ``_finish``."""
+        they see (and the index references name) the ECS form, as the event is stored: it is made here (unless
+        the documents are in it already: ``in_ecs``), its sequence filled in by ``_finish``."""
         run = self.processors.run  # type: ignore[union-attr]
         ecs = self.ecs
         kept = []
-        if ecs is None:
+        if ecs is None or in_ecs:
             for event in events:
                 doc = run(event.doc)
                 if doc is not None:
