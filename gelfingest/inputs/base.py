@@ -5,6 +5,7 @@ server and no branch to the metrics snapshot or the closing line."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
 
 
 RECEIVED_HELP = "Datagrams, frames or HTTP messages received, by input"
+# What the HTTP inputs' 503s ask a sender to wait, in seconds.
+RETRY_AFTER_SECONDS: Final = "1"
+
+
+def bearer_ok(authorization: str, token: str) -> bool:
+    """Whether an HTTP request's Authorization header carries the bearer token (compared in constant time)."""
+    return hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())
 
 
 

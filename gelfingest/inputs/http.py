@@ -17,12 +17,11 @@ Refusals are handed to ``on_reject`` with their reason, counted and logged like 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
@@ -30,7 +29,7 @@ from aiohttp import web
 from gelfingest.core.errors import GelfError, Reason
 from gelfingest.core.framing import http_body_messages
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP, Answers, settled
+from gelfingest.inputs.base import RECEIVED_HELP, RETRY_AFTER_SECONDS, Answers, bearer_ok, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -41,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 # Called with one message, the client's address and the time; returns the GelfError that rejected it.
 MessageHandler = Callable[[bytes, str, float], GelfError | None]
-RETRY_AFTER_SECONDS: Final = "1"
 
 
 class HttpInput(HttpListener):
@@ -105,11 +103,9 @@ class HttpInput(HttpListener):
     async def _post(self, request: web.Request) -> web.Response:
         self.requests += 1
         source = request.remote or ""
-        if self.token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return self._refuse(401, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer token"), source,
-                                    {"WWW-Authenticate": "Bearer"})
+        if self.token and not bearer_ok(request.headers.get("Authorization", ""), self.token):
+            return self._refuse(401, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer token"), source,
+                                {"WWW-Authenticate": "Bearer"})
         if self.is_full():
             return self._busy()
         try:

@@ -21,7 +21,6 @@ itself never loads protobuf, only the decoder does (core/otlp.py).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ssl
 import time
 import zlib
@@ -34,7 +33,7 @@ from aiohttp import web
 from gelfingest.core.decompress import inflate
 from gelfingest.core.errors import GelfError, PayloadError, Reason, RecordsRefused, RequestRefused
 from gelfingest.core.rejects import RejectHandler, ignore_rejection
-from gelfingest.inputs.base import RECEIVED_HELP, Answers, settled
+from gelfingest.inputs.base import RECEIVED_HELP, RETRY_AFTER_SECONDS, Answers, bearer_ok, settled
 from gelfingest.inputs.operator import HttpListener
 from gelfingest.net import Address
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 # A request's format, its body, the sender's address and the time; the rejections (server.take).
 RequestHandler = Callable[[str, bytes, str, float], list[tuple[GelfError, str]]]
-RETRY_AFTER_SECONDS: Final = "1"
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
 # google.rpc.Code
@@ -153,11 +151,9 @@ class OtlpInput(HttpListener):
         source = request.remote or ""
         media = request.content_type.lower()
         protobuf = media != JSON
-        if self.token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return self._refuse(401, UNAUTHENTICATED, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer "
-                                    "token"), source, protobuf, {"WWW-Authenticate": "Bearer"})
+        if self.token and not bearer_ok(request.headers.get("Authorization", ""), self.token):
+            return self._refuse(401, UNAUTHENTICATED, GelfError(Reason.UNAUTHORIZED, "no or wrong bearer "
+                                "token"), source, protobuf, {"WWW-Authenticate": "Bearer"})
         if media not in (PROTOBUF, JSON):
             return self._refuse(415, INVALID_ARGUMENT, GelfError("unsupported_media_type", f"{media or 'none'}: "
                                 f"send {PROTOBUF} or {JSON}"), source, protobuf)
