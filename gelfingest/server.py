@@ -106,11 +106,6 @@ class Server:
         receive time (clock mode). Rejections are counted, logged (rate-limited) and returned."""
         if fmt == "json":
             ready, rejected = self.ingest.json_lines(payloads, sources, now)
-        elif transport == "message" and fmt == "gelf" and payloads[0][:2] == CHUNK_MAGIC:
-            # Chunking is for datagrams: a chunk in an HTTP body would wait in the reassembler, taken by no
-            # answer.
-            ready, rejected = [], [(GelfError(Reason.CHUNK_OVER_HTTP, "a GELF chunk in an HTTP body (chunks are "
-                                              "for UDP)"), sources[0])]
         elif fmt == "otlp-protobuf" or fmt == "otlp-json":
             ready, rejected = self._otlp(fmt, payloads[0], sources[0], now)
         else:
@@ -120,6 +115,11 @@ class Server:
                     payloads, sources, stamps = self._ours(payloads, sources, now, limit, stamps=stamps)
             elif transport == "frame" and self.forwarder is not None:
                 payloads, sources, _ = self._ours(payloads, sources, now, None)
+            elif transport == "message" and payloads[0][:2] == CHUNK_MAGIC:
+                # Chunking is for datagrams: a chunk in an HTTP body would wait in the reassembler, taken by no
+                # answer.
+                return self._taken([], [(GelfError(Reason.CHUNK_OVER_HTTP, "a GELF chunk in an HTTP body (chunks "
+                                                   "are for UDP)"), sources[0])], now)
             ready, rejected = self.ingest.take_many(payloads, sources, now, False, stamps)
         return self._taken(ready, rejected, now)
 
